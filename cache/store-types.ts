@@ -1,0 +1,133 @@
+import type { BlobDigest, ChainDigest, LayerDigest, StepKey } from './digest.js';
+import type { Layer, LayerEntry } from './layer-types.js';
+
+/** On-disk layout version: every store folder is named `<kind>-v<STORE_VERSION>`. */
+export const STORE_VERSION = 1;
+
+/**
+ * What a cache key points at. Written last, after its layer and every blob the layer names,
+ * so a key on disk always means a complete entry.
+ */
+export interface KeyRecord {
+  key: StepKey;
+  /** The layer the step produced; null when the step made no filesystem change worth a layer
+   *  (the step is still cached: its result is "no layer"). */
+  layer: LayerDigest | null;
+  /** Chain digest after this step. */
+  chain: ChainDigest;
+  /** The canonical key record the key was hashed from (schema inside), for miss explanations. */
+  record: unknown;
+  /** Epoch ms when the step was built. */
+  created: number;
+  /** How long the step took when it was built: what a later hit saves. */
+  durationMs: number;
+}
+
+/** Image config, in OCI's vocabulary (names as in the OCI image config's `config`). */
+export interface ImageConfig {
+  Env?: string[];
+  WorkingDir?: string;
+  User?: string;
+  Cmd?: string[];
+  Entrypoint?: string[];
+  Labels?: Record<string, string>;
+  ExposedPorts?: Record<string, object>;
+  Volumes?: Record<string, object>;
+  StopSignal?: string;
+  Shell?: string[];
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+  OnBuild?: string[];
+}
+
+/** One history row, docker-history style. */
+export interface HistoryEntry {
+  created: string; // RFC 3339
+  created_by: string;
+  empty_layer?: boolean;
+  comment?: string;
+  /** Not in OCI: the layer digest and size, for `stratum history`. */
+  layer?: LayerDigest;
+  size?: number;
+}
+
+/** A tagged image: a chain of layers plus its config and history. */
+export interface ImageRecord {
+  name: string; // e.g. `webapp:dev`
+  layers: LayerDigest[]; // bottom first
+  chain: ChainDigest;
+  config: ImageConfig;
+  history: HistoryEntry[];
+  created: string; // RFC 3339
+}
+
+/** Error thrown by the store, with a code and the facts (cacache style). */
+export class StoreError extends Error {
+  constructor(
+    readonly code: 'EINTEGRITY' | 'ECHANGED' | 'EMISSING' | 'ECORRUPT' | 'EIO',
+    message: string,
+    readonly facts: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface VerifyReport {
+  steps: { name: string; ms: number }[];
+  checkedBlobs: number;
+  badBlobs: number;
+  checkedLayers: number;
+  badLayers: number;
+  checkedKeys: number;
+  badKeys: number;
+  removedTemp: number;
+}
+
+export interface Store {
+  readonly root: string;
+
+  // --- blobs: file contents by xxh64 -------------------------------------------------------
+  blobPath(digest: BlobDigest): string;
+  hasBlob(digest: BlobDigest): boolean;
+  /** Copy a file into the store, hashing while copying. If `expect` is given and that blob is
+   *  already present, nothing is read. If the bytes read do not hash to `expect.digest`, throws
+   *  StoreError('ECHANGED') (the file changed since it was fingerprinted) and stores nothing. */
+  writeBlobFromFile(path: string, expect?: { digest: BlobDigest; size: number }): { digest: BlobDigest; size: number };
+  writeBlob(data: Uint8Array): { digest: BlobDigest; size: number };
+  /** Read a blob and check its size and digest; throws StoreError('EINTEGRITY') and deletes the
+   *  blob when it does not match; returns undefined when absent. */
+  readBlob(digest: BlobDigest): Buffer | undefined;
+
+  // --- layers: manifests by digest ---------------------------------------------------------
+  /** Sort and validate entries, compute the digest, and write the manifest atomically. Every
+   *  blob the entries name must already be in the store (throws StoreError('EMISSING') if not). */
+  putLayer(entries: LayerEntry[]): Layer;
+  /** undefined when absent or corrupt (a corrupt manifest is deleted). LRU-cached in memory. */
+  getLayer(digest: LayerDigest): Layer | undefined;
+
+  // --- keys --------------------------------------------------------------------------------
+  /** Written last. The layer (if any) must already be in the store. */
+  putKey(record: KeyRecord): void;
+  /** undefined when absent, corrupt, or when its layer is missing (a key never points at
+   *  nothing). Touches the last-use time. LRU-cached in memory. */
+  getKey(key: StepKey): KeyRecord | undefined;
+
+  // --- images ------------------------------------------------------------------------------
+  putImage(image: ImageRecord): void;
+  getImage(name: string): ImageRecord | undefined;
+  listImages(): ImageRecord[];
+  removeImage(name: string): boolean;
+
+  // --- small named JSON documents (stat caches, step history, output manifests) -------------
+  /** `kind` is a folder name like `contexts` or `steps`; `name` any string (hashed to a file name). */
+  readDoc<T>(kind: string, name: string): T | undefined;
+  writeDoc(kind: string, name: string, value: unknown): void;
+
+  /** A directory inside the store for `kind`/`name` (created), e.g. workspaces and cache mounts. */
+  dir(kind: string, name: string): string;
+
+  /** Total bytes of blobs + manifests + keys. */
+  size(): number;
+  /** Check every blob, layer and key; remove what lies; remove stale temp files. */
+  verify(): VerifyReport;
+}
