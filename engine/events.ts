@@ -56,7 +56,14 @@ export type BuildEvent =
       steps: StepInfo[];
       time: number;
     }
-  | ({ type: 'step-start' } & StepInfo & { time: number })
+  | ({
+      type: 'step-start';
+      time: number;
+      /** For steps with a cache key (RUN, COPY, ADD, WORKDIR): whether it hit, known before it runs. */
+      cached?: boolean;
+      /** Miss reason text, when it missed. */
+      reason?: string;
+    } & StepInfo)
   | {
       type: 'step-log';
       index: number;

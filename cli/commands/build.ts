@@ -1,0 +1,80 @@
+/** `stratum build`: one build, reported as tty/plain/json progress, with Docker's exit codes. */
+import { build } from '../../engine/build.js';
+import { EventBus, type BuildEvent } from '../../engine/events.js';
+import { EXIT } from '../../engine/errors.js';
+import { createStore, defaultStoreRoot } from '../../cache/store.js';
+import type { BuildCliOptions } from '../options.js';
+import { plainReporter, formatSeconds } from '../reporters/plain.js';
+import { jsonReporter } from '../reporters/json.js';
+import { formatUserError } from '../report-error.js';
+
+export interface Io {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  stdin: NodeJS.ReadStream;
+}
+
+/** Choose the reporter: tty only on a terminal. */
+export function resolveProgress(p: BuildCliOptions['progress'], stdout: NodeJS.WriteStream): 'tty' | 'plain' | 'json' {
+  if (p === 'auto') return stdout.isTTY && process.env.TERM !== 'dumb' ? 'tty' : 'plain';
+  return p;
+}
+
+export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<number> {
+  const store = createStore(opts.cacheDir ?? defaultStoreRoot());
+  const bus = new EventBus((err) => io.stderr.write(`stratum: reporter error: ${String(err)}\n`));
+  const mode = resolveProgress(opts.progress, io.stdout);
+  const failures: Extract<BuildEvent, { type: 'step-failed' }>[] = [];
+  bus.on((e) => {
+    if (e.type === 'step-failed') failures.push(e);
+  });
+  let tui: { unmount(): void; waitUntilExit(): Promise<void> } | undefined;
+  if (mode === 'json') bus.on(jsonReporter((l) => io.stdout.write(l + '\n')));
+  else if (mode === 'plain') bus.on(plainReporter((l) => io.stderr.write(l + '\n')));
+  else {
+    const { renderTui } = await import('../ui/render.js');
+    tui = renderTui(bus, { stdout: io.stdout, stdin: io.stdin, mode: 'build', onQuit: () => controller.abort(), onRebuild: () => {} });
+  }
+
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await build({
+      store,
+      bus,
+      contextDir: opts.context,
+      dockerfile: opts.dockerfile,
+      buildArgs: opts.buildArgs,
+      ...(opts.target !== undefined ? { target: opts.target } : {}),
+      noCache: opts.noCache,
+      tags: opts.tags,
+      outputs: opts.outputs,
+      signal: controller.signal,
+    });
+    tui?.unmount();
+    if (mode !== 'json') {
+      // Failure details go to stderr in every human mode: the step's output tail, then the error.
+      for (const f of failures) {
+        if (f.logTail.length && mode === 'tty') io.stderr.write(f.logTail.map((l) => `  ${l}`).join('\n') + '\n');
+      }
+      if (result.error) io.stderr.write(formatUserError(result.error) + '\n');
+      if (result.ok && mode === 'tty') io.stderr.write(`built in ${formatSeconds(result.ms)}: ${result.hits} cached, ${result.misses} built\n`);
+    } else if (result.error) {
+      io.stderr.write(formatUserError(result.error) + '\n');
+    }
+    if (interrupted || result.cancelled) return 130;
+    return result.exitCode;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    tui?.unmount();
+  }
+}
+
+export { EXIT };

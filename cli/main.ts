@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * stratum's entry point: parse the command line into options or a usage error, run the
+ * command, set the exit code. Heavy modules (the engine, Ink, chokidar) are imported only by
+ * the command that needs them: start-up time is a feature.
+ */
+import { EXIT, UserError } from '../engine/errors.js';
+import { USAGE, usageError } from './usage.js';
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    io.stdout.write(USAGE + '\n');
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === '--version' || command === '-v') {
+    const { createRequire } = await import('node:module');
+    io.stdout.write(`stratum ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}\n`);
+    return EXIT.ok;
+  }
+  const { parseBuildArgs } = await import('./options.js');
+  switch (command) {
+    case 'build': {
+      const opts = parseBuildArgs(rest, 'build');
+      if (opts.help) return help(io.stdout);
+      const { buildCommand } = await import('./commands/build.js');
+      return buildCommand(opts, io);
+    }
+    case 'plan': {
+      const opts = parseBuildArgs(rest, 'plan');
+      if (opts.help) return help(io.stdout);
+      const { planCommand } = await import('./commands/plan.js');
+      return planCommand(opts, io);
+    }
+    default:
+      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch (run `stratum --help`)');
+  }
+}
+
+function help(out: NodeJS.WriteStream): number {
+  out.write(USAGE + '\n');
+  return EXIT.ok;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    if (err instanceof UserError) {
+      const { formatUserError } = await import('./report-error.js');
+      process.stderr.write(formatUserError(err) + '\n');
+      process.exitCode = err.exitCode;
+      return;
+    }
+    // A bug: say so plainly, with the stack, and exit 3 (never a silent hang).
+    process.stderr.write(`stratum: internal error (this is a bug; please report it):\n${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = EXIT.io;
+  },
+);

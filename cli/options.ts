@@ -1,0 +1,104 @@
+/**
+ * Command-line options → typed options, with Docker's flag names. Parsing is node's own
+ * util.parseArgs (no dependency, no start-up cost); this file only maps and validates.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { OutputSpec } from '../engine/build.js';
+import { usageError } from './usage.js';
+
+export type Progress = 'auto' | 'plain' | 'json' | 'tty';
+
+export interface BuildCliOptions {
+  context: string;
+  dockerfile: string;
+  tags: string[];
+  target?: string;
+  buildArgs: Record<string, string>;
+  noCache: boolean;
+  outputs: OutputSpec[];
+  progress: Progress;
+  cacheDir?: string;
+  format?: 'json' | 'text';
+  debounceMs?: number;
+  help: boolean;
+}
+
+const buildOptions = {
+  file: { type: 'string', short: 'f' },
+  tag: { type: 'string', short: 't', multiple: true },
+  target: { type: 'string' },
+  'build-arg': { type: 'string', multiple: true },
+  'no-cache': { type: 'boolean' },
+  output: { type: 'string', short: 'o', multiple: true },
+  progress: { type: 'string' },
+  'cache-dir': { type: 'string' },
+  format: { type: 'string' },
+  debounce: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseBuildArgs(argv: string[], command: string): BuildCliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: buildOptions, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw usageError(`${command}: ${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
+  }
+  const v = parsed.values;
+  if (parsed.positionals.length > 1) throw usageError(`${command}: expected one CONTEXT directory, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
+  const context = resolve(parsed.positionals[0] ?? '.');
+  if (!v.help) {
+    if (!existsSync(context)) throw usageError(`${command}: context directory ${context} does not exist`, 'pass the directory that holds your sources (and usually the Dockerfile)');
+    if (!statSync(context).isDirectory()) throw usageError(`${command}: context ${context} is not a directory`, 'the context is a directory; pass the Dockerfile with -f');
+  }
+  const buildArgs: Record<string, string> = {};
+  for (const kv of v['build-arg'] ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) {
+      // Docker: `--build-arg NAME` takes the value from the environment.
+      const fromEnv = process.env[kv];
+      if (eq === 0 || fromEnv === undefined) throw usageError(`${command}: --build-arg "${kv}" needs a value`, 'write --build-arg NAME=VALUE (or export NAME and pass --build-arg NAME)');
+      buildArgs[kv] = fromEnv;
+    } else buildArgs[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const progress = (v.progress ?? 'auto') as Progress;
+  if (!['auto', 'plain', 'json', 'tty'].includes(progress)) throw usageError(`${command}: --progress must be auto, plain, json or tty (got "${progress}")`);
+  const format = v.format as 'json' | 'text' | undefined;
+  if (format !== undefined && format !== 'json' && format !== 'text') throw usageError(`${command}: --format must be json or text`);
+  let debounceMs: number | undefined;
+  if (v.debounce !== undefined) {
+    debounceMs = Number(v.debounce.replace(/ms$/, ''));
+    if (!Number.isFinite(debounceMs) || debounceMs < 0) throw usageError(`${command}: --debounce takes milliseconds, e.g. --debounce 50`);
+  }
+  return {
+    context,
+    dockerfile: v.file !== undefined ? resolve(v.file) : join(context, 'Dockerfile'),
+    tags: v.tag ?? [],
+    ...(v.target !== undefined ? { target: v.target } : {}),
+    buildArgs,
+    noCache: v['no-cache'] ?? false,
+    outputs: (v.output ?? []).map((o) => parseOutput(o, command)),
+    progress,
+    ...(v['cache-dir'] !== undefined ? { cacheDir: resolve(v['cache-dir']) } : {}),
+    ...(format ? { format } : {}),
+    ...(debounceMs !== undefined ? { debounceMs } : {}),
+    help: v.help ?? false,
+  };
+}
+
+/** `type=local,dest=DIR` or a bare `DIR` (Docker's shorthand for a local output). */
+export function parseOutput(spec: string, command: string): OutputSpec {
+  if (!spec.includes('=')) return { type: 'local', dest: resolve(spec) };
+  const kv: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw usageError(`${command}: bad --output "${spec}": "${part}" is not key=value`, 'write -o type=local,dest=DIR');
+    kv[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  const type = kv.type ?? 'local';
+  if (type !== 'local') throw usageError(`${command}: output type "${type}" is not supported`, 'supported: -o type=local,dest=DIR');
+  if (!kv.dest) throw usageError(`${command}: --output type=local needs dest=DIR`, 'write -o type=local,dest=DIR');
+  return { type: 'local', dest: resolve(kv.dest) };
+}

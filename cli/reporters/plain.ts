@@ -1,0 +1,77 @@
+/**
+ * Plain progress for CI logs and pipes: one line per event, in BuildKit's shape:
+ *   #4 [build 3/7] COPY src/ ./src/
+ *   #4 MISS src/app.ts changed
+ *   #4 0.213 compiled 12 files
+ *   #4 DONE 0.4s
+ * Watch cycles get a line too: `watch: 2 files changed (src/a.ts, src/b.ts) → rebuilding from step 6`.
+ */
+import { unreachable, type BuildEvent } from '../../engine/events.js';
+
+export function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n / 1000;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v >= 10 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
+}
+
+export function plainReporter(write: (line: string) => void): (e: BuildEvent) => void {
+  const started = new Map<number, number>();
+  return (e) => {
+    switch (e.type) {
+      case 'build-start':
+        started.clear();
+        write(`#0 build ${e.build}: ${e.steps.length} steps, target ${e.target}`);
+        return;
+      case 'step-start':
+        started.set(e.index, e.time);
+        write(`#${e.index} [${e.stage} ${e.stageIndex}/${e.stageTotal}] ${e.instruction}`);
+        if (e.cached === false && e.reason) write(`#${e.index} MISS ${e.reason}`);
+        return;
+      case 'step-log': {
+        const t = started.get(e.index);
+        const secs = t === undefined ? '' : `${((Date.now() - t) / 1000).toFixed(3)} `;
+        write(`#${e.index} ${secs}${e.line}`);
+        return;
+      }
+      case 'step-done':
+        if (e.cached) write(`#${e.index} CACHED${e.savedMs ? ` (saved ${formatSeconds(e.savedMs)})` : ''}`);
+        else write(`#${e.index} DONE ${formatSeconds(e.ms)}${e.layer ? ` ${formatBytes(e.size)}` : ''}`);
+        return;
+      case 'step-failed':
+        write(`#${e.index} ERROR ${e.message}`);
+        return;
+      case 'step-cancelled':
+        write(`#${e.index} CANCELED after ${formatSeconds(e.ms)}`);
+        return;
+      case 'build-done': {
+        const state = e.ok ? 'done' : e.cancelled ? 'cancelled' : 'FAILED';
+        write(`build ${e.build} ${state} in ${formatSeconds(e.ms)}: ${e.hits} cached, ${e.misses} built${e.savedMs ? `, cache saved ${formatSeconds(e.savedMs)}` : ''}${e.storeSize !== undefined ? `, store ${formatBytes(e.storeSize)}` : ''}`);
+        return;
+      }
+      case 'watch-state':
+        if (e.state === 'watching') write('watch: waiting for changes (Ctrl-C to stop)');
+        return;
+      case 'watch-change': {
+        const shown = e.files.slice(0, 3).join(', ') + (e.files.length > 3 ? `, +${e.files.length - 3} more` : '');
+        const n = e.files.length;
+        write(`watch: ${e.dockerfile ? 'Dockerfile changed' : `${n} file${n === 1 ? '' : 's'} changed (${shown})`}${e.fromStep ? ` → rebuilding from step ${e.fromStep}` : ' → rebuilding'}`);
+        return;
+      }
+      case 'warning':
+        write(`warning: ${e.message}`);
+        return;
+      default:
+        unreachable(e);
+    }
+  };
+}

@@ -1,0 +1,264 @@
+/**
+ * The build context as content fingerprints, with a persisted stat cache like git's index:
+ * path → (inode, size, mtime_ns, ctime_ns, mode, digest). A file whose stat is unchanged is
+ * not read again. A file whose mtime or ctime is not safely older than the moment it was
+ * hashed is "racy" (git's racy-clean rule) and is re-hashed next time, so a change within the
+ * same timestamp tick is never missed. A change that restores size and mtime still moves the
+ * ctime, which is compared too.
+ *
+ * Only what a COPY selects is walked: `COPY package.json ./` stats one file, not the tree.
+ */
+import { lstatSync, readdirSync, realpathSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { join, posix, sep } from 'node:path';
+import { hashFileSync } from '../cache/hash.js';
+import { asBlobDigest, type BlobDigest } from '../cache/digest.js';
+import type { Store } from '../cache/store-types.js';
+import type { IgnoreMatcher } from './dockerignore.js';
+import { hasGlob, segmentRegExp } from './glob.js';
+
+/** One selected context path. `rel` is relative to the context root. */
+export interface CtxEntry {
+  rel: string;
+  abs: string;
+  type: 'file' | 'dir' | 'symlink';
+  /** Permission bits. */
+  mode: number;
+  size: number;
+  digest?: BlobDigest;
+  target?: string;
+}
+
+/** One matched COPY source: the path it matched and, for a directory, everything beneath it
+ *  (relative to the matched directory, sorted). */
+export interface SourceMatch {
+  top: CtxEntry;
+  /** Context path the children are under (differs from top.rel when a symlink was followed). */
+  base: string;
+  children: CtxEntry[];
+}
+
+export class ContextError extends Error {
+  constructor(
+    readonly code: 'OUTSIDE' | 'NOT_FOUND' | 'BAD_PATTERN' | 'IO',
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+type CacheRow = [ino: string, size: number, mtimeNs: string, ctimeNs: string, mode: number, digest: string, racy: 0 | 1];
+interface StatCacheDoc {
+  v: 1;
+  rows: Record<string, CacheRow>;
+}
+
+/** How close to "now" a timestamp must be to count as racy. Coarse kernel clocks tick every
+ *  few ms; 50 ms leaves room for slow file systems. */
+const RACY_WINDOW_NS = 50_000_000n;
+
+export class ContextReader {
+  readonly root: string;
+  readonly #realRoot: string;
+  readonly #ignore: IgnoreMatcher;
+  readonly #store: Store | undefined;
+  readonly #rows: Record<string, CacheRow>;
+  readonly #seen = new Map<string, CtxEntry | null>();
+  #dirty = false;
+  /** Files hashed (read) in this build: the work the stat cache did not save. */
+  hashed = 0;
+  statted = 0;
+  /** Extra paths (relative) that are never part of the context, e.g. an output dir inside it. */
+  readonly #excluded: string[];
+
+  constructor(root: string, ignore: IgnoreMatcher, store?: Store, excluded: string[] = []) {
+    this.root = root;
+    this.#realRoot = realpathSync(root);
+    this.#ignore = ignore;
+    this.#store = store;
+    this.#excluded = excluded;
+    const doc = store?.readDoc<StatCacheDoc>('contexts', this.#realRoot);
+    this.#rows = doc?.v === 1 && doc.rows && typeof doc.rows === 'object' ? doc.rows : {};
+  }
+
+  /** Persist the stat cache if anything was (re)hashed. */
+  save(): void {
+    if (this.#dirty && this.#store) {
+      this.#store.writeDoc('contexts', this.#realRoot, { v: 1, rows: this.#rows } satisfies StatCacheDoc);
+      this.#dirty = false;
+    }
+  }
+
+  /** Forget what this build saw (watch mode calls it before re-keying; the stat cache stays). */
+  invalidate(rels?: Iterable<string>): void {
+    if (!rels) this.#seen.clear();
+    else for (const r of rels) this.#seen.delete(r);
+  }
+
+  #isExcluded(rel: string): boolean {
+    if (this.#ignore.ignores(rel)) return true;
+    for (const x of this.#excluded) if (rel === x || rel.startsWith(x + '/')) return true;
+    return false;
+  }
+
+  /** Fingerprint one context path (no symlink following). null when absent. */
+  entry(rel: string): CtxEntry | null {
+    const seen = this.#seen.get(rel);
+    if (seen !== undefined) return seen;
+    const abs = rel === '' ? this.root : join(this.root, rel);
+    let st: BigIntStats;
+    try {
+      st = lstatSync(abs, { bigint: true });
+      this.statted++;
+    } catch {
+      this.#seen.set(rel, null);
+      return null;
+    }
+    const mode = Number(st.mode & 0o7777n);
+    let e: CtxEntry;
+    if (st.isDirectory()) e = { rel, abs, type: 'dir', mode, size: 0 };
+    else if (st.isSymbolicLink()) e = { rel, abs, type: 'symlink', mode, size: 0, target: readlinkSync(abs) };
+    else if (st.isFile()) e = { rel, abs, type: 'file', mode, size: Number(st.size), digest: this.#digest(rel, abs, st) };
+    else {
+      // Sockets, FIFOs, devices: Docker skips them too.
+      this.#seen.set(rel, null);
+      return null;
+    }
+    this.#seen.set(rel, e);
+    return e;
+  }
+
+  #digest(rel: string, abs: string, st: BigIntStats): BlobDigest {
+    const row = this.#rows[rel];
+    const ino = String(st.ino);
+    const mtime = String(st.mtimeNs);
+    const ctime = String(st.ctimeNs);
+    const mode = Number(st.mode & 0o7777n);
+    if (row && row[6] === 0 && row[0] === ino && row[1] === Number(st.size) && row[2] === mtime && row[3] === ctime && row[4] === mode) {
+      return asBlobDigest(row[5]);
+    }
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const { digest } = hashFileSync(abs);
+    this.hashed++;
+    const latest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+    const racy = latest + RACY_WINDOW_NS >= now ? 1 : 0;
+    this.#rows[rel] = [ino, Number(st.size), mtime, ctime, mode, digest, racy];
+    this.#dirty = true;
+    return asBlobDigest(digest);
+  }
+
+  /** Every non-excluded path beneath a directory, sorted, relative to the context. */
+  walk(dirRel: string): CtxEntry[] {
+    const out: CtxEntry[] = [];
+    const visit = (rel: string) => {
+      const abs = rel === '' ? this.root : join(this.root, rel);
+      let names: string[];
+      try {
+        names = readdirSync(abs);
+      } catch (err) {
+        throw new ContextError('IO', `cannot read directory ${abs}: ${(err as Error).message}`, 'check the permissions of the build context');
+      }
+      names.sort();
+      for (const name of names) {
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        const excluded = this.#isExcluded(childRel);
+        if (excluded && !this.#ignore.mayReinclude) continue;
+        const e = this.entry(childRel);
+        if (!e) continue;
+        if (!excluded) out.push(e);
+        if (e.type === 'dir') visit(childRel);
+      }
+    };
+    visit(dirRel);
+    return out;
+  }
+
+  /**
+   * Resolve one COPY/ADD source as Docker does: relative to the context root (a leading `/`
+   * is the root too), wildcards per segment, a symlink in the path followed only while it
+   * stays inside the context. Errors name the source and give a hint.
+   */
+  select(source: string): SourceMatch[] {
+    const norm = posix.normalize('/' + source.replace(/\\/g, '/')).replace(/^\/+/, '').replace(/\/+$/, '');
+    if (source.split(/[\\/]/).includes('..') && escapes(source)) {
+      throw new ContextError('OUTSIDE', `COPY source "${source}" is outside the build context`, 'only files inside the context directory can be copied; move the file into the context or pass a larger context');
+    }
+    const rels = norm === '' || norm === '.' ? [''] : this.#expandGlobs(norm.split('/'), source);
+    const out: SourceMatch[] = [];
+    for (const rel of rels) {
+      const resolved = this.#resolveInside(rel, source);
+      if (resolved !== rel) {
+        // The path went through a symlink that stays inside: select the target.
+        const inner = this.select(resolved);
+        for (const m of inner) out.push({ top: { ...m.top, rel }, base: m.base, children: m.children });
+        continue;
+      }
+      if (rel !== '' && this.#isExcluded(rel)) {
+        throw new ContextError('NOT_FOUND', `COPY source "${source}" is excluded by ${this.#ignore.source ?? '.dockerignore'}`, 'remove the matching pattern from .dockerignore, or copy another path');
+      }
+      const top = this.entry(rel);
+      if (!top) throw notFound(source);
+      const children = top.type === 'dir' ? this.walk(rel) : [];
+      out.push({ top, base: rel, children });
+    }
+    return out;
+  }
+
+  #expandGlobs(segments: string[], source: string): string[] {
+    let prefixes = [''];
+    for (const seg of segments) {
+      if (!hasGlob(seg)) {
+        prefixes = prefixes.map((p) => (p === '' ? seg : `${p}/${seg}`));
+        continue;
+      }
+      const re = segmentRegExp(seg);
+      if (!re) throw new ContextError('BAD_PATTERN', `COPY source "${source}" has a malformed pattern "${seg}"`, 'wildcards follow Go filepath.Match: *, ?, [a-z], and \\ to escape');
+      const next: string[] = [];
+      for (const p of prefixes) {
+        let names: string[];
+        try {
+          names = readdirSync(p === '' ? this.root : join(this.root, p));
+        } catch {
+          continue;
+        }
+        for (const name of names.sort()) {
+          const rel = p === '' ? name : `${p}/${name}`;
+          if (re.test(name) && !this.#isExcluded(rel)) next.push(rel);
+        }
+      }
+      prefixes = next;
+    }
+    if (prefixes.length === 0) throw notFound(source);
+    return prefixes;
+  }
+
+  /** The path with symlinks resolved, relative to the context; refuses a path that leaves it. */
+  #resolveInside(rel: string, source: string): string {
+    if (rel === '') return rel;
+    let real: string;
+    try {
+      real = realpathSync(join(this.root, rel));
+    } catch {
+      return rel; // absent: the caller reports NOT_FOUND
+    }
+    if (real === this.#realRoot) return '';
+    if (!real.startsWith(this.#realRoot + sep)) {
+      throw new ContextError('OUTSIDE', `COPY source "${source}" resolves through a symlink to ${real}, outside the build context`, 'copy the file into the context instead of linking to it');
+    }
+    return real.slice(this.#realRoot.length + 1).split(sep).join('/');
+  }
+}
+
+function escapes(source: string): boolean {
+  let depth = 0;
+  for (const seg of source.replace(/\\/g, '/').split('/')) {
+    if (seg === '..') depth--;
+    else if (seg !== '' && seg !== '.') depth++;
+    if (depth < 0) return true;
+  }
+  return false;
+}
+
+function notFound(source: string): ContextError {
+  return new ContextError('NOT_FOUND', `COPY source "${source}" not found in the build context`, 'check the path (it is relative to the context directory, not to the Dockerfile) and your .dockerignore');
+}

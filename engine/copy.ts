@@ -1,0 +1,180 @@
+/**
+ * COPY and ADD: the layer a copy makes, computed without a workspace. From the context the
+ * entries come straight from the context's fingerprints; from another stage or an image they
+ * reuse that view's entries (same blobs, nothing is read or written).
+ */
+import { posix } from 'node:path';
+import type { BlobDigest } from '../cache/digest.js';
+import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
+import type { Heredoc, Instruction } from './dockerfile/types.js';
+import type { ContextReader, CtxEntry } from './context.js';
+import { createMatcher } from './dockerignore.js';
+import { hasGlob, segmentRegExp } from './glob.js';
+import type { FileRow } from './step-key.js';
+import type { ViewLike } from './workspace.js';
+
+type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
+
+export interface CopyResult {
+  /** Fingerprints of the selected sources, sorted: the key's `files`. */
+  rows: FileRow[];
+  entries: LayerEntry[];
+  /** Context files whose content must be in the store before the layer is committed. */
+  blobs: { abs: string; digest: BlobDigest; size: number }[];
+  /** Heredoc bodies to store as blobs. */
+  inline: { path: string; content: string }[];
+  /** Paths selected from a source view (COPY --from), for the key. */
+  fromPaths?: string[];
+}
+
+export class CopyError extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(message);
+  }
+}
+
+/** Parse `--chmod` (octal only, as BuildKit without labs). */
+export function parseChmod(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-7]{3,4}$/.test(v)) throw new CopyError(`invalid --chmod value "${v}"`, 'use an octal mode such as 755 or 0644');
+  return parseInt(v, 8);
+}
+
+/** Destination of a copy relative to the image root ('' is the root), and whether it names a directory. */
+function destination(ins: CopyInstr, workdir: string, nSources: number, below: ViewLike): { rel: string; isDir: boolean } {
+  const abs = posix.resolve(workdir || '/', ins.dest);
+  const rel = abs.replace(/^\/+/, '');
+  const isDir = ins.dest.endsWith('/') || ins.dest === '.' || ins.dest.endsWith('/.') || nSources > 1 || rel === '' || below.get(rel)?.type === 'dir';
+  return { rel, isDir };
+}
+
+const join = (a: string, b: string) => (a === '' ? b : b === '' ? a : `${a}/${b}`);
+
+function heredocSources(ins: CopyInstr): { sources: string[]; docs: Heredoc[] } {
+  const byName = new Map(ins.heredocs.map((h) => [h.name, h]));
+  const docs: Heredoc[] = [];
+  const sources: string[] = [];
+  for (const s of ins.sources) {
+    const m = /^<<-?(.+)$/.exec(s);
+    const name = m?.[1]?.replace(/^["']|["']$/g, '');
+    const doc = name !== undefined ? byName.get(name) : undefined;
+    if (doc) docs.push(doc);
+    else sources.push(s);
+  }
+  return { sources, docs };
+}
+
+function heredocBody(h: Heredoc): string {
+  return h.chomp ? h.content.replace(/^\t+/gm, '') : h.content;
+}
+
+/** The layer of a COPY/ADD from the build context (and heredocs). */
+export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextReader, below: ViewLike): CopyResult {
+  const chmod = parseChmod(ins.chmod);
+  const { sources, docs } = heredocSources(ins);
+  const matches = sources.flatMap((s) => {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
+      throw new CopyError(`${ins.kind} from a URL (${s}) is not supported`, 'download the file into the build context first, or fetch it in a RUN step');
+    }
+    return ctx.select(s);
+  });
+  const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
+  const dest = destination(ins, workdir, matches.length + docs.length, below);
+  const rows = new Map<string, FileRow>();
+  const entries = new Map<string, LayerEntry>();
+  const blobs = new Map<string, { abs: string; digest: BlobDigest; size: number }>();
+  const add = (src: CtxEntry, target: string) => {
+    if (target === '') return; // the root itself is never an entry
+    const mode = chmod ?? src.mode;
+    if (src.type === 'file') {
+      rows.set(src.rel, [src.rel, 'f', src.mode, src.digest!]);
+      entries.set(target, { path: target, type: 'file', mode, size: src.size, digest: src.digest! });
+      blobs.set(src.digest!, { abs: src.abs, digest: src.digest!, size: src.size });
+    } else if (src.type === 'dir') {
+      rows.set(src.rel, [src.rel, 'd', src.mode, '']);
+      entries.set(target, { path: target, type: 'dir', mode });
+    } else {
+      rows.set(src.rel, [src.rel, 'l', src.mode, src.target!]);
+      entries.set(target, { path: target, type: 'symlink', mode: 0o777, target: src.target! });
+    }
+  };
+  for (const m of matches) {
+    if (m.top.type === 'dir') {
+      // A directory's contents go into the destination; the destination dir is created.
+      rows.set(m.top.rel, [m.top.rel, 'd', m.top.mode, '']);
+      if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.set(dest.rel, { path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
+      for (const c of m.children) {
+        const inner = m.base === '' ? c.rel : c.rel.slice(m.base.length + 1);
+        if (exclude?.ignores(inner)) continue;
+        add(c, join(dest.rel, inner));
+      }
+    } else {
+      add(m.top, dest.isDir ? join(dest.rel, posix.basename(m.top.rel)) : dest.rel);
+    }
+  }
+  const inline: { path: string; content: string }[] = [];
+  for (const h of docs) {
+    const target = dest.isDir ? join(dest.rel, h.name) : dest.rel;
+    const content = heredocBody(h);
+    rows.set(`<<${h.name}`, [`<<${h.name}`, 'f', 0o644, content]);
+    inline.push({ path: target, content });
+  }
+  return {
+    rows: [...rows.values()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    entries: [...entries.values()],
+    blobs: [...blobs.values()],
+    inline,
+  };
+}
+
+/** Paths of a view that a COPY --from source selects: the match and, for a dir, everything beneath. */
+function selectInView(view: ViewLike, source: string): { top: string; entry: ViewEntry }[] {
+  const norm = posix.normalize('/' + source).replace(/^\/+/, '').replace(/\/+$/, '');
+  if (norm === '' || norm === '.') return [{ top: '', entry: { type: 'dir', mode: 0o755 } }];
+  const segs = norm.split('/');
+  if (!segs.some(hasGlob)) {
+    const e = view.get(norm);
+    return e ? [{ top: norm, entry: e }] : [];
+  }
+  const res = segs.map((s) => (hasGlob(s) ? segmentRegExp(s) : null));
+  const out: { top: string; entry: ViewEntry }[] = [];
+  for (const [path, entry] of view.entries()) {
+    const parts = path.split('/');
+    if (parts.length !== segs.length) continue;
+    if (parts.every((p, i) => (res[i] ? res[i]!.test(p) : p === segs[i]))) out.push({ top: path, entry });
+  }
+  return out.sort((a, b) => (a.top < b.top ? -1 : 1));
+}
+
+/** The layer of a COPY --from=<stage|image>: entries reuse the source view's blobs. */
+export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, below: ViewLike): CopyResult {
+  const chmod = parseChmod(ins.chmod);
+  const matches = ins.sources.flatMap((s) => {
+    const m = selectInView(src, s);
+    if (!m.length) throw new CopyError(`COPY --from=${ins.from} source "${s}" not found in that stage`, 'check the path: it is absolute in the source stage (relative paths start at its root)');
+    return m;
+  });
+  const dest = destination(ins, workdir, matches.length, below);
+  const entries = new Map<string, LayerEntry>();
+  const put = (target: string, e: ViewEntry) => {
+    if (target === '') return;
+    if (e.type === 'file') entries.set(target, { path: target, type: 'file', mode: chmod ?? e.mode, size: e.size, digest: e.digest });
+    else if (e.type === 'dir') entries.set(target, { path: target, type: 'dir', mode: chmod ?? e.mode });
+    else entries.set(target, { path: target, type: 'symlink', mode: e.mode, target: e.target });
+  };
+  const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
+  const all = [...src.entries()];
+  for (const m of matches) {
+    if (m.entry.type === 'dir') {
+      if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.set(dest.rel, { path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
+      const prefix = m.top === '' ? '' : m.top + '/';
+      for (const [path, e] of all) {
+        if (!path.startsWith(prefix)) continue;
+        const inner = path.slice(prefix.length);
+        if (exclude?.ignores(inner)) continue;
+        put(join(dest.rel, inner), e);
+      }
+    } else put(dest.isDir ? join(dest.rel, posix.basename(m.top)) : dest.rel, m.entry);
+  }
+  return { rows: [], entries: [...entries.values()], blobs: [], inline: [], fromPaths: matches.map((m) => m.top) };
+}

@@ -1,0 +1,102 @@
+/**
+ * The host executor: a RUN executes SHELL (default `/bin/sh -c`) — or the exec-form argv —
+ * with cwd = workspace + WORKDIR and env = host env overlaid by the image env. Paths inside
+ * the command are host paths: the Dockerfile describes the project's build, not a container.
+ *
+ * Each command runs in its own process group (detached), so that cancelling kills the whole
+ * tree: SIGTERM to the group, SIGKILL after a grace period.
+ */
+import { spawn } from 'node:child_process';
+
+export interface RunSpec {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Text written to the command's stdin (heredoc scripts), or undefined for none. */
+  stdin?: string;
+  /** Called once per output line (without its newline). */
+  onLine: (stream: 'stdout' | 'stderr', line: string) => void;
+  signal?: AbortSignal;
+  /** Grace period between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+}
+
+export type RunResult =
+  | { ok: true; ms: number }
+  | { ok: false; ms: number; exitCode: number | null; signal: string | null; cancelled: boolean; spawnError?: string };
+
+/** How many lines of output a failure keeps for its report. */
+export const LOG_TAIL_LINES = 50;
+
+export function runCommand(spec: RunSpec): Promise<RunResult> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    if (spec.signal?.aborted) {
+      resolve({ ok: false, ms: 0, exitCode: null, signal: null, cancelled: true });
+      return;
+    }
+    const [cmd, ...args] = spec.argv;
+    const child = spawn(cmd!, args, {
+      cwd: spec.cwd,
+      env: spec.env,
+      detached: true,
+      stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let cancelled = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // Already gone.
+      }
+    };
+    const onAbort = () => {
+      cancelled = true;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), spec.killGraceMs ?? 2000);
+      killTimer.unref();
+    };
+    spec.signal?.addEventListener('abort', onAbort, { once: true });
+    const split = (stream: 'stdout' | 'stderr') => {
+      let buf = '';
+      return {
+        data(chunk: Buffer) {
+          buf += chunk.toString('utf8');
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            spec.onLine(stream, buf.slice(0, nl).replace(/\r$/, ''));
+            buf = buf.slice(nl + 1);
+          }
+        },
+        end() {
+          if (buf) spec.onLine(stream, buf);
+          buf = '';
+        },
+      };
+    };
+    const out = split('stdout');
+    const err = split('stderr');
+    child.stdout!.on('data', out.data);
+    child.stderr!.on('data', err.data);
+    if (spec.stdin !== undefined) {
+      child.stdin!.on('error', () => {}); // the command may exit without reading it
+      child.stdin!.end(spec.stdin);
+    }
+    let spawnError: string | undefined;
+    child.on('error', (e) => {
+      spawnError = e.message;
+    });
+    child.on('close', (code, signal) => {
+      out.end();
+      err.end();
+      spec.signal?.removeEventListener('abort', onAbort);
+      if (killTimer) clearTimeout(killTimer);
+      // Whatever the command left running in its group goes with it.
+      if (code !== 0 || cancelled) killGroup('SIGKILL');
+      const ms = performance.now() - t0;
+      if (code === 0 && !cancelled) resolve({ ok: true, ms });
+      else resolve({ ok: false, ms, exitCode: code, signal, cancelled, ...(spawnError ? { spawnError } : {}) });
+    });
+  });
+}

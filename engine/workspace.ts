@@ -1,0 +1,288 @@
+/**
+ * The workspace: one directory per (context, Dockerfile, stage), kept between builds, where a
+ * union view is materialized so that RUN can execute in it.
+ *
+ * Before a RUN, the workspace is brought to the chain the step needs by applying only the
+ * difference between the view it holds and the view needed (delete, write, chmod, symlink),
+ * never a full copy. It records the stat of every path (inode, size, mtime, ctime, mode).
+ * After the RUN, one stat walk compares stats; only paths whose stat moved are read and
+ * hashed, and the difference of the two views is the new layer.
+ *
+ * Racy writes: a RUN that rewrites a file within the same coarse clock tick as our last write
+ * could leave size, mtime and ctime unchanged. Before every RUN we wait until the file system
+ * clock has moved past the newest timestamp we recorded (a probe file's ctime tells), which
+ * costs at most one tick (≤ 10 ms) and only right after we wrote something.
+ */
+import { copyFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { hashFileSync } from '../cache/hash.js';
+import { asBlobDigest, type ChainDigest, type LayerDigest } from '../cache/digest.js';
+import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
+import type { Store } from '../cache/store-types.js';
+import { EMPTY_CHAIN } from '../cache/digest.js';
+import { diffViews } from './layer-diff.js';
+import { mergeLayers, type UnionView } from './union-view.js';
+
+/** The read side of a union view that the workspace needs. */
+export interface ViewLike {
+  get(path: string): ViewEntry | undefined;
+  entries(): Iterable<[string, ViewEntry]>;
+}
+
+type StatRow = [ino: string, size: number, mtimeNs: string, ctimeNs: string, mode: number];
+
+interface WsState {
+  v: 1;
+  layers: LayerDigest[];
+  chain: ChainDigest;
+  /** False from the start of a RUN until its snapshot: the tree may differ from `layers`. */
+  clean: boolean;
+  stats: Record<string, StatRow>;
+  maxCtimeNs: string;
+}
+
+export interface SyncStats {
+  written: number;
+  removed: number;
+  ms: number;
+}
+
+export class Workspace {
+  readonly dir: string;
+  readonly root: string;
+  readonly #store: Store;
+  readonly #id: string;
+  #state: WsState;
+
+  constructor(store: Store, id: string) {
+    this.#store = store;
+    this.#id = id;
+    this.dir = store.dir('workspaces', id);
+    this.root = join(this.dir, 'root');
+    mkdirSync(this.root, { recursive: true });
+    const s = store.readDoc<WsState>('workspace-state', id);
+    this.#state = s?.v === 1 ? s : { v: 1, layers: [], chain: EMPTY_CHAIN, clean: false, stats: {}, maxCtimeNs: '0' };
+  }
+
+  get chain(): ChainDigest {
+    return this.#state.chain;
+  }
+
+  #save(): void {
+    this.#store.writeDoc('workspace-state', this.#id, this.#state);
+  }
+
+  /** The view the workspace holds according to its records, or undefined when a layer of it
+   *  is gone from the store (then the workspace is rebuilt from empty). */
+  #recordedView(): UnionView | undefined {
+    const layers: LayerEntry[][] = [];
+    for (const d of this.#state.layers) {
+      const l = this.#store.getLayer(d);
+      if (!l) return undefined;
+      layers.push(l.entries);
+    }
+    return mergeLayers(layers);
+  }
+
+  /**
+   * Bring the tree to `target` (the union view of `layers`, whose chain digest is `chain`).
+   * Applies only the difference. After an interrupted RUN the tree is first re-read (stats
+   * compared, changed files hashed) so that its leftovers are undone.
+   */
+  sync(layers: LayerDigest[], chain: ChainDigest, target: ViewLike): SyncStats {
+    const t0 = performance.now();
+    const st = this.#state;
+    if (st.clean && st.chain === chain) return { written: 0, removed: 0, ms: 0 };
+    let current: ViewLike | undefined = st.clean ? this.#recordedView() : undefined;
+    if (!current) {
+      const recorded = this.#recordedView();
+      if (recorded) current = this.scan(recorded, false).view;
+      else {
+        rmSync(this.root, { recursive: true, force: true });
+        mkdirSync(this.root, { recursive: true });
+        st.stats = {};
+        current = new Map();
+      }
+    }
+    const diff = diffViews(toMap(current), toMap(target));
+    const res = this.#apply(diff);
+    st.layers = [...layers];
+    st.chain = chain;
+    st.clean = true;
+    this.#save();
+    return { ...res, ms: performance.now() - t0 };
+  }
+
+  #apply(entries: LayerEntry[]): { written: number; removed: number } {
+    let written = 0;
+    let removed = 0;
+    const stats = this.#state.stats;
+    const forget = (rel: string) => {
+      delete stats[rel];
+      const prefix = rel + '/';
+      for (const k of Object.keys(stats)) if (k.startsWith(prefix)) delete stats[k];
+    };
+    // Deletions first, deepest paths are covered by their top-most whiteout.
+    const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const hasSubtree = sorted.some((e) => e.type === 'whiteout' || e.type === 'opaque');
+    for (const e of sorted) {
+      const abs = join(this.root, e.path);
+      if (e.type === 'whiteout') {
+        rmSync(abs, { recursive: true, force: true });
+        if (hasSubtree) forget(e.path);
+        else delete stats[e.path];
+        removed++;
+      }
+    }
+    for (const e of sorted) {
+      const abs = join(this.root, e.path);
+      switch (e.type) {
+        case 'whiteout':
+          continue;
+        case 'opaque':
+          rmSync(abs, { recursive: true, force: true });
+          forget(e.path);
+          mkdirSync(abs, { recursive: true });
+          chmodSync(abs, e.mode);
+          break;
+        case 'dir': {
+          const cur = lstatOrUndefined(abs);
+          if (cur && !cur.isDirectory()) {
+            unlinkSync(abs);
+            forget(e.path);
+          }
+          if (!cur || !cur.isDirectory()) mkdirSync(abs, { recursive: true });
+          chmodSync(abs, e.mode);
+          break;
+        }
+        case 'file': {
+          const cur = lstatOrUndefined(abs);
+          if (cur?.isDirectory()) {
+            rmSync(abs, { recursive: true, force: true });
+            forget(e.path);
+          } else if (cur) unlinkSync(abs);
+          else mkdirSync(join(abs, '..'), { recursive: true });
+          copyFileSync(this.#store.blobPath(e.digest), abs);
+          chmodSync(abs, e.mode);
+          break;
+        }
+        case 'symlink': {
+          const cur = lstatOrUndefined(abs);
+          if (cur?.isDirectory()) {
+            rmSync(abs, { recursive: true, force: true });
+            forget(e.path);
+          } else if (cur) unlinkSync(abs);
+          else mkdirSync(join(abs, '..'), { recursive: true });
+          symlinkSync(e.target, abs);
+          break;
+        }
+      }
+      this.#record(e.path, abs);
+      written++;
+    }
+    return { written, removed };
+  }
+
+  #record(rel: string, abs: string): void {
+    const s = lstatSync(abs, { bigint: true });
+    this.#state.stats[rel] = [String(s.ino), Number(s.size), String(s.mtimeNs), String(s.ctimeNs), Number(s.mode)];
+    if (s.ctimeNs > BigInt(this.#state.maxCtimeNs)) this.#state.maxCtimeNs = String(s.ctimeNs);
+  }
+
+  /** Mark the tree as about to change (a RUN starts) and wait out the racy clock tick. */
+  async beginRun(): Promise<void> {
+    this.#state.clean = false;
+    this.#save();
+    const probe = join(this.dir, '.clock-probe');
+    const newest = BigInt(this.#state.maxCtimeNs);
+    for (let i = 0; i < 50; i++) {
+      writeFileSync(probe, '');
+      if (lstatSync(probe, { bigint: true }).ctimeNs > newest) return;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /**
+   * Walk the tree and build the view it holds. A path whose stat equals the recorded one keeps
+   * the entry of `base`; anything else is read (files are hashed, or stored as blobs when
+   * `store` is true). Records the new stats.
+   */
+  scan(base: ViewLike, store: boolean, skip: Set<string> = new Set()): { view: Map<string, ViewEntry>; hashed: number } {
+    const view = new Map<string, ViewEntry>();
+    const stats: Record<string, StatRow> = {};
+    const old = this.#state.stats;
+    let hashed = 0;
+    let maxC = 0n;
+    const visit = (relDir: string, absDir: string) => {
+      for (const name of readdirSync(absDir)) {
+        const rel = relDir === '' ? name : `${relDir}/${name}`;
+        if (skip.has(rel)) continue;
+        const abs = join(absDir, name);
+        const s = lstatSync(abs, { bigint: true });
+        const row: StatRow = [String(s.ino), Number(s.size), String(s.mtimeNs), String(s.ctimeNs), Number(s.mode)];
+        stats[rel] = row;
+        if (s.ctimeNs > maxC) maxC = s.ctimeNs;
+        const prev = old[rel];
+        const same = prev !== undefined && prev[0] === row[0] && prev[1] === row[1] && prev[2] === row[2] && prev[3] === row[3] && prev[4] === row[4];
+        const mode = Number(s.mode & 0o7777n);
+        const known = same ? base.get(rel) : undefined;
+        if (s.isDirectory()) {
+          view.set(rel, { type: 'dir', mode });
+          visit(rel, abs);
+        } else if (known && known.type !== 'dir') {
+          view.set(rel, known);
+        } else if (s.isSymbolicLink()) {
+          view.set(rel, { type: 'symlink', mode, target: readlinkSync(abs) });
+        } else if (s.isFile()) {
+          hashed++;
+          const h = store ? this.#store.writeBlobFromFile(abs) : hashFileSync(abs);
+          view.set(rel, { type: 'file', mode, size: h.size, digest: asBlobDigest(h.digest) });
+        }
+        // Sockets and FIFOs left by a RUN are not part of a layer.
+      }
+    };
+    visit('', this.root);
+    this.#state.stats = stats;
+    this.#state.maxCtimeNs = String(maxC);
+    return { view, hashed };
+  }
+
+  /**
+   * After a successful RUN: the layer the RUN made, relative to `before` (the view it started
+   * from). Blobs for new and changed files are written to the store during the walk.
+   */
+  snapshot(before: ViewLike, skip?: Set<string>): { entries: LayerEntry[]; hashed: number; after: Map<string, ViewEntry> } {
+    const { view, hashed } = this.scan(before, true, skip);
+    return { entries: diffViews(toMap(before), view), hashed, after: view };
+  }
+
+  /** Record that the tree now holds `layers` (after a snapshot). */
+  commit(layers: LayerDigest[], chain: ChainDigest): void {
+    this.#state.layers = [...layers];
+    this.#state.chain = chain;
+    this.#state.clean = true;
+    this.#save();
+  }
+
+  /** Throw the tree away (a cancelled or failed RUN); the next sync re-reads it. */
+  markDirty(): void {
+    this.#state.clean = false;
+    this.#save();
+  }
+
+  exists(rel: string): boolean {
+    return existsSync(join(this.root, rel));
+  }
+}
+
+function lstatOrUndefined(p: string): BigIntStats | undefined {
+  try {
+    return lstatSync(p, { bigint: true });
+  } catch {
+    return undefined;
+  }
+}
+
+function toMap(v: ViewLike): Map<string, ViewEntry> {
+  return v instanceof Map ? v : new Map(v.entries());
+}
