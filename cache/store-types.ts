@@ -60,10 +60,20 @@ export interface ImageRecord {
   created: string; // RFC 3339
 }
 
+/**
+ * - EINTEGRITY: stored bytes do not match their digest (the entry was deleted);
+ * - ECHANGED: a file changed between fingerprinting and copying into the store;
+ * - EMISSING: a write names something not in the store (a layer's blob, a key's layer);
+ * - ECORRUPT: an entry on disk cannot be parsed;
+ * - EINVALID: a caller passed a bad argument (invalid layer entries, image name, doc kind);
+ * - EIO: the filesystem failed (`facts.errno` holds the node error code).
+ */
+export type StoreErrorCode = 'EINTEGRITY' | 'ECHANGED' | 'EMISSING' | 'ECORRUPT' | 'EINVALID' | 'EIO';
+
 /** Error thrown by the store, with a code and the facts (cacache style). */
 export class StoreError extends Error {
   constructor(
-    readonly code: 'EINTEGRITY' | 'ECHANGED' | 'EMISSING' | 'ECORRUPT' | 'EIO',
+    readonly code: StoreErrorCode,
     message: string,
     readonly facts: Record<string, unknown> = {},
   ) {
@@ -95,8 +105,9 @@ export interface Store {
   writeBlobFromFile(path: string, expect?: { digest: BlobDigest; size: number }): { digest: BlobDigest; size: number };
   writeBlob(data: Uint8Array): { digest: BlobDigest; size: number };
   /** Read a blob and check its size and digest; throws StoreError('EINTEGRITY') and deletes the
-   *  blob when it does not match; returns undefined when absent. */
-  readBlob(digest: BlobDigest): Buffer | undefined;
+   *  blob when it does not match; returns undefined when absent. `size` (from the layer
+   *  entry, when known) is checked too. */
+  readBlob(digest: BlobDigest, size?: number): Buffer | undefined;
 
   // --- layers: manifests by digest ---------------------------------------------------------
   /** Sort and validate entries, compute the digest, and write the manifest atomically. Every
@@ -130,4 +141,37 @@ export interface Store {
   size(): number;
   /** Check every blob, layer and key; remove what lies; remove stale temp files. */
   verify(): VerifyReport;
+}
+
+/** Options of LocalStore.prune (`stratum cache prune`). */
+export interface PruneOptions {
+  /** Evict least-recently-used keys (and what only they reach) until the store's size()
+   *  is at most this many bytes. Image layers and `roots` are never evicted. */
+  keepStorage?: number;
+  /** Remove keys not used for this many ms (docker's `--filter until=`). */
+  until?: number;
+  /** Layers to keep whatever else happens (e.g. the chains of live builds); tagged images'
+   *  layers are always roots. */
+  roots: Set<LayerDigest>;
+  /** Unreferenced layers and blobs younger than this (ms) are kept: they may belong to a
+   *  build that has not written its key yet. Default 60 s. */
+  graceMs?: number;
+}
+
+export interface PruneReport {
+  steps: { name: string; ms: number }[];
+  removedKeys: number;
+  removedLayers: number;
+  removedBlobs: number;
+  /** Bytes of the removed files (blobs + manifests + keys). */
+  freedBytes: number;
+  sizeBefore: number;
+  sizeAfter: number;
+}
+
+/** The store createStore() returns: Store plus maintenance that only the CLI needs. */
+export interface LocalStore extends Store {
+  /** Mark from the roots (tagged images' layers and `opts.roots`) and the surviving keys,
+   *  then sweep keys → layers → blobs. Never removes a layer an image references. */
+  prune(opts: PruneOptions): PruneReport;
 }

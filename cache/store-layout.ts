@@ -1,0 +1,81 @@
+/**
+ * Where everything lives inside a store root. The versioned folders all take their suffix
+ * from STORE_VERSION, so a layout change is one bump and old folders are simply ignored:
+ *
+ *   blobs-v1/<2 hex>/<16 hex>            file contents, read-only (0o444), named by xxh64
+ *   layers-v1/<2 hex>/<digest>.json      layer manifests
+ *   keys-v1/<2 hex>/<key>.json           step key → layer, record, timings; mtime = last use
+ *   images-v1/<encoded name>.json        tagged images
+ *   docs-v1/<kind>/<xxh64(name)>.json    small JSON documents
+ *   dirs/<kind>/<xxh64(name)>/           directories handed out by dir()
+ *   tmp/<pid>-<random>                   temp files, renamed into place
+ *   epoch                                rewritten whenever the store deletes an entry, so
+ *                                        other store objects drop what they cached as present
+ *
+ * The two-hex fan-out keeps directories small (256 of them; 50k blobs → ~200 per folder).
+ */
+import { join } from 'node:path';
+import { STORE_VERSION, StoreError } from './store-types.js';
+import { isHex16 } from './digest.js';
+import { xxh64 } from './hash.js';
+
+const v = (kind: string) => `${kind}-v${STORE_VERSION}`;
+
+export const BLOBS = v('blobs');
+export const LAYERS = v('layers');
+export const KEYS = v('keys');
+export const IMAGES = v('images');
+export const DOCS = v('docs');
+export const DIRS = 'dirs';
+export const TMP = 'tmp';
+export const EPOCH = 'epoch';
+
+const KIND = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** A `kind` is a folder name chosen by the engine (`contexts`, `steps`, `workspaces`). */
+export function checkKind(kind: string): void {
+  if (!KIND.test(kind)) {
+    throw new StoreError('EINVALID', `store: invalid document kind ${JSON.stringify(kind)} (use lower-case letters, digits, . _ -)`, { kind });
+  }
+}
+
+export interface Layout {
+  root: string;
+  blobDir: string;
+  layerDir: string;
+  keyDir: string;
+  imageDir: string;
+  tmpDir: string;
+  epochFile: string;
+  blob(digest: string): string;
+  layer(digest: string): string;
+  key(key: string): string;
+  doc(kind: string, name: string): string;
+  dir(kind: string, name: string): string;
+}
+
+/** Paths for a store at `root`. Digests are checked to be 16 hex chars, so no caller can
+ *  build a path outside the store. */
+export function layoutOf(root: string): Layout {
+  const fanned = (base: string, digest: string, suffix: string) => {
+    if (!isHex16(digest)) throw new StoreError('EINVALID', `store: invalid digest ${JSON.stringify(digest)}`, { digest });
+    return join(base, digest.slice(0, 2), digest + suffix);
+  };
+  const blobDir = join(root, BLOBS);
+  const layerDir = join(root, LAYERS);
+  const keyDir = join(root, KEYS);
+  return {
+    root,
+    blobDir,
+    layerDir,
+    keyDir,
+    imageDir: join(root, IMAGES),
+    tmpDir: join(root, TMP),
+    epochFile: join(root, EPOCH),
+    blob: (d) => fanned(blobDir, d, ''),
+    layer: (d) => fanned(layerDir, d, '.json'),
+    key: (k) => fanned(keyDir, k, '.json'),
+    doc: (kind, name) => (checkKind(kind), join(root, DOCS, kind, `${xxh64(name)}.json`)),
+    dir: (kind, name) => (checkKind(kind), join(root, DIRS, kind, xxh64(name))),
+  };
+}

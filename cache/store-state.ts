@@ -1,0 +1,91 @@
+/**
+ * The in-memory state of one store object: its layout and what it has learned about the
+ * disk. Nothing here is global; createStore() makes one per root.
+ *
+ * Positive facts only are cached ("blob X is present", "layer L has all its blobs"), never
+ * negative ones, so a cache can only be stale in one way: something was deleted since.
+ * Deleting is rare (integrity failures, verify, prune) and every deletion rewrites the
+ * store's `epoch` file; the operations that rely on the caches (getKey, putKey, putLayer,
+ * getLayer) first read that file (one small read) and drop every cache when it changed,
+ * also when another process did the deleting.
+ */
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Layer } from './layer-types.js';
+import type { KeyRecord } from './store-types.js';
+import { Dirs, writeFileAtomic } from './atomic-write.js';
+import { layoutOf, type Layout } from './store-layout.js';
+import * as sfs from './fs.js';
+
+export interface StoreState {
+  layout: Layout;
+  dirs: Dirs;
+  /** Blobs seen present (by a write or a stat): digest → size. */
+  present: LRUCache<string, number>;
+  /** Layer digests whose manifest and every blob were seen present. */
+  complete: LRUCache<string, true>;
+  /** Hot layer manifests, weighted by entry count. */
+  layers: LRUCache<string, Layer>;
+  /** Hot key records. */
+  keys: LRUCache<string, KeyRecord>;
+  /** Path → epoch ms of the last last-use touch we made, to touch each file once a minute. */
+  touched: LRUCache<string, number>;
+  /** Content of the epoch file when the caches were last known valid. */
+  epoch: string | undefined;
+}
+
+export function createState(root: string): StoreState {
+  return {
+    layout: layoutOf(root),
+    dirs: new Dirs(),
+    // 200k digests ≈ 20 MB; a big monorepo context is ~50k files.
+    present: new LRUCache({ max: 200_000 }),
+    complete: new LRUCache({ max: 10_000 }),
+    // Weighted by entries: 500k entries of manifests ≈ 100 MB at most.
+    layers: new LRUCache({ maxSize: 500_000, sizeCalculation: (l) => l.entries.length + 1 }),
+    keys: new LRUCache({ max: 10_000 }),
+    touched: new LRUCache({ max: 20_000 }),
+    epoch: undefined,
+  };
+}
+
+function dropCaches(s: StoreState): void {
+  s.present.clear();
+  s.complete.clear();
+  s.layers.clear();
+  s.keys.clear();
+  s.dirs.forget();
+}
+
+function readEpoch(s: StoreState): string {
+  return sfs.readFile(s.layout.epochFile)?.toString('utf8') ?? '';
+}
+
+/** Drop every cache if any store object deleted something since we last looked. */
+export function syncEpoch(s: StoreState): void {
+  const now = readEpoch(s);
+  // The first look (s.epoch undefined) drops too: facts cached before it are unchecked.
+  if (now !== s.epoch) {
+    dropCaches(s);
+    s.epoch = now;
+  }
+}
+
+/** Record that this store object is about to delete, or has deleted, entries. */
+export function bumpEpoch(s: StoreState): void {
+  dropCaches(s);
+  const next = randomBytes(8).toString('hex');
+  writeFileAtomic(s.dirs, s.layout.tmpDir, s.layout.epochFile, next);
+  s.epoch = next;
+}
+
+/** Last-use times are file mtimes, touched at most once a minute per file: enough for
+ *  least-recently-used eviction, and one utimes per key per minute is free. */
+const TOUCH_EVERY_MS = 60_000;
+
+export function touch(s: StoreState, path: string): void {
+  const now = Date.now();
+  const last = s.touched.get(path);
+  if (last !== undefined && now - last < TOUCH_EVERY_MS) return;
+  if (sfs.utimes(path, now)) s.touched.set(path, now);
+}

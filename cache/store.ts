@@ -1,0 +1,112 @@
+/**
+ * The embedded store: content-addressed blobs, layer manifests, step keys, images and small
+ * documents under one root directory, shared by every project of a user (DESIGN.md, "The
+ * store"; the layout is in store-layout.ts).
+ *
+ * Invariants:
+ * - every file appears by rename of a complete temp file: a reader or a crash never sees a
+ *   torn entry;
+ * - a key is written last, after its layer and every blob the layer names, and is returned
+ *   only while all of those are present: a corrupt or incomplete entry is a miss, never a
+ *   wrong result;
+ * - what is read back is verified (blob bytes against their digest, manifests against
+ *   theirs); a bad entry is deleted so the next build rewrites it.
+ */
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { BlobDigest, LayerDigest, StepKey } from './digest.js';
+import type { LocalStore, PruneOptions } from './store-types.js';
+import { writeFileAtomic } from './atomic-write.js';
+import { createState, syncEpoch } from './store-state.js';
+import { writeBlobBytes, writeBlobFromFile } from './write-blob.js';
+import { hasBlob, readBlob } from './read-blob.js';
+import { getLayer, putLayer } from './layer-store.js';
+import { getKey, putKey } from './key-store.js';
+import { getImage, listImages, putImage, removeImage } from './image-store.js';
+import { verifyStore } from './store-verify.js';
+import { pruneStore } from './store-prune.js';
+import { walkFanned } from './store-walk.js';
+import * as sfs from './fs.js';
+
+/**
+ * The store root: `$STRATUM_CACHE_DIR`, else `$XDG_CACHE_HOME/stratum` (when absolute, as
+ * the XDG spec requires), else `~/.cache/stratum`.
+ */
+export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.STRATUM_CACHE_DIR) return resolve(env.STRATUM_CACHE_DIR);
+  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'stratum');
+  return join(env.HOME || homedir(), '.cache', 'stratum');
+}
+
+/** A store at `root` (created on first write). Every function is bound to this root; two
+ *  store objects on one root, in one process or several, see each other's writes. */
+export function createStore(root: string): LocalStore {
+  const s = createState(resolve(root));
+  const L = s.layout;
+  return {
+    root: L.root,
+
+    blobPath: (digest: BlobDigest) => L.blob(digest),
+    hasBlob: (digest) => hasBlob(s, digest),
+    writeBlobFromFile: (path, expect) => writeBlobFromFile(s, path, expect),
+    writeBlob: (data) => writeBlobBytes(s, data),
+    readBlob: (digest, size) => readBlob(s, digest, size),
+
+    putLayer(entries) {
+      syncEpoch(s);
+      return putLayer(s, entries);
+    },
+    getLayer(digest: LayerDigest) {
+      syncEpoch(s);
+      return getLayer(s, digest);
+    },
+
+    putKey(record) {
+      syncEpoch(s);
+      putKey(s, record);
+    },
+    getKey(key: StepKey) {
+      syncEpoch(s);
+      return getKey(s, key);
+    },
+
+    putImage(image) {
+      syncEpoch(s);
+      putImage(s, image);
+    },
+    getImage: (name) => getImage(s, name),
+    listImages: () => listImages(s),
+    removeImage: (name) => removeImage(s, name),
+
+    readDoc<T>(kind: string, name: string): T | undefined {
+      const text = sfs.readFile(L.doc(kind, name));
+      if (text === undefined) return undefined;
+      try {
+        const doc = JSON.parse(text.toString('utf8')) as { name?: unknown; value?: T };
+        // The file name is a hash of `name`; the name inside guards against a collision.
+        return doc.name === name ? doc.value : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    writeDoc(kind, name, value) {
+      writeFileAtomic(s.dirs, L.tmpDir, L.doc(kind, name), JSON.stringify({ name, value }));
+    },
+
+    dir(kind, name) {
+      const path = L.dir(kind, name);
+      s.dirs.ensure(path);
+      return path;
+    },
+
+    size() {
+      let n = 0;
+      for (const [dir, suffix] of [[L.blobDir, ''], [L.layerDir, '.json'], [L.keyDir, '.json']] as const) {
+        for (const f of walkFanned(dir, suffix)) n += f.stat.size;
+      }
+      return n;
+    },
+    verify: () => verifyStore(s),
+    prune: (opts: PruneOptions) => pruneStore(s, opts),
+  };
+}
