@@ -1,0 +1,160 @@
+import { useCallback, useState } from 'react';
+import { Box, Static, Text, useInput, useStdin } from 'ink';
+import type { EventBus } from '../../engine/events.js';
+import { currentFailure, runningLog, type FailureInfo, type Mode, type StepRowState, type UiState } from './state.js';
+import { useBuildState } from './hooks/use-build-state.js';
+import { useTerminalSize } from './hooks/use-terminal-size.js';
+import { ColorContext, useTone } from './theme.js';
+import { count } from './format.js';
+import { Header } from './components/Header.js';
+import { StepRow, rowLayout, type RowLayout } from './components/StepRow.js';
+import { LogPanel } from './components/LogPanel.js';
+import { FailurePanel } from './components/FailurePanel.js';
+import { Footer } from './components/Footer.js';
+
+export interface AppProps {
+  bus: EventBus;
+  mode: Mode;
+  /** Style the output; false renders plain text with no ANSI escapes (NO_COLOR). Default true. */
+  color?: boolean;
+  /** `q` or Ctrl-C. The caller stops the build or the watcher and unmounts the UI. */
+  onQuit(): void;
+  /** `r` (force false) or `f` (force true: rebuild without the cache). Watch mode only. */
+  onRebuild(force: boolean): void;
+  /** Cap on re-renders per second. Default 30. */
+  maxFps?: number;
+}
+
+/**
+ * The whole terminal UI. Two layouts over the same components:
+ * - `build`: finished rows go into Ink's `<Static>` (printed once, kept in the scrollback,
+ *   never redrawn); below them the live region holds the running and pending rows, the log
+ *   panel, the failure, the header as a status line, and the keys.
+ * - `watch`: every build redraws the whole table, so it all lives in the live region: header
+ *   with the last totals and the change that triggered the build, then the rows.
+ */
+export function App({ bus, mode, color = true, onQuit, onRebuild, maxFps }: AppProps) {
+  const state = useBuildState(bus, mode, maxFps !== undefined ? { maxFps } : {});
+  const failure = currentFailure(state);
+  // The toggle belongs to one failure: a new failure opens with its tail, not its full log.
+  const [fullLogOf, setFullLogOf] = useState<FailureInfo | undefined>(undefined);
+  const fullLog = failure !== undefined && fullLogOf === failure;
+
+  const { isRawModeSupported } = useStdin();
+  const onKey = useCallback(
+    (input: string, key: { ctrl: boolean }) => {
+      if (input === 'q' || (key.ctrl && input === 'c')) onQuit();
+      else if (input === 'r' && mode === 'watch') onRebuild(false);
+      else if (input === 'f' && mode === 'watch') onRebuild(true);
+      else if (input === 'l' && failure !== undefined) setFullLogOf((f) => (f === failure ? undefined : failure));
+    },
+    [onQuit, onRebuild, mode, failure],
+  );
+  // Without a TTY on stdin (`stratum build < /dev/null`) there are no keys; Ink would throw
+  // when asked for raw mode.
+  useInput(onKey, { isActive: isRawModeSupported });
+
+  return (
+    <ColorContext.Provider value={color}>
+      {mode === 'build' ? <BuildLayout state={state} failure={failure} fullLog={fullLog} /> : <WatchLayout state={state} failure={failure} fullLog={fullLog} />}
+    </ColorContext.Provider>
+  );
+}
+
+interface LayoutProps {
+  state: UiState;
+  failure: FailureInfo | undefined;
+  fullLog: boolean;
+}
+
+/** Pending rows shown below the running one in build mode; the rest is a count. */
+const PENDING_SHOWN = 3;
+
+function BuildLayout({ state, failure, fullLog }: LayoutProps) {
+  const { columns } = useTerminalSize();
+  const layout = rowLayout(columns, state.steps, state.multiStage);
+  const byIndex = new Map(state.steps.map((s) => [s.index, s]));
+  const finished = state.finished.map((i) => byIndex.get(i)).filter((s): s is StepRowState => s !== undefined);
+  const running = state.steps.filter((s) => s.status === 'running');
+  const pending = state.steps.filter((s) => s.status === 'pending');
+  const buildOver = state.phase !== 'building' && state.phase !== 'cancelling';
+  return (
+    <Box flexDirection="column">
+      {/* A new Static per build: its item counter restarts, the old rows stay in the scrollback. */}
+      <Static key={state.build} items={finished}>
+        {(row) => <StepRow key={row.index} row={row} multiStage={state.multiStage} layout={layout} />}
+      </Static>
+      {running.map((row) => (
+        <StepRow key={row.index} row={row} multiStage={state.multiStage} layout={layout} />
+      ))}
+      {!buildOver && <PendingRows rows={pending} multiStage={state.multiStage} layout={layout} />}
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} />
+      <Box marginTop={1} flexDirection="column">
+        <Header state={state} columns={columns} />
+        <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
+      </Box>
+    </Box>
+  );
+}
+
+function PendingRows({ rows, multiStage, layout }: { rows: StepRowState[]; multiStage: boolean; layout: RowLayout }) {
+  const tone = useTone();
+  return (
+    <>
+      {rows.slice(0, PENDING_SHOWN).map((row) => (
+        <StepRow key={row.index} row={row} multiStage={multiStage} layout={layout} />
+      ))}
+      {rows.length > PENDING_SHOWN && <Text {...tone('dim')}>· {count(rows.length - PENDING_SHOWN, 'more step', 'more steps')}</Text>}
+    </>
+  );
+}
+
+/** Lines the watch layout keeps for everything but the table (header, panels, footer). */
+const WATCH_CHROME_LINES = 16;
+
+function WatchLayout({ state, failure, fullLog }: LayoutProps) {
+  const { columns, rows: termRows } = useTerminalSize();
+  const tone = useTone();
+  const layout = rowLayout(columns, state.steps, state.multiStage);
+  const maxRows = termRows !== undefined ? Math.max(6, termRows - WATCH_CHROME_LINES) : Infinity;
+  const { folded, rows } = foldLeadingHits(state.steps, maxRows);
+  return (
+    <Box flexDirection="column">
+      <Header state={state} columns={columns} />
+      {state.steps.length > 0 && (
+        <Box flexDirection="column" marginTop={1}>
+          {folded > 0 && <Text {...tone('ok')}>✓ {count(folded, 'step', 'steps')} cached</Text>}
+          {rows.map((row) => (
+            <StepRow key={row.index} row={row} multiStage={state.multiStage} layout={layout} />
+          ))}
+        </Box>
+      )}
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} />
+      <Box marginTop={1}>
+        <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
+      </Box>
+    </Box>
+  );
+}
+
+/**
+ * A table taller than the terminal makes Ink clear the screen on every frame. When the rows
+ * do not fit, fold the leading cache hits (in watch mode, the unchanged prefix) into one line.
+ */
+export function foldLeadingHits(steps: StepRowState[], maxRows: number): { folded: number; rows: StepRowState[] } {
+  if (steps.length <= maxRows) return { folded: 0, rows: steps };
+  let prefix = 0;
+  while (prefix < steps.length && steps[prefix]!.status === 'hit') prefix++;
+  const folded = Math.min(prefix, steps.length - maxRows + 1);
+  return folded > 1 ? { folded, rows: steps.slice(folded) } : { folded: 0, rows: steps };
+}
+
+function Details({ state, failure, fullLog, columns }: LayoutProps & { columns: number }) {
+  const log = runningLog(state);
+  return (
+    <>
+      {log !== undefined && <LogPanel step={log.step} lines={log.lines} multiStage={state.multiStage} columns={columns} />}
+      {failure !== undefined && <FailurePanel failure={failure} full={fullLog} multiStage={state.multiStage} columns={columns} />}
+    </>
+  );
+}

@@ -1,0 +1,55 @@
+import { Box, Text } from 'ink';
+import type { FailureInfo } from '../state.js';
+import { formatDuration, stageTag, truncate } from '../format.js';
+import { useTone } from '../theme.js';
+
+export interface FailurePanelProps {
+  failure: FailureInfo;
+  /** Show every kept line of the step's output instead of the engine's tail. */
+  full: boolean;
+  multiStage: boolean;
+  columns: number;
+}
+
+/** What failed, why, what to do, and the output that shows it. */
+export function FailurePanel({ failure, full, multiStage, columns }: FailurePanelProps) {
+  const tone = useTone();
+  const width = Math.max(1, columns - 5);
+  const lines = full ? failure.fullLog : failure.logTail;
+  const more = failure.fullLog.length > failure.logTail.length || failure.fullLogTruncated;
+  const title = `${stageTag(failure.step, multiStage)} ${failure.step.instruction}`;
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      <Text wrap="truncate-end">
+        <Text {...tone('bad')}>✗ {truncate(title, Math.max(1, columns - 30))}</Text>
+        <Text> failed after {formatDuration(failure.ms)}</Text>
+      </Text>
+      <Text wrap="wrap" {...tone('bad')}>
+        {'  '}
+        {failure.message}
+      </Text>
+      {failure.hint !== undefined && (
+        <Text wrap="wrap">
+          {'  '}
+          <Text {...tone('info')}>hint:</Text> {failure.hint}
+        </Text>
+      )}
+      {lines.length > 0 && (
+        <Text wrap="truncate-end" {...tone('dim')}>
+          {full
+            ? `  full log, ${lines.length} lines${failure.fullLogTruncated ? ' (the earliest were dropped)' : ''}:`
+            : `  last ${lines.length} lines of output:`}
+        </Text>
+      )}
+      {lines.map((line, i) => (
+        <Text key={i} wrap="truncate-end">
+          <Text {...tone('dim')}>  │ </Text>
+          {truncate(line, width)}
+        </Text>
+      ))}
+      {!full && more && (
+        <Text {...tone('dim')}>  press l for the full log ({failure.fullLog.length} lines)</Text>
+      )}
+    </Box>
+  );
+}

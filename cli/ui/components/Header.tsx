@@ -1,0 +1,99 @@
+import { Box, Text } from 'ink';
+import type { BuildTotals, Phase, UiState } from '../state.js';
+import { count, formatDuration, formatFiles, formatSize, truncate } from '../format.js';
+import { useTone, type Tone } from '../theme.js';
+
+const PHASE: Record<Phase, { text: string; tone: Tone }> = {
+  idle: { text: 'starting', tone: 'dim' },
+  watching: { text: 'watching for changes', tone: 'ok' },
+  debouncing: { text: 'change detected', tone: 'info' },
+  building: { text: 'building', tone: 'info' },
+  cancelling: { text: 'cancelling the stale step', tone: 'warn' },
+  failed: { text: 'failed', tone: 'bad' },
+  done: { text: 'done', tone: 'ok' },
+  cancelled: { text: 'cancelled', tone: 'warn' },
+  stopped: { text: 'stopped', tone: 'dim' },
+};
+
+/** The header's state words, e.g. `failed, waiting for a change`. */
+export function phaseText(state: Pick<UiState, 'phase' | 'mode'>): string {
+  const { text } = PHASE[state.phase];
+  return state.phase === 'failed' && state.mode === 'watch' ? `${text}, waiting for a change` : text;
+}
+
+/** `ok in 3.2s · 5 hits · 2 misses · saved 41.2s · store 182 MB` (no `saved` when nothing was). */
+export function totalsText(last: BuildTotals, storeSize: number | undefined): string {
+  const outcome = last.ok ? 'ok' : last.cancelled ? 'cancelled' : 'failed';
+  const parts = [
+    `${outcome} in ${formatDuration(last.ms)}`,
+    count(last.hits, 'hit', 'hits'),
+    count(last.misses, 'miss', 'misses'),
+  ];
+  // `saved 0.0s` on a cold build says nothing the hit count does not.
+  if (last.savedMs >= 50) parts.push(`saved ${formatDuration(last.savedMs)}`);
+  if (storeSize !== undefined) parts.push(`store ${formatSize(storeSize)}`);
+  return parts.join(' · ');
+}
+
+export interface HeaderProps {
+  state: UiState;
+  columns: number;
+}
+
+/**
+ * Build number and state, the current build's progress, and the totals of the last finished
+ * build, which stay on screen while the next one runs. In watch mode, the change that
+ * started the build.
+ */
+export function Header({ state, columns }: HeaderProps) {
+  const tone = useTone();
+  const phase = PHASE[state.phase];
+  const building = state.phase === 'building' || state.phase === 'cancelling';
+  const progress = building
+    ? ` · ${state.finished.length}/${state.steps.length} steps · ${count(state.live.hits, 'hit', 'hits')} · ${count(state.live.misses, 'miss', 'misses')}`
+    : '';
+  const last = state.last;
+  const lastIsCurrent = last !== undefined && last.build === state.build;
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end">
+        <Text {...tone('strong')}>stratum {state.mode}</Text>
+        {state.build > 0 ? ` · build #${state.build}` : ''}
+        {/* An unnamed target stage is just its number: not worth a word. */}
+        {state.target && !/^\d+$/.test(state.target) ? <Text {...tone('dim')}> (target {state.target})</Text> : ''}
+        {' · '}
+        <Text {...tone(phase.tone)}>{phaseText(state)}</Text>
+        {progress}
+      </Text>
+      {last !== undefined && (
+        <Text wrap="truncate-end">
+          <Text {...tone('dim')}>{lastIsCurrent ? `build #${last.build} ` : `last build #${last.build} `}</Text>
+          <Text {...tone(last.ok ? 'ok' : last.cancelled ? 'warn' : 'bad')}>{totalsText(last, state.storeSize)}</Text>
+        </Text>
+      )}
+      {lastIsCurrent && last.error !== undefined && (
+        <Text wrap="truncate-end" {...tone('bad')}>
+          {last.error.message}
+          {last.error.hint !== undefined ? <Text {...tone('warn')}>{` (${last.error.hint})`}</Text> : ''}
+        </Text>
+      )}
+      {state.mode === 'watch' && state.change !== undefined && (
+        <Text wrap="truncate-end" {...tone('dim')}>
+          {changeText(state, columns)}
+        </Text>
+      )}
+      {state.warnings.map((w, i) => (
+        <Text key={i} wrap="truncate-end" {...tone('warn')}>
+          ! {w}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+function changeText(state: UiState, columns: number): string {
+  const change = state.change!;
+  const what = change.dockerfile ? 'Dockerfile changed' : `changed ${formatFiles(change.files)}`;
+  const from = change.fromStep !== undefined ? ` → rebuilding from step ${change.fromStep}` : '';
+  return truncate(what + from, columns - 1);
+}

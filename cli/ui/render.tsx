@@ -1,0 +1,59 @@
+/**
+ * The one entry point of the terminal UI. The CLI imports this file lazily, only when stdout
+ * is a TTY, so that `stratum build --progress=plain` never loads React and Ink.
+ */
+import { render } from 'ink';
+import type { EventBus } from '../../engine/events.js';
+import { App } from './App.js';
+import { colorEnabled } from './format.js';
+import type { Mode } from './state.js';
+
+export interface TuiOptions {
+  stdout: NodeJS.WriteStream;
+  /** Where keys come from; default process.stdin. Without a TTY there, keys are off. */
+  stdin?: NodeJS.ReadStream;
+  mode: Mode;
+  /** `q` or Ctrl-C was pressed. Stop the build or the watcher, then call `unmount()`. */
+  onQuit(): void;
+  /** `r` (false) or `f` (true: without the cache) was pressed; watch mode only. */
+  onRebuild(force: boolean): void;
+  /** Style the output. Default: on unless NO_COLOR is set (chalk handles FORCE_COLOR=0). */
+  color?: boolean;
+}
+
+export interface Tui {
+  /** Render the final frame and release the terminal (raw mode, cursor). */
+  unmount(): void;
+  /** Settles once the UI is unmounted and its last frame is written. */
+  waitUntilExit(): Promise<void>;
+}
+
+/**
+ * Mount the UI on `bus`. Mount it before the engine starts emitting: the bus is synchronous
+ * and keeps no history. Ctrl-C does not exit by itself (`exitOnCtrlC: false`): it calls
+ * `onQuit`, like `q`, so the caller can cancel the running step before the process ends.
+ */
+export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
+  const instance = render(
+    <App
+      bus={bus}
+      mode={opts.mode}
+      color={opts.color ?? colorEnabled(process.env)}
+      onQuit={opts.onQuit}
+      onRebuild={opts.onRebuild}
+    />,
+    {
+      stdout: opts.stdout,
+      // Passing `stdin: undefined` would override Ink's default of process.stdin.
+      ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
+      exitOnCtrlC: false,
+      patchConsole: false,
+    },
+  );
+  return {
+    unmount: () => instance.unmount(),
+    waitUntilExit: async () => {
+      await instance.waitUntilExit();
+    },
+  };
+}
