@@ -1,0 +1,68 @@
+/**
+ * The difference between two union views as a layer: the smallest change that, applied on
+ * `from`, yields `to`. The workspace uses it to move a materialized view to the chain a step
+ * needs, so "smallest" means "touches the fewest paths":
+ * - unchanged paths are omitted (a dir whose mode is unchanged too, even if its children change);
+ * - a deleted subtree is one whiteout at its top-most path, and none at all when its parent was
+ *   replaced by a file or symlink (that already hides it);
+ * - a file↔dir↔symlink replacement, a mode change, a new content digest or a new link target is
+ *   one entry at that path; a new dir (an implicit parent included) is a `dir` entry.
+ *
+ * It never emits `opaque`: an opaque dir would force every unchanged child to be emitted
+ * (and rewritten on disk) again, which is the one thing a build engine must not do
+ * (DESIGN.md: 50k files, hardlink 1.0 s, copyFile 5.8 s, rm -rf 8.7 s).
+ *
+ * Cost: O(|from| + |to|) lookups plus sorting the result (two 50k-path views: 33 ms). Pure.
+ */
+import { compareLayerPaths } from '../cache/layer-digest.js';
+import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
+import { parentPath, type ViewReader } from './union-view.js';
+
+/** True when two visible entries are the same state (type, mode, and content or target). */
+export function sameViewEntry(a: ViewEntry, b: ViewEntry): boolean {
+  if (a.type !== b.type || a.mode !== b.mode) return false;
+  switch (a.type) {
+    case 'dir':
+      return true;
+    case 'file':
+      return b.type === 'file' && a.size === b.size && a.digest === b.digest;
+    case 'symlink':
+      return b.type === 'symlink' && a.target === b.target;
+  }
+}
+
+/** The layer entry that sets `path` to `e`. */
+export function toLayerEntry(path: string, e: ViewEntry): LayerEntry {
+  switch (e.type) {
+    case 'file':
+      return { path, type: 'file', mode: e.mode, size: e.size, digest: e.digest };
+    case 'dir':
+      return { path, type: 'dir', mode: e.mode };
+    case 'symlink':
+      return { path, type: 'symlink', mode: e.mode, target: e.target };
+  }
+}
+
+/**
+ * The minimal layer that turns `from` into `to`, sorted by path (a valid layer).
+ * Property, tested over random trees: `applyLayer(from.clone(), diffViews(from, to))` equals `to`.
+ * Both views must be valid (every ancestor of a present path is a present dir).
+ */
+export function diffViews(from: ViewReader, to: ViewReader): LayerEntry[] {
+  const out: LayerEntry[] = [];
+  for (const path of to.keys()) {
+    const t = to.get(path)!;
+    const f = from.get(path);
+    if (!f || !sameViewEntry(f, t)) out.push(toLayerEntry(path, t));
+  }
+  for (const path of from.keys()) {
+    if (to.has(path)) continue;
+    // Whiteout only the top of a deleted subtree: the parent must survive as a dir that still
+    // shows lower children. It was a dir in `from` (the parent of a present path always is);
+    // if it is gone from `to`, a whiteout above covers this path; if it became a file or
+    // symlink, that entry already hides everything beneath it.
+    const parent = parentPath(path);
+    if (parent === '' || to.get(parent)?.type === 'dir') out.push({ path, type: 'whiteout' });
+  }
+  return out.sort((a, b) => compareLayerPaths(a.path, b.path));
+}
