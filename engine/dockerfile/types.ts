@@ -55,6 +55,24 @@ export interface Node {
   heredocs: Heredoc[];
   /** ONBUILD's inner instruction. */
   sub?: Node;
+  /** The file this node was parsed from (set by `parseDockerfile`; used in diagnostics). */
+  file?: string;
+  /**
+   * Where the pieces of `original` come from: one entry per joined physical line, in order.
+   * `original[offset]` is at (`line`, `column`) in the file. Set by the parser.
+   */
+  segments?: Segment[];
+  /** Offset in `original` of each entry of `flags` (same order). Set by the parser. */
+  flagOffsets?: number[];
+  /** Offset in `original` where the arguments (after the keyword and flags) start. */
+  argsOffset?: number;
+}
+
+/** A piece of a logical line: `original[offset]` sits at 1-based (`line`, `column`). */
+export interface Segment {
+  offset: number;
+  line: number;
+  column: number;
 }
 
 export interface Directive {
@@ -80,7 +98,9 @@ export interface Mount {
   from?: string;
   readonly?: boolean;
   sharing?: 'shared' | 'private' | 'locked';
-  /** All key=value pairs as written, for the cache key. */
+  /** secret and ssh mounts: fail when the secret or agent is missing. */
+  required?: boolean;
+  /** All key=value pairs as written, for the cache key (a bare key such as `ro` maps to ''). */
   raw: Record<string, string>;
 }
 
@@ -104,6 +124,8 @@ export type Instruction =
       mounts: Mount[];
       network?: string;
       security?: string;
+      /** `--device=name[,required]`, as written. */
+      devices?: string[];
     })
   | (Base & {
       kind: 'COPY' | 'ADD';
@@ -118,6 +140,8 @@ export type Instruction =
       /** ADD only. */
       checksum?: string;
       keepGitDir?: boolean;
+      /** ADD only: `--unpack`. */
+      unpack?: boolean;
       heredocs: Heredoc[];
     })
   | (Base & { kind: 'WORKDIR'; path: string })

@@ -1,0 +1,122 @@
+/**
+ * Building and printing Dockerfile diagnostics.
+ *
+ * Printed form: `Dockerfile:3:1 unknown instruction "RUUN" — hint: did you mean RUN?`, and with
+ * the source text, the offending line with the span underlined.
+ */
+import type { Diagnostic, Node, Result } from './types.js';
+
+/** Stable codes, so that callers and tests can tell errors apart without parsing messages. */
+export type DiagnosticCode =
+  | 'DF_DIRECTIVE'
+  | 'DF_EMPTY'
+  | 'DF_LINE_TOO_LONG'
+  | 'DF_JSON'
+  | 'DF_ENV'
+  | 'DF_HEREDOC'
+  | 'DF_UNKNOWN_INSTRUCTION'
+  | 'DF_BAD_FLAG'
+  | 'DF_ARGS'
+  | 'DF_NO_STAGE'
+  | 'DF_MOUNT'
+  | 'DF_EXPAND';
+
+/** A failed `Result` carrying one diagnostic. */
+export function fail<T>(
+  code: DiagnosticCode,
+  message: string,
+  hint: string | undefined,
+  at: { file: string; line: number; column: number; length: number },
+): Result<T> {
+  return { ok: false, error: diagnostic(code, message, hint, at) };
+}
+
+/** A diagnostic; line, column and length are clamped to at least 1. */
+export function diagnostic(
+  code: DiagnosticCode,
+  message: string,
+  hint: string | undefined,
+  at: { file: string; line: number; column: number; length: number },
+): Diagnostic {
+  const d: Diagnostic = {
+    code,
+    message,
+    file: at.file,
+    line: Math.max(1, at.line),
+    column: Math.max(1, at.column),
+    length: Math.max(1, at.length),
+  };
+  if (hint !== undefined) d.hint = hint;
+  return d;
+}
+
+/**
+ * The file position of `original[offset]` of a node, through its segments. Falls back to the
+ * keyword position when the node carries no segments (nodes built by hand in tests).
+ */
+export function positionInNode(node: Node, offset: number): { line: number; column: number } {
+  const segs = node.segments;
+  if (!segs || segs.length === 0) return { line: node.startLine, column: node.column + Math.max(0, offset) };
+  let seg = segs[0]!;
+  for (const s of segs) {
+    if (s.offset <= offset) seg = s;
+    else break;
+  }
+  return { line: seg.line, column: seg.column + Math.max(0, offset - seg.offset) };
+}
+
+/** A span of a node's `original`, as a diagnostic location. */
+export function spanInNode(node: Node, offset: number, length: number): { file: string; line: number; column: number; length: number } {
+  const p = positionInNode(node, offset);
+  return { file: node.file ?? 'Dockerfile', line: p.line, column: p.column, length };
+}
+
+/**
+ * One line for a terminal or a log: `file:line:col message — hint: …`. With `source` (the
+ * Dockerfile text), the offending line follows, with the span underlined.
+ */
+export function formatDiagnostic(d: Diagnostic, source?: string): string {
+  let out = `${d.file}:${d.line}:${d.column} ${d.message}`;
+  if (d.hint) out += ` — hint: ${d.hint}`;
+  if (source !== undefined) {
+    const text = source.split('\n')[d.line - 1];
+    if (text !== undefined) {
+      const line = text.replace(/\r$/, '');
+      const gutter = `${d.line} | `;
+      const width = Math.max(1, Math.min(d.length, line.length - d.column + 1));
+      out += `\n${gutter}${line}\n${' '.repeat(gutter.length + d.column - 1)}${'^'.repeat(width)}`;
+    }
+  }
+  return out;
+}
+
+/** Levenshtein distance, for "did you mean" hints (short words only). */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The closest candidate within distance 2 (case-insensitive), as BuildKit's suggestions. */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  if (word.length > 40) return undefined; // nothing that long is a typo of a keyword
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestDist = 3;
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
+  }
+  return best;
+}
