@@ -4,6 +4,7 @@
  * Printed form: `Dockerfile:3:1 unknown instruction "RUUN" — hint: did you mean RUN?`, and with
  * the source text, the offending line with the span underlined.
  */
+import { isSpace } from './go-text.js';
 import type { Diagnostic, Node, Result } from './types.js';
 
 /** Stable codes, so that callers and tests can tell errors apart without parsing messages. */
@@ -65,10 +66,30 @@ export function positionInNode(node: Node, offset: number): { line: number; colu
   return { line: seg.line, column: seg.column + Math.max(0, offset - seg.offset) };
 }
 
-/** A span of a node's `original`, as a diagnostic location. */
+/**
+ * A span of a node's `original` as a diagnostic location. The length is cut at the end of the
+ * physical line the span starts on, so that an underline never runs past its line.
+ */
 export function spanInNode(node: Node, offset: number, length: number): { file: string; line: number; column: number; length: number } {
   const p = positionInNode(node, offset);
-  return { file: node.file ?? 'Dockerfile', line: p.line, column: p.column, length };
+  let max = node.original.length - offset;
+  for (const s of node.segments ?? []) {
+    if (s.offset > offset) {
+      max = s.offset - offset;
+      break;
+    }
+  }
+  return { file: node.file ?? 'Dockerfile', line: p.line, column: p.column, length: Math.max(1, Math.min(length, max)) };
+}
+
+/** The span of the node's keyword. */
+export function keywordSpan(node: Node): { file: string; line: number; column: number; length: number } {
+  let len = 0;
+  const o = node.original;
+  let i = 0;
+  while (i < o.length && isSpace(o.charCodeAt(i))) i++;
+  while (i + len < o.length && !isSpace(o.charCodeAt(i + len))) len++;
+  return { file: node.file ?? 'Dockerfile', line: node.startLine, column: node.column, length: Math.max(1, len) };
 }
 
 /**

@@ -92,6 +92,7 @@ export interface ParsedDockerfile {
 /** A `--mount=type=cache,target=/x,id=y` (RUN). Only the fields stratum uses are typed. */
 export interface Mount {
   type: 'cache' | 'bind' | 'tmpfs' | 'secret' | 'ssh';
+  /** As written; empty when not given (BuildKit then mounts at the working directory). */
   target: string;
   id?: string;
   source?: string;
