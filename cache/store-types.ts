@@ -124,6 +124,10 @@ export interface Store {
   getKey(key: StepKey): KeyRecord | undefined;
 
   // --- images ------------------------------------------------------------------------------
+  /** Names are docker references, normalized as docker does for a missing tag (`webapp` is
+   *  `webapp:latest`; the stored record carries the normalized name). A name that is not a
+   *  valid reference throws StoreError('EINVALID'); every layer must be in the store
+   *  (StoreError('EMISSING') if not). Replaces an image of the same name. */
   putImage(image: ImageRecord): void;
   getImage(name: string): ImageRecord | undefined;
   listImages(): ImageRecord[];
