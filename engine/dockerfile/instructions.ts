@@ -84,14 +84,14 @@ export function flagSpanAt(node: Node, offset: number): Span {
   return flagSpan(node, i);
 }
 
-function shellOrExec(node: Node): { exec: string[] | null; shell: string | null } {
-  return node.json ? { exec: [...node.args], shell: null } : { exec: null, shell: node.args[0] ?? '' };
-}
+/** Flags of HEALTHCHECK NONE, which Docker never looks at. Read-only, shared. */
+const NO_FLAGS: ParsedFlags = { bools: new Map(), strings: new Map(), lists: new Map() };
+const KINDS = new Set<string>(INSTRUCTION_KINDS);
 
 /** Convert one node. Exported for tools that work on single nodes (e.g. ONBUILD triggers). */
 export function toInstruction(node: Node): Result<Instruction> {
   const kind = node.cmd.toUpperCase() as InstructionKind;
-  if (!(INSTRUCTION_KINDS as readonly string[]).includes(kind)) {
+  if (!KINDS.has(kind)) {
     const at = keywordSpan(node);
     const written = trimGoSpace(node.original).slice(0, at.length) || node.cmd;
     const close = suggest(node.cmd, INSTRUCTION_KINDS);
@@ -99,12 +99,10 @@ export function toInstruction(node: Node): Result<Instruction> {
   }
   // HEALTHCHECK NONE ignores its flags, as Docker does; everything else checks them first.
   const isHealthNone = kind === 'HEALTHCHECK' && (node.args[0] ?? '').toUpperCase() === 'NONE';
-  const noFlags: ParsedFlags = { bools: new Map(), strings: new Map(), lists: new Map() };
-  const f = isHealthNone ? { ok: true as const, value: noFlags } : parseFlags(node, FLAG_SPECS[kind], kind);
+  const f = isHealthNone ? { ok: true as const, value: NO_FLAGS } : parseFlags(node, FLAG_SPECS[kind], kind);
   if (!f.ok) return f;
   const flags = f.value;
   const str = (name: string) => flags.strings.get(name)?.value;
-  const base = { node };
 
   switch (kind) {
     case 'FROM': {
@@ -113,7 +111,7 @@ export function toInstruction(node: Node): Result<Instruction> {
       if (!(a.length === 1 || (a.length === 3 && asWord !== undefined && asWord.toLowerCase() === 'as'))) {
         return err('DF_ARGS', 'FROM requires either one or three arguments', 'write FROM <image> or FROM <image> AS <name>', a.length ? argsSpan(node) : keywordSpan(node));
       }
-      const out: Instruction = { ...base, kind, image: a[0]! };
+      const out: Instruction = { node, kind, image: a[0]! };
       const name = a[2];
       if (name !== undefined) {
         if (!hasVar(name) && !checkStageName(name.toLowerCase())) {
@@ -128,12 +126,13 @@ export function toInstruction(node: Node): Result<Instruction> {
     }
 
     case 'RUN': {
+      // Mounts first, as BuildKit parses them with the flags.
+      const mounts = parseMounts(node, flags);
+      if (!mounts.ok) return mounts;
       if (node.args.length === 0) {
         return err('DF_ARGS', 'RUN requires at least one argument', 'write the command to run, e.g. RUN make', keywordSpan(node));
       }
-      const mounts = parseMounts(node, flags);
-      if (!mounts.ok) return mounts;
-      const out: Instruction = { ...base, kind, ...shellOrExec(node), heredocs: node.heredocs.map((h) => ({ ...h })), mounts: mounts.value };
+      const out: Instruction = { node, kind, exec: node.json ? [...node.args] : null, shell: node.json ? null : (node.args[0] ?? ''), heredocs: node.heredocs.map((h) => ({ ...h })), mounts: mounts.value };
       const network = flags.strings.get('network');
       if (network) {
         if (!['default', 'none', 'host'].includes(network.value)) {
@@ -164,7 +163,7 @@ export function toInstruction(node: Node): Result<Instruction> {
         return err('DF_HEREDOC', `${kind} cannot accept a heredoc as a destination`, `put the heredoc before the destination: ${kind} <<EOF /path/to/file`, wordSpan(node, dest));
       }
       const out: Instruction = {
-        ...base,
+        node,
         kind,
         sources,
         dest,
@@ -204,22 +203,22 @@ export function toInstruction(node: Node): Result<Instruction> {
 
     case 'WORKDIR': {
       const p = exactlyOne(node, kind, 'WORKDIR /path');
-      return p.ok ? { ok: true, value: { ...base, kind, path: p.value } } : p;
+      return p.ok ? { ok: true, value: { node, kind, path: p.value } } : p;
     }
     case 'USER': {
       const p = exactlyOne(node, kind, 'USER <user>[:<group>]');
-      return p.ok ? { ok: true, value: { ...base, kind, user: p.value } } : p;
+      return p.ok ? { ok: true, value: { node, kind, user: p.value } } : p;
     }
     case 'MAINTAINER': {
       const p = exactlyOne(node, kind, 'MAINTAINER <name>, or better LABEL org.opencontainers.image.authors=<name>');
-      return p.ok ? { ok: true, value: { ...base, kind, name: p.value } } : p;
+      return p.ok ? { ok: true, value: { node, kind, name: p.value } } : p;
     }
     case 'STOPSIGNAL': {
       const p = exactlyOne(node, kind, 'STOPSIGNAL SIGTERM');
       if (!p.ok) return p;
       const bad = hasVar(p.value) ? null : checkSignal(p.value);
       if (bad) return err('DF_ARGS', bad, 'write a signal name such as SIGTERM or SIGINT, or a number', argsSpan(node));
-      return { ok: true, value: { ...base, kind, signal: p.value } };
+      return { ok: true, value: { node, kind, signal: p.value } };
     }
 
     case 'ENV':
@@ -232,7 +231,7 @@ export function toInstruction(node: Node): Result<Instruction> {
         if (key === '') return err('DF_ARGS', `${kind} names can not be blank`, `write ${kind} name=value`, argsSpan(node));
         pairs.push({ key, value: node.args[i + 1] ?? '' });
       }
-      return { ok: true, value: { ...base, kind, pairs } };
+      return { ok: true, value: { node, kind, pairs } };
     }
 
     case 'ARG': {
@@ -245,17 +244,17 @@ export function toInstruction(node: Node): Result<Instruction> {
         if (name === '') return err('DF_ARGS', 'ARG names can not be blank', 'write ARG name=default', wordSpan(node, word));
         args.push(eq < 0 ? { name } : { name, default: word.slice(eq + 1) });
       }
-      return { ok: true, value: { ...base, kind, args } };
+      return { ok: true, value: { node, kind, args } };
     }
 
     case 'CMD':
     case 'ENTRYPOINT':
-      return { ok: true, value: { ...base, kind, ...shellOrExec(node) } };
+      return { ok: true, value: { node, kind, exec: node.json ? [...node.args] : null, shell: node.json ? null : (node.args[0] ?? '') } };
 
     case 'SHELL': {
       if (node.args.length === 0) return err('DF_ARGS', 'SHELL requires at least one argument', 'write SHELL ["/bin/bash", "-c"]', keywordSpan(node));
       if (!node.json) return err('DF_ARGS', 'SHELL requires the arguments to be in JSON form', `write SHELL ${JSON.stringify(node.args[0]!.split(/\s+/).filter(Boolean))}`, argsSpan(node));
-      return { ok: true, value: { ...base, kind, shell: [...node.args] } };
+      return { ok: true, value: { node, kind, shell: [...node.args] } };
     }
 
     case 'EXPOSE': {
@@ -265,7 +264,7 @@ export function toInstruction(node: Node): Result<Instruction> {
         const bad = hasVar(p) ? null : checkPortSpec(p);
         if (bad) return err('DF_ARGS', bad, 'write a port, a range or a port with protocol: 80, 8000-8010, 53/udp', wordSpan(node, p));
       }
-      return { ok: true, value: { ...base, kind, ports: [...node.args] } };
+      return { ok: true, value: { node, kind, ports: [...node.args] } };
     }
 
     case 'VOLUME': {
@@ -277,7 +276,7 @@ export function toInstruction(node: Node): Result<Instruction> {
         if (t === '') return err('DF_ARGS', 'VOLUME specified can not be an empty string', 'write VOLUME ["/data"] or VOLUME /data', argsSpan(node));
         paths.push(t);
       }
-      return { ok: true, value: { ...base, kind, paths } };
+      return { ok: true, value: { node, kind, paths } };
     }
 
     case 'HEALTHCHECK':
@@ -289,7 +288,7 @@ export function toInstruction(node: Node): Result<Instruction> {
       const trigger = sub.cmd.toUpperCase();
       if (trigger === 'ONBUILD') return err('DF_ARGS', "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", 'use a single ONBUILD', argsSpan(node));
       if (trigger === 'FROM' || trigger === 'MAINTAINER') return err('DF_ARGS', `${trigger} isn't allowed as an ONBUILD trigger`, 'ONBUILD takes RUN, COPY, ADD, ENV and the like', argsSpan(node));
-      return { ok: true, value: { ...base, kind, expression: stripOnbuild(node.original) } };
+      return { ok: true, value: { node, kind, expression: stripOnbuild(node.original) } };
     }
   }
 }
