@@ -30,6 +30,8 @@ export interface StoreState {
   keys: LRUCache<string, KeyRecord>;
   /** Path → epoch ms of the last last-use touch we made, to touch each file once a minute. */
   touched: LRUCache<string, number>;
+  /** Fan-out folder → its total bytes at a folder mtime (see store-size.ts). */
+  sizes: Map<string, { mtimeMs: number; bytes: number }>;
   /** Content of the epoch file when the caches were last known valid. */
   epoch: string | undefined;
 }
@@ -45,6 +47,7 @@ export function createState(root: string): StoreState {
     layers: new LRUCache({ maxSize: 500_000, sizeCalculation: (l) => l.entries.length + 1 }),
     keys: new LRUCache({ max: 10_000 }),
     touched: new LRUCache({ max: 20_000 }),
+    sizes: new Map(),
     epoch: undefined,
   };
 }

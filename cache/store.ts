@@ -25,7 +25,7 @@ import { getKey, putKey } from './key-store.js';
 import { getImage, listImages, putImage, removeImage } from './image-store.js';
 import { verifyStore } from './store-verify.js';
 import { pruneStore } from './store-prune.js';
-import { walkFanned } from './store-walk.js';
+import { storeSize } from './store-size.js';
 import * as sfs from './fs.js';
 
 /**
@@ -99,13 +99,7 @@ export function createStore(root: string): LocalStore {
       return path;
     },
 
-    size() {
-      let n = 0;
-      for (const [dir, suffix] of [[L.blobDir, ''], [L.layerDir, '.json'], [L.keyDir, '.json']] as const) {
-        for (const f of walkFanned(dir, suffix)) n += f.stat.size;
-      }
-      return n;
-    },
+    size: () => storeSize(s),
     verify: () => verifyStore(s),
     prune: (opts: PruneOptions) => pruneStore(s, opts),
   };

@@ -335,6 +335,23 @@ t.test('size counts blobs, manifests and keys', ({ store }) => {
   assert.is(store.size(), files.reduce((n, f) => n + statSync(f).size, 0));
 });
 
+t.test('size stays exact when it reuses the totals of unchanged folders', ({ store }) => {
+  const { layer } = buildEntry(store);
+  const old = new Date(Date.now() - 3_600_000);
+  for (const kind of ['blobs-v1', 'layers-v1', 'keys-v1']) {
+    for (const fan of readdirSync(join(store.root, kind))) utimesSync(join(store.root, kind, fan), old, old);
+  }
+  const first = store.size();
+  setStoreFault(undefined);
+  assert.is(store.size(), first);
+  assert.ok(fsCallCount() <= 3 + 4, `a warm size() stats folders only (${fsCallCount()} calls)`);
+  const k2 = asStepKey('00000000000000a2'); // same fan-out folder as KEY1
+  store.putKey(keyRecord(layer.digest, k2));
+  const keyFile = join(store.root, 'keys-v1', '00', `${k2}.json`);
+  assert.is(store.size(), first + statSync(keyFile).size);
+  assert.is(createStore(store.root).size(), store.size());
+});
+
 t.test('defaultStoreRoot: STRATUM_CACHE_DIR, then XDG_CACHE_HOME, then ~/.cache', () => {
   assert.is(defaultStoreRoot({ STRATUM_CACHE_DIR: '/c/s', XDG_CACHE_HOME: '/x', HOME: '/h' }), '/c/s');
   assert.is(defaultStoreRoot({ XDG_CACHE_HOME: '/x', HOME: '/h' }), '/x/stratum');
