@@ -21,7 +21,7 @@ import { decodeLayer } from './layer-manifest.js';
 import { decodeKey } from './key-file.js';
 import { listImages } from './image-store.js';
 import { walkFanned } from './store-walk.js';
-import { step } from './store-verify.js';
+import { step } from './timed-steps.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
 import * as sfs from './fs.js';
 

@@ -20,6 +20,7 @@ import { decodeKey } from './key-file.js';
 import { hashStoredFile } from './read-blob.js';
 import { walkFanned } from './store-walk.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
+import { step } from './timed-steps.js';
 import { join } from 'node:path';
 import * as sfs from './fs.js';
 
@@ -27,16 +28,6 @@ export interface VerifyOptions {
   /** A temp file older than this is stale even if its writer's pid is alive (pids get
    *  reused, and other hosts may share the store). Default one hour. */
   staleTempMs?: number;
-}
-
-/** Run `fn` as a named step and record how long it took. */
-export function step<T>(steps: { name: string; ms: number }[], name: string, fn: () => T): T {
-  const t0 = performance.now();
-  try {
-    return fn();
-  } finally {
-    steps.push({ name, ms: Math.round((performance.now() - t0) * 10) / 10 });
-  }
 }
 
 export function verifyStore(s: StoreState, opts: VerifyOptions = {}): VerifyReport {
