@@ -56,6 +56,15 @@ class FakeStdin extends EventEmitter {
   unref() {}
 }
 
+/** Poll until `check` holds: frames reach a real stdout on Ink's throttled schedule. */
+async function eventually(what: string, check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) assert.unreachable(`timed out waiting for ${what}`);
+    await settle(5);
+  }
+}
+
 const asOut = (s: FakeStdout) => s as unknown as NodeJS.WriteStream;
 const asIn = (s: FakeStdin) => s as unknown as NodeJS.ReadStream;
 
@@ -78,11 +87,11 @@ t.test('renderTui draws the events on the given stdout, takes keys from stdin, a
   });
   try {
     for (const e of fixture('watch-cycle')) bus.emit(e);
-    await settle();
+    await eventually('the end of build #2', () => /build #2 ok in 6\.2s/.test(stripAnsi(stdout.written)));
+    await eventually('raw mode', () => stdin.rawMode);
     const text = stripAnsi(stdout.written);
     assert.match(text, /MISS\s+\[5\/7\] COPY src\/ \.\/src\/\s+src\/app\.ts changed/);
     assert.match(text, /build #2 ok in 6\.2s · 4 hits · 3 misses · saved 41\.2s/);
-    assert.is(stdin.rawMode, true, 'raw mode on for single keys');
 
     for (const key of ['r', 'f', 'q', '\u0003']) {
       stdin.press(key);
@@ -118,16 +127,46 @@ t.test('without a TTY on stdin there are no keys, and no raw-mode crash', async 
   });
   try {
     for (const e of fixture('warm-build')) bus.emit(e);
-    await settle();
+    await eventually('the summary', () => /stratum build · ok in 0\.2s/.test(stripAnsi(stdout.written)));
     stdin.press('q');
     await settle(20);
     assert.is(quits, 0);
     assert.is(stdin.rawMode, false);
-    assert.match(stripAnsi(stdout.written), /build #1 ok in 0\.2s · 7 hits · 0 misses · saved 47\.6s/);
+    assert.match(stripAnsi(stdout.written), /stratum build · ok in 0\.2s · 7 hits · 0 misses · saved 47\.6s/);
   } finally {
     tui.unmount();
   }
   await tui.waitUntilExit();
+});
+
+t.test('unmount right after build-done still ends on the final frame, even after a stalled loop', async () => {
+  for (const stall of [0, 250]) {
+    const bus = new EventBus();
+    const stdout = new FakeStdout();
+    const tui = renderTui(bus, {
+      stdout: asOut(stdout),
+      stdin: asIn(new FakeStdin(false)),
+      mode: 'build',
+      color: false,
+      onQuit: () => {},
+      onRebuild: () => {},
+    });
+    for (const e of fixture('failed-build')) bus.emit(e);
+    if (stall > 0) {
+      // The store's frame timer and ours come due in the same turn of the loop.
+      const due = settle(100);
+      const until = Date.now() + stall;
+      while (Date.now() < until) {
+        /* a busy machine */
+      }
+      await due;
+    }
+    tui.unmount();
+    await tui.waitUntilExit();
+    const tail = stripAnsi(stdout.written).trimEnd().split('\n').slice(-2).join('\n');
+    assert.match(tail, /stratum build · failed in 4\.2s · 4 hits · 2 misses/, `stall ${stall} ms, last lines:\n${tail}`);
+    assert.match(stripAnsi(stdout.written), /✗ FAIL\s+\[6\/7\] RUN npm run build\s+exit code 2/);
+  }
 });
 
 /**

@@ -1,8 +1,9 @@
-import { useCallback, useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import { Box, Static, Text, useInput, useStdin } from 'ink';
 import type { EventBus } from '../../engine/events.js';
 import { currentFailure, runningLog, type FailureInfo, type Mode, type StepRowState, type UiState } from './state.js';
 import { useBuildState } from './hooks/use-build-state.js';
+import type { BuildStore } from './store.js';
 import { useTerminalSize } from './hooks/use-terminal-size.js';
 import { ColorContext, useTone } from './theme.js';
 import { count } from './format.js';
@@ -14,6 +15,8 @@ import { Footer } from './components/Footer.js';
 
 export interface AppProps {
   bus: EventBus;
+  /** A store already subscribed to `bus` (renderTui makes one so it can flush before unmount). */
+  store?: BuildStore;
   mode: Mode;
   /** Style the output; false renders plain text with no ANSI escapes (NO_COLOR). Default true. */
   color?: boolean;
@@ -33,25 +36,27 @@ export interface AppProps {
  * - `watch`: every build redraws the whole table, so it all lives in the live region: header
  *   with the last totals and the change that triggered the build, then the rows.
  */
-export function App({ bus, mode, color = true, onQuit, onRebuild, maxFps }: AppProps) {
-  const state = useBuildState(bus, mode, maxFps !== undefined ? { maxFps } : {});
+export function App({ bus, store, mode, color = true, onQuit, onRebuild, maxFps }: AppProps) {
+  const state = useBuildState(bus, mode, { ...(store ? { store } : {}), ...(maxFps !== undefined ? { maxFps } : {}) });
   const failure = currentFailure(state);
   // The toggle belongs to one failure: a new failure opens with its tail, not its full log.
   const [fullLogOf, setFullLogOf] = useState<FailureInfo | undefined>(undefined);
   const fullLog = failure !== undefined && fullLogOf === failure;
 
-  const { isRawModeSupported } = useStdin();
-  const onKey = useCallback(
-    (input: string, key: { ctrl: boolean }) => {
-      if (input === 'q' || (key.ctrl && input === 'c')) onQuit();
-      else if (input === 'r' && mode === 'watch') onRebuild(false);
-      else if (input === 'f' && mode === 'watch') onRebuild(true);
-      else if (input === 'l' && failure !== undefined) setFullLogOf((f) => (f === failure ? undefined : failure));
-    },
-    [onQuit, onRebuild, mode, failure],
-  );
+  // Keys read the latest render through a ref: Ink re-subscribes a changed handler only in an
+  // effect, after the frame, and a key in between must not meet a stale closure.
+  const latest = useRef({ failure, mode, onQuit, onRebuild });
+  latest.current = { failure, mode, onQuit, onRebuild };
+  const onKey = useCallback((input: string, key: { ctrl: boolean }) => {
+    const { failure: f, mode: m, onQuit: quit, onRebuild: rebuild } = latest.current;
+    if (input === 'q' || (key.ctrl && input === 'c')) quit();
+    else if (input === 'r' && m === 'watch') rebuild(false);
+    else if (input === 'f' && m === 'watch') rebuild(true);
+    else if (input === 'l' && f !== undefined) setFullLogOf((open) => (open === f ? undefined : f));
+  }, []);
   // Without a TTY on stdin (`stratum build < /dev/null`) there are no keys; Ink would throw
   // when asked for raw mode.
+  const { isRawModeSupported } = useStdin();
   useInput(onKey, { isActive: isRawModeSupported });
 
   return (
@@ -77,7 +82,7 @@ function BuildLayout({ state, failure, fullLog }: LayoutProps) {
   const finished = state.finished.map((i) => byIndex.get(i)).filter((s): s is StepRowState => s !== undefined);
   const running = state.steps.filter((s) => s.status === 'running');
   const pending = state.steps.filter((s) => s.status === 'pending');
-  const buildOver = state.phase !== 'building' && state.phase !== 'cancelling';
+  const buildOver = state.phase === 'done' || state.phase === 'failed' || state.phase === 'cancelled';
   return (
     <Box flexDirection="column">
       {/* A new Static per build: its item counter restarts, the old rows stay in the scrollback. */}
@@ -88,10 +93,11 @@ function BuildLayout({ state, failure, fullLog }: LayoutProps) {
         <StepRow key={row.index} row={row} multiStage={state.multiStage} layout={layout} />
       ))}
       {!buildOver && <PendingRows rows={pending} multiStage={state.multiStage} layout={layout} />}
-      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} />
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive={!buildOver} />
       <Box marginTop={1} flexDirection="column">
         <Header state={state} columns={columns} />
-        <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
+        {/* The CLI unmounts when the build is over: leave a clean summary, not dead keys. */}
+        {!buildOver && <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />}
       </Box>
     </Box>
   );
@@ -129,7 +135,7 @@ function WatchLayout({ state, failure, fullLog }: LayoutProps) {
           ))}
         </Box>
       )}
-      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} />
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive />
       <Box marginTop={1}>
         <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
       </Box>
@@ -149,12 +155,12 @@ export function foldLeadingHits(steps: StepRowState[], maxRows: number): { folde
   return folded > 1 ? { folded, rows: steps.slice(folded) } : { folded: 0, rows: steps };
 }
 
-function Details({ state, failure, fullLog, columns }: LayoutProps & { columns: number }) {
+function Details({ state, failure, fullLog, columns, interactive }: LayoutProps & { columns: number; interactive: boolean }) {
   const log = runningLog(state);
   return (
     <>
       {log !== undefined && <LogPanel step={log.step} lines={log.lines} multiStage={state.multiStage} columns={columns} />}
-      {failure !== undefined && <FailurePanel failure={failure} full={fullLog} multiStage={state.multiStage} columns={columns} />}
+      {failure !== undefined && <FailurePanel failure={failure} full={fullLog} interactive={interactive} multiStage={state.multiStage} columns={columns} />}
     </>
   );
 }

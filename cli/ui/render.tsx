@@ -6,6 +6,7 @@ import { render } from 'ink';
 import type { EventBus } from '../../engine/events.js';
 import { App } from './App.js';
 import { colorEnabled } from './format.js';
+import { createBuildStore } from './store.js';
 import type { Mode } from './state.js';
 
 export interface TuiOptions {
@@ -22,7 +23,8 @@ export interface TuiOptions {
 }
 
 export interface Tui {
-  /** Render the final frame and release the terminal (raw mode, cursor). */
+  /** Render the final frame and release the terminal (raw mode, cursor). The last frame is
+   *  written in the next turn of the event loop: await `waitUntilExit()` before exiting. */
   unmount(): void;
   /** Settles once the UI is unmounted and its last frame is written. */
   waitUntilExit(): Promise<void>;
@@ -34,9 +36,12 @@ export interface Tui {
  * `onQuit`, like `q`, so the caller can cancel the running step before the process ends.
  */
 export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
+  // Subscribed before the first render: no event emitted after renderTui() returns is lost.
+  const store = createBuildStore(bus, opts.mode);
   const instance = render(
     <App
       bus={bus}
+      store={store}
       mode={opts.mode}
       color={opts.color ?? colorEnabled(process.env)}
       onQuit={opts.onQuit}
@@ -50,8 +55,19 @@ export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
       patchConsole: false,
     },
   );
+  let unmounting = false;
   return {
-    unmount: () => instance.unmount(),
+    unmount() {
+      if (unmounting) return;
+      unmounting = true;
+      // Fold the events still waiting for a frame (build-done, typically), let React render
+      // them (it does so in a microtask), then unmount: Ink's last frame is the final state.
+      store.flush();
+      setImmediate(() => {
+        instance.unmount();
+        store.close();
+      });
+    },
     waitUntilExit: async () => {
       await instance.waitUntilExit();
     },

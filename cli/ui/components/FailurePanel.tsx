@@ -7,12 +7,14 @@ export interface FailurePanelProps {
   failure: FailureInfo;
   /** Show every kept line of the step's output instead of the engine's tail. */
   full: boolean;
+  /** Keys work: offer `l` when there is more to see. */
+  interactive: boolean;
   multiStage: boolean;
   columns: number;
 }
 
 /** What failed, why, what to do, and the output that shows it. */
-export function FailurePanel({ failure, full, multiStage, columns }: FailurePanelProps) {
+export function FailurePanel({ failure, full, interactive, multiStage, columns }: FailurePanelProps) {
   const tone = useTone();
   const width = Math.max(1, columns - 5);
   const lines = full ? failure.fullLog : failure.logTail;
@@ -47,7 +49,7 @@ export function FailurePanel({ failure, full, multiStage, columns }: FailurePane
           {truncate(line, width)}
         </Text>
       ))}
-      {!full && more && (
+      {interactive && !full && more && (
         <Text {...tone('dim')}>  press l for the full log ({failure.fullLog.length} lines)</Text>
       )}
     </Box>

@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink';
-import type { BuildTotals, Phase, UiState } from '../state.js';
+import { currentFailure, type BuildTotals, type Phase, type UiState } from '../state.js';
 import { count, formatDuration, formatFiles, formatSize, truncate } from '../format.js';
 import { useTone, type Tone } from '../theme.js';
 
@@ -54,24 +54,32 @@ export function Header({ state, columns }: HeaderProps) {
     : '';
   const last = state.last;
   const lastIsCurrent = last !== undefined && last.build === state.build;
+  const lastTone: Tone = last === undefined ? 'plain' : last.ok ? 'ok' : last.cancelled ? 'warn' : 'bad';
+  // `stratum build` has one build: once it is over, its totals are the state.
+  const oneLine = state.mode === 'build' && lastIsCurrent && !building;
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end">
         <Text {...tone('strong')}>stratum {state.mode}</Text>
-        {state.build > 0 ? ` · build #${state.build}` : ''}
+        {state.mode === 'watch' && state.build > 0 ? ` · build #${state.build}` : ''}
         {/* An unnamed target stage is just its number: not worth a word. */}
         {state.target && !/^\d+$/.test(state.target) ? <Text {...tone('dim')}> (target {state.target})</Text> : ''}
         {' · '}
-        <Text {...tone(phase.tone)}>{phaseText(state)}</Text>
+        {oneLine ? (
+          <Text {...tone(lastTone)}>{totalsText(last, state.storeSize)}</Text>
+        ) : (
+          <Text {...tone(phase.tone)}>{phaseText(state)}</Text>
+        )}
         {progress}
       </Text>
-      {last !== undefined && (
+      {last !== undefined && !oneLine && (
         <Text wrap="truncate-end">
           <Text {...tone('dim')}>{lastIsCurrent ? `build #${last.build} ` : `last build #${last.build} `}</Text>
-          <Text {...tone(last.ok ? 'ok' : last.cancelled ? 'warn' : 'bad')}>{totalsText(last, state.storeSize)}</Text>
+          <Text {...tone(lastTone)}>{totalsText(last, state.storeSize)}</Text>
         </Text>
       )}
-      {lastIsCurrent && last.error !== undefined && (
+      {/* A step failure is told by the failure panel; this is for errors outside any step. */}
+      {lastIsCurrent && last.error !== undefined && currentFailure(state) === undefined && (
         <Text wrap="truncate-end" {...tone('bad')}>
           {last.error.message}
           {last.error.hint !== undefined ? <Text {...tone('warn')}>{` (${last.error.hint})`}</Text> : ''}
@@ -93,7 +101,10 @@ export function Header({ state, columns }: HeaderProps) {
 
 function changeText(state: UiState, columns: number): string {
   const change = state.change!;
-  const what = change.dockerfile ? 'Dockerfile changed' : `changed ${formatFiles(change.files)}`;
-  const from = change.fromStep !== undefined ? ` → rebuilding from step ${change.fromStep}` : '';
-  return truncate(what + from, columns - 1);
+  const files = change.dockerfile ? 'Dockerfile' : formatFiles(change.files);
+  const busy = state.phase === 'debouncing' || state.phase === 'building' || state.phase === 'cancelling';
+  const text = busy
+    ? `changed ${files}${change.fromStep !== undefined ? ` → rebuilding from step ${change.fromStep}` : ''}`
+    : `last change: ${files}${change.fromStep !== undefined ? ` (rebuilt from step ${change.fromStep})` : ''}`;
+  return truncate(text, columns - 1);
 }
