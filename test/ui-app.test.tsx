@@ -236,6 +236,9 @@ t.test('watch cycle: the change, the last totals while building, then HITs and M
     // The table is redrawn per build: build #1's rows are gone, not appended above.
     for (let i = 1; i <= 7; i++) assert.is(occurrences(f, `[${i}/7] `), 1, `row ${i} once`);
     assert.match(f, /q quit · r rebuild · f rebuild without cache/);
+    await m.emit({ type: 'watch-state', state: 'stopped' });
+    assert.match(m.frame(), /stratum watch · build #2 · stopped/);
+    assert.not.match(m.frame(), /q quit/, 'a stopped session shows no keys');
   } finally {
     m.unmount();
   }

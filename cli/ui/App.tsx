@@ -136,9 +136,11 @@ function WatchLayout({ state, failure, fullLog }: LayoutProps) {
         </Box>
       )}
       <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive />
-      <Box marginTop={1}>
-        <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
-      </Box>
+      {state.phase !== 'stopped' && (
+        <Box marginTop={1}>
+          <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
+        </Box>
+      )}
     </Box>
   );
 }

@@ -23,8 +23,8 @@ export interface TuiOptions {
 }
 
 export interface Tui {
-  /** Render the final frame and release the terminal (raw mode, cursor). The last frame is
-   *  written in the next turn of the event loop: await `waitUntilExit()` before exiting. */
+  /** Render the final frame and release the terminal (raw mode, cursor). The final frame is
+   *  written before this returns, so what the caller prints next comes below it. */
   unmount(): void;
   /** Settles once the UI is unmounted and its last frame is written. */
   waitUntilExit(): Promise<void>;
@@ -38,7 +38,7 @@ export interface Tui {
 export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
   // Subscribed before the first render: no event emitted after renderTui() returns is lost.
   const store = createBuildStore(bus, opts.mode);
-  const instance = render(
+  const app = () => (
     <App
       bus={bus}
       store={store}
@@ -46,27 +46,28 @@ export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
       color={opts.color ?? colorEnabled(process.env)}
       onQuit={opts.onQuit}
       onRebuild={opts.onRebuild}
-    />,
-    {
-      stdout: opts.stdout,
-      // Passing `stdin: undefined` would override Ink's default of process.stdin.
-      ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
-      exitOnCtrlC: false,
-      patchConsole: false,
-    },
+    />
   );
-  let unmounting = false;
+  const instance = render(app(), {
+    stdout: opts.stdout,
+    // Passing `stdin: undefined` would override Ink's default of process.stdin.
+    ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
+    exitOnCtrlC: false,
+    patchConsole: false,
+  });
+  let unmounted = false;
   return {
     unmount() {
-      if (unmounting) return;
-      unmounting = true;
-      // Fold the events still waiting for a frame (build-done, typically), let React render
-      // them (it does so in a microtask), then unmount: Ink's last frame is the final state.
+      if (unmounted) return;
+      unmounted = true;
+      // Fold the events still waiting for a frame (build-done, typically) and render them
+      // now: Ink's rerender is synchronous, where a store notification would be rendered
+      // from a scheduler task, after this unmount. The last frame is then the final state,
+      // on the terminal before unmount() returns.
       store.flush();
-      setImmediate(() => {
-        instance.unmount();
-        store.close();
-      });
+      instance.rerender(app());
+      instance.unmount();
+      store.close();
     },
     waitUntilExit: async () => {
       await instance.waitUntilExit();
