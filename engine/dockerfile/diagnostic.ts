@@ -105,7 +105,9 @@ export function formatDiagnostic(d: Diagnostic, source?: string): string {
       const line = text.replace(/\r$/, '');
       const gutter = `${d.line} | `;
       const width = Math.max(1, Math.min(d.length, line.length - d.column + 1));
-      out += `\n${gutter}${line}\n${' '.repeat(gutter.length + d.column - 1)}${'^'.repeat(width)}`;
+      // Keep tabs in the padding so the carets line up under tab-indented text.
+      const pad = line.slice(0, d.column - 1).replace(/[^\t]/g, ' ');
+      out += `\n${gutter}${line}\n${' '.repeat(gutter.length)}${pad}${'^'.repeat(width)}`;
     }
   }
   return out;

@@ -10,7 +10,9 @@ import { diagnostic, spanInNode, suggest } from './diagnostic.js';
 import { isByteSpace } from './go-text.js';
 import type { Diagnostic, Node } from './types.js';
 
+/** `--x[=bool]`, `--x=value` once, or `--x=value` repeatable. */
 export type FlagKind = 'bool' | 'string' | 'strings';
+/** The flags an instruction accepts, by name without `--`. */
 export type FlagSpec = Readonly<Record<string, FlagKind>>;
 
 /** One flag occurrence, with where it was written. */
@@ -21,6 +23,7 @@ export interface FlagUse {
   offset: number;
 }
 
+/** Parsed flag values by name (only flags that were given). */
 export interface ParsedFlags {
   bools: Map<string, boolean>;
   strings: Map<string, FlagUse>;

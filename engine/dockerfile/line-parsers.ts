@@ -17,6 +17,7 @@
  */
 import { goQuote, wellFormed, isByteSpace, isSpace, splitTokenSpace, splitTokenSpace2, trimLeftSpace } from './go-text.js';
 
+/** BuildKit's message for valid JSON that is not an array of strings. */
 export const NOT_STRING_ARRAY = 'when using JSON array syntax, arrays must be comprised of strings only';
 
 /** What a line parser produces, or a failure with an offset into the arguments text. */

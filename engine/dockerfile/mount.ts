@@ -61,6 +61,7 @@ function parseBool(v: string): boolean | undefined {
   return undefined;
 }
 
+/** A parsed mount, or why it is invalid (message and hint). */
 export type MountResult = { ok: true; mount: Mount } | { ok: false; message: string; hint: string };
 
 /** Expands one field value (used after the ARG/ENV state is known). */

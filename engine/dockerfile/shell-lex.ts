@@ -15,6 +15,7 @@ import { isDigit, isLetter, isSpace } from './go-text.js';
 /** Looks a variable up; `undefined` means unset (which differs from empty for `${a-x}`). */
 export type Lookup = (name: string) => string | undefined;
 
+/** BuildKit's `Lex` switches; all off by default, escape `\`. */
 export interface LexOptions {
   escapeToken?: string;
   /** Keep quote characters in the output. */

@@ -8,6 +8,7 @@
  */
 import { isByteSpace, splitTokenSpace2, trimSpace, isSpace } from './go-text.js';
 
+/** A logical line split into keyword, flags and arguments, with offsets into the line. */
 export interface SplitCommand {
   /** Keyword, lower-cased. */
   cmd: string;
