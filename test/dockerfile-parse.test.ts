@@ -234,6 +234,15 @@ t.test('a JSON array with a non-string: error at the array', () => {
   expectError('FROM a\nCMD ["a", 1]\n', { code: 'DF_JSON', line: 2, column: 5, length: 8, message: 'when using JSON array syntax, arrays must be comprised of strings only' });
 });
 
+t.test('errors inside ONBUILD point into the trigger; carets line up under tabs', () => {
+  expectError('FROM a\nONBUILD ENV A\n', { code: 'DF_ENV', line: 2, column: 13, length: 1, message: 'ENV must have two arguments' });
+  const text = 'FROM a\n\tCOPY --chmod=999 x y\n';
+  assert.is(
+    formatDiagnostic(error(text), text),
+    "Dockerfile:2:7 invalid chmod parameter: '999'. it should be octal string and between 0 and 07777 — hint: write --chmod=0755 (octal) or --chmod=u+x (symbolic)\n2 | \tCOPY --chmod=999 x y\n    \t     ^^^^^^^^^^^",
+  );
+});
+
 t.test('a file with no instructions', () => {
   expectError('# just a comment\n\n', { code: 'DF_EMPTY', message: 'file with no instructions', hint: 'a Dockerfile needs at least a FROM instruction' });
   expectError('', { code: 'DF_EMPTY', line: 1 });
