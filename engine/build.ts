@@ -23,7 +23,9 @@ import { chainDigest, mergeLayers } from './union-view.js';
 import { Workspace, type ViewLike } from './workspace.js';
 import { publishLocal } from './output-local.js';
 
-export type OutputSpec = { type: 'local'; dest: string };
+/** Where a finished build is published. `oci` and `docker` are image archives (a .tar file, or
+ *  an OCI layout directory when `tar` is false), written by engine/oci/export.ts. */
+export type OutputSpec = { type: 'local'; dest: string } | { type: 'oci' | 'docker'; dest: string; tar: boolean };
 
 export interface BuildOptions {
   store: Store;
@@ -338,7 +340,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const final = runs.get(plan.target)!;
     const image: ImageRecord = { name: '', layers: final.layers, chain: final.chain, config: imageConfig(target.final), history: final.history, created: created(Date.now()) };
     for (const tag of opts.tags ?? []) store.putImage({ ...image, name: normalizeRef(tag) });
-    for (const out of opts.outputs ?? []) publishLocal(store, viewOf(final), final.chain, resolve(out.dest));
+    for (const out of opts.outputs ?? []) {
+      if (out.type === 'local') publishLocal(store, viewOf(final), final.chain, resolve(out.dest));
+      else {
+        const { exportImage } = await import('./oci/export.js');
+        await exportImage(store, { ...image, name: normalizeRef(opts.tags?.[0] ?? 'stratum-build:latest') }, out);
+      }
+    }
     flushHistory();
     ctx.save();
     return done({ ok: true, exitCode: EXIT.ok, image });

@@ -34,7 +34,7 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
         return;
       case 'step-start':
         started.set(e.index, e.time);
-        write(`#${e.index} [${e.stage} ${e.stageIndex}/${e.stageTotal}] ${e.instruction}`);
+        write(`#${e.index} [${e.stage} ${e.stageIndex}/${e.stageTotal}] ${e.instruction.replace(/\s+/g, ' ')}`);
         if (e.cached === false && e.reason) write(`#${e.index} MISS ${e.reason}`);
         return;
       case 'step-log': {
