@@ -33,6 +33,12 @@ async function main(argv: string[]): Promise<number> {
       const { planCommand } = await import('./commands/plan.js');
       return planCommand(opts, io);
     }
+    case 'watch': {
+      const opts = parseBuildArgs(rest, 'watch');
+      if (opts.help) return help(io.stdout);
+      const { watchCommand } = await import('./commands/watch.js');
+      return watchCommand(opts, io);
+    }
     default:
       throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch (run `stratum --help`)');
   }

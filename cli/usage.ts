@@ -18,6 +18,7 @@ Build options:
       --progress MODE      auto | plain | json | tty  (auto: tty on a terminal, else plain)
       --cache-dir DIR      the store (default: $STRATUM_CACHE_DIR, $XDG_CACHE_HOME/stratum, ~/.cache/stratum)
       --format json        (plan) print JSON
+      --debounce MS        (watch) quiet time after a change before rebuilding (default 40)
   -h, --help               show this help
 
 Exit codes: 0 success, 1 a step failed, 2 bad usage or Dockerfile, 3 store or I/O failure.`;

@@ -48,6 +48,8 @@ export interface BuildOptions {
   /** Compute keys and report hits and misses without executing anything (`stratum plan`).
    *  After a miss, later steps of that stage are reported as misses too: their input is unknown. */
   dryRun?: boolean;
+  /** Called with each step's cache key as soon as it is known (watch mode's staleness check). */
+  onStepKey?: (index: number, key: StepKey) => void;
 }
 
 export interface BuildResult {
@@ -261,6 +263,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
       const key = stepKey(record);
       keys.push(key);
+      opts.onStepKey?.(step.index, key);
       if (opts.dryRun && dirtyStages.has(step.stage)) {
         misses++;
         const why: MissReason = { kind: 'parent', text: `runs after step ${dirtyStages.get(step.stage)} rebuilds` };

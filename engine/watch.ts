@@ -1,0 +1,259 @@
+/**
+ * Watch mode: rebuild on every change, cancelling work a change made stale.
+ *
+ *            change                 debounce elapsed
+ *   watching ───────▶ debouncing ─────────────────────▶ building ──▶ watching
+ *      ▲                  ▲ change (restart timer)        │ change: re-key in a dry run;
+ *      │                  │                               │   the running step (or one before
+ *      │                  └──────── cancelling ◀──────────┘   it) is stale → cancel it
+ *      └─────────────────────────── (build ends; pending changes → debouncing)
+ *
+ * A change that leaves the running step's inputs (and everything before it) alone lets it
+ * finish; the next build then starts from the first changed step by re-keying: the unchanged
+ * prefix hits, so "rebuild from the first changed step" needs no special path.
+ *
+ * The watcher ignores .dockerignore'd paths, the store, and output directories, so that its
+ * own writes never trigger a rebuild.
+ */
+import { realpathSync } from 'node:fs';
+import { basename, relative, resolve, sep } from 'node:path';
+import type { FSWatcher } from 'chokidar';
+import type { Store } from '../cache/store-types.js';
+import { build, type BuildOptions, type BuildResult } from './build.js';
+import { loadDockerignore, type IgnoreMatcher } from './dockerignore.js';
+import { EventBus, type BuildEvent } from './events.js';
+
+interface RunningBuild {
+  controller: AbortController;
+  /** Set right after build() is called. */
+  promise: Promise<BuildResult> | undefined;
+  /** Cache keys of the steps so far, by index. */
+  keys: Map<number, string>;
+  /** The step running now. */
+  index: number;
+}
+
+export type WatchState = 'watching' | 'debouncing' | 'building' | 'cancelling' | 'stopped';
+
+export interface WatchOptions extends Omit<BuildOptions, 'bus' | 'signal' | 'build' | 'context' | 'dryRun' | 'onStepKey'> {
+  bus: EventBus;
+  /** Quiet period after the last change before a build starts. */
+  debounceMs?: number;
+}
+
+const ALLOWED: Record<WatchState, WatchState[]> = {
+  watching: ['debouncing', 'building', 'stopped'],
+  debouncing: ['debouncing', 'building', 'stopped'],
+  building: ['watching', 'cancelling', 'debouncing', 'stopped'],
+  cancelling: ['debouncing', 'building', 'stopped'],
+  stopped: [],
+};
+
+/** Default debounce: long enough to coalesce an editor's write+rename of one save (a few ms
+ *  apart) and a `git checkout` burst, short enough to feel immediate. See bench/RESULTS.md. */
+export const DEFAULT_DEBOUNCE_MS = 40;
+
+export class Watcher {
+  #state: WatchState = 'watching';
+  #opts: WatchOptions;
+  #store: Store;
+  #bus: EventBus;
+  #fs: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #pending = new Set<string>();
+  #dockerfileChanged = false;
+  #force = false;
+  #buildNo = 0;
+  #running: RunningBuild | undefined;
+  #contextReal: string;
+  #dockerfileReal: string;
+  #ignore: IgnoreMatcher;
+  #excluded: string[];
+  #stopped: Promise<void>;
+  #resolveStopped!: () => void;
+
+  constructor(opts: WatchOptions) {
+    this.#opts = opts;
+    this.#store = opts.store;
+    this.#bus = opts.bus;
+    this.#contextReal = realpathSync(opts.contextDir);
+    this.#dockerfileReal = resolve(opts.dockerfile);
+    this.#ignore = loadDockerignore(this.#contextReal, this.#dockerfileReal);
+    this.#excluded = [this.#store.root, ...(opts.outputs ?? []).map((o) => resolve(o.dest))].map((p) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return resolve(p);
+      }
+    });
+    this.#stopped = new Promise((r) => (this.#resolveStopped = r));
+    // Track which step is running, for the staleness check.
+    this.#bus.on((e) => {
+      if (e.type === 'step-start' && this.#running) this.#running.index = e.index;
+    });
+  }
+
+  get state(): WatchState {
+    return this.#state;
+  }
+
+  #to(next: WatchState): void {
+    if (!ALLOWED[this.#state].includes(next)) throw new Error(`watch: impossible transition ${this.#state} → ${next}`);
+    this.#state = next;
+    this.#bus.emit({ type: 'watch-state', state: next });
+  }
+
+  /** Start watching and run the first build. Resolves when stop() has finished. */
+  async start(): Promise<void> {
+    const { watch } = await import('chokidar');
+    const dockerignoreFile = this.#ignore.source;
+    this.#fs = watch([this.#contextReal, this.#dockerfileReal, ...(dockerignoreFile ? [dockerignoreFile] : [])], {
+      ignoreInitial: true,
+      ignored: (p: string) => this.#ignored(p),
+    });
+    this.#fs.on('all', (_event: string, p: string) => this.#onChange(p));
+    this.#fs.on('error', (err: unknown) => this.#bus.emit({ type: 'warning', message: `watcher: ${String(err)}` }));
+    await new Promise<void>((r) => this.#fs!.once('ready', () => r()));
+    void this.#build();
+    return this.#stopped;
+  }
+
+  #ignored(abs: string): boolean {
+    if (abs === this.#dockerfileReal || abs === this.#ignore.source) return false;
+    for (const x of this.#excluded) if (abs === x || abs.startsWith(x + sep)) return true;
+    const rel = relative(this.#contextReal, abs);
+    if (rel === '' || rel.startsWith('..')) return false;
+    const posixRel = rel.split(sep).join('/');
+    if (posixRel === '.git' || posixRel.startsWith('.git/')) return true;
+    // Don't prune directories when `!` exceptions could re-include something beneath them.
+    return this.#ignore.ignores(posixRel) && !this.#ignore.mayReinclude;
+  }
+
+  #onChange(abs: string): void {
+    if (this.#state === 'stopped') return;
+    if (abs === this.#dockerfileReal || abs === this.#ignore.source) {
+      this.#dockerfileChanged = true;
+      if (abs === this.#ignore.source) this.#ignore = loadDockerignore(this.#contextReal, this.#dockerfileReal);
+    }
+    const rel = relative(this.#contextReal, abs).split(sep).join('/');
+    if (this.#ignore.ignores(rel) && abs !== this.#dockerfileReal) return;
+    this.#pending.add(rel.startsWith('..') ? basename(abs) : rel);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#state === 'watching' || this.#state === 'debouncing') this.#to('debouncing');
+    this.#timer = setTimeout(() => void this.#flush(), this.#opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+  }
+
+  /** Rebuild now (the `r` key), or without the cache (`f`). */
+  rebuild(force: boolean): void {
+    if (this.#state === 'stopped') return;
+    this.#force ||= force;
+    this.#dockerfileChanged = true; // re-plan too
+    if (this.#running) this.#cancel();
+    else void this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#state === 'stopped') return;
+    const files = [...this.#pending].sort();
+    this.#pending.clear();
+    const dockerfile = this.#dockerfileChanged;
+    this.#dockerfileChanged = false;
+    if (this.#running) {
+      // A build is running: is the step it runs (or one before it) made stale by the change?
+      // Either way the change is kept for the next build, which reports it with its first
+      // changed step once the running one has ended.
+      for (const f of files) this.#pending.add(f);
+      this.#dockerfileChanged ||= dockerfile;
+      if (await this.#isStale()) this.#cancel();
+      return;
+    }
+    if (!files.length && !dockerfile && !this.#force) return;
+    const fromStep = await this.#firstChangedStep();
+    this.#bus.emit({ type: 'watch-change', files, ...(fromStep !== undefined ? { fromStep } : {}), ...(dockerfile ? { dockerfile } : {}) });
+    await this.#build();
+  }
+
+  /** Keys of the current inputs, computed without executing anything. */
+  async #dryRun(): Promise<{ result: BuildResult; misses: number[] }> {
+    const bus = new EventBus();
+    const misses: number[] = [];
+    bus.on((e: BuildEvent) => {
+      if (e.type === 'step-done' && !e.cached) misses.push(e.index);
+    });
+    const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false });
+    return { result, misses };
+  }
+
+  async #firstChangedStep(): Promise<number | undefined> {
+    const { misses } = await this.#dryRun();
+    return misses[0];
+  }
+
+  async #isStale(): Promise<boolean> {
+    const run = this.#running;
+    if (!run) return false;
+    const { result, misses } = await this.#dryRun();
+    if (!result.ok) return true; // the Dockerfile no longer plans: stop wasting time on the old one
+    if (misses.some((i) => i < run.index)) return true;
+    const key = run.keys.get(run.index);
+    return key !== undefined && result.keys[run.index - 1] !== key;
+  }
+
+  #cancel(): void {
+    if (!this.#running || this.#state === 'cancelling') return;
+    this.#to('cancelling');
+    this.#running.controller.abort();
+  }
+
+  async #build(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#to('building');
+    const controller = new AbortController();
+    const force = this.#force;
+    this.#force = false;
+    // The record exists before build() is called: a build emits its first events synchronously.
+    const running: RunningBuild = { controller, promise: undefined, keys: new Map<number, string>(), index: 0 };
+    this.#running = running;
+    const promise = build({
+      ...this.#opts,
+      bus: this.#bus,
+      signal: controller.signal,
+      build: ++this.#buildNo,
+      noCache: force || this.#opts.noCache === true,
+      onStepKey: (index, key) => running.keys.set(index, key),
+    });
+    running.promise = promise;
+    let result: BuildResult;
+    try {
+      result = await promise;
+    } catch (err) {
+      this.#bus.emit({ type: 'warning', message: `internal error during build: ${err instanceof Error ? err.message : String(err)}` });
+      result = { ok: false, exitCode: 3, cancelled: false, hits: 0, misses: 0, ms: 0, savedMs: 0, keys: [] };
+    }
+    this.#running = undefined;
+    if (this.state === 'stopped') return;
+    if (result.cancelled || this.#pending.size || this.#dockerfileChanged || this.#force) {
+      this.#to('debouncing');
+      this.#schedule();
+      return;
+    }
+    this.#to('watching');
+  }
+
+  /** Stop watching; cancel a running build and wait for its processes to be gone. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    if (this.#timer) clearTimeout(this.#timer);
+    const running = this.#running;
+    this.#to('stopped');
+    running?.controller.abort();
+    await running?.promise?.catch(() => undefined);
+    await this.#fs?.close();
+    this.#resolveStopped();
+  }
+}

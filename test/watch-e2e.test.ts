@@ -1,0 +1,127 @@
+/**
+ * Watch mode end to end: `stratum watch --progress=json` runs as a child process on a temp
+ * context; the test edits files and asserts on the next builds' events.
+ */
+import * as assert from 'uvu/assert';
+import { execSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { suite, Rig } from './util/rig.js';
+import { WatchSession, verdicts } from './util/watch-session.js';
+
+const t = suite('watch e2e', { timeoutMs: 90_000 });
+let rig: Rig;
+let session: WatchSession | undefined;
+t.beforeEach(() => {
+  rig = new Rig();
+});
+t.afterEach(async () => {
+  await session?.stop();
+  session = undefined;
+  rig.cleanup();
+});
+
+function watch(...extra: string[]): WatchSession {
+  session = new WatchSession(['--cache-dir', rig.path('store'), '--debounce', '30', ...extra, rig.path('ctx')]);
+  return session;
+}
+
+const builds = (n: number) => (ev: unknown[]) => (ev as { type: string }[]).filter((e) => e.type === 'build-done').length >= n;
+
+t.test('an edit rebuilds exactly the steps after the first changed one', async () => {
+  rig.write({
+    'ctx/Dockerfile': 'FROM scratch\nCOPY deps.txt /\nRUN cp deps.txt installed.txt\nCOPY src/ /src/\nRUN cat src/* > bundle.txt\n',
+    'ctx/deps.txt': 'x\n',
+    'ctx/src/a.txt': 'A\n',
+  });
+  const w = watch('-o', rig.path('ctx/out'));
+  await w.waitFor('first build', builds(1));
+  assert.is(verdicts(w.buildEvents(1)), 'MMMM');
+  writeFileSync(rig.path('ctx/src/a.txt'), 'A2\n');
+  await w.waitFor('second build', builds(2));
+  assert.is(verdicts(w.buildEvents(2)), 'HHMM');
+  const change = w.events.find((e) => e.type === 'watch-change');
+  assert.ok(change && change.type === 'watch-change');
+  assert.equal(change.files, ['src/a.txt']);
+  assert.is(change.fromStep, 4);
+  const copy = w.buildEvents(2).find((e) => e.type === 'step-done' && e.instruction.startsWith('COPY src'));
+  assert.ok(copy && copy.type === 'step-done' && copy.reason === 'src/a.txt changed');
+  assert.is(rig.read('ctx/out/bundle.txt'), 'A2\n');
+  // The output directory lives inside the context: publishing it must not trigger a rebuild.
+  await new Promise((r) => setTimeout(r, 800));
+  assert.is(w.builds().length, 2, 'no rebuild loop from our own output');
+});
+
+t.test('a change to the running step\'s inputs cancels it and a new build completes', async () => {
+  rig.write({
+    'ctx/Dockerfile': 'FROM scratch\nCOPY mode.txt /\nRUN echo "run $(cat mode.txt)"; if grep -q slow mode.txt; then sleep 30; fi\n',
+    'ctx/mode.txt': 'slow\n',
+  });
+  const w = watch();
+  await w.waitFor('the slow RUN to start', (ev) => ev.some((e) => e.type === 'step-log' && e.line === 'run slow'));
+  writeFileSync(rig.path('ctx/mode.txt'), 'fast\n');
+  await w.waitFor('a completed build', (ev) => ev.some((e) => e.type === 'build-done' && e.ok));
+  assert.ok(w.events.some((e) => e.type === 'step-cancelled'), 'the stale RUN was cancelled');
+  const first = w.builds()[0]!;
+  assert.ok(first.cancelled);
+  assert.ok(w.events.some((e) => e.type === 'step-log' && e.line === 'run fast'));
+  const ps = execSync('ps -eo args').toString();
+  assert.not.match(ps, 'sleep 30', 'the cancelled process group is gone');
+});
+
+t.test('a change that does not touch the running step lets it finish', async () => {
+  rig.write({
+    'ctx/Dockerfile': 'FROM scratch\nCOPY a.txt /\nRUN echo begin && sleep 1.5 && echo end\nCOPY b.txt /\n',
+    'ctx/a.txt': 'a\n',
+    'ctx/b.txt': 'b\n',
+  });
+  const w = watch('-o', rig.path('out'));
+  await w.waitFor('the RUN to start', (ev) => ev.some((e) => e.type === 'step-log' && e.line === 'begin'));
+  writeFileSync(rig.path('ctx/b.txt'), 'b2\n');
+  await w.waitFor('two builds', builds(2));
+  assert.not.ok(w.events.some((e) => e.type === 'step-cancelled'), 'the RUN was not cancelled');
+  assert.ok(w.builds()[0]!.ok);
+  assert.ok(w.buildEvents(1).some((e) => e.type === 'step-log' && e.line === 'end'));
+  // The COPY after the RUN read b.txt after the edit, or the next build did: either way the
+  // result is current, and the RUN never ran twice.
+  assert.is(rig.read('out/b.txt'), 'b2\n');
+  assert.is(w.events.filter((e) => e.type === 'step-log' && e.line === 'begin').length, 1);
+});
+
+t.test('a failing step shows its error, and a fix recovers', async () => {
+  rig.write({
+    'ctx/Dockerfile': 'FROM scratch\nCOPY script.sh /\nRUN sh script.sh\n',
+    'ctx/script.sh': 'echo broken >&2; exit 3\n',
+  });
+  const w = watch();
+  await w.waitFor('a failed build', builds(1));
+  assert.not.ok(w.builds()[0]!.ok);
+  const failed = w.events.find((e) => e.type === 'step-failed');
+  assert.ok(failed && failed.type === 'step-failed' && failed.logTail.includes('broken') && failed.exitCode === 3);
+  writeFileSync(rig.path('ctx/script.sh'), 'echo fixed\n');
+  await w.waitFor('a good build', builds(2));
+  assert.ok(w.builds()[1]!.ok);
+  assert.is(w.child.exitCode, null, 'the watcher keeps running after a failure');
+});
+
+t.test('editing the Dockerfile re-plans', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY a.txt /\n', 'ctx/a.txt': 'a\n' });
+  const w = watch();
+  await w.waitFor('first build', builds(1));
+  writeFileSync(rig.path('ctx/Dockerfile'), 'FROM scratch\nCOPY a.txt /\nRUN echo replanned\n');
+  await w.waitFor('second build', builds(2));
+  assert.ok(w.buildEvents(2).some((e) => e.type === 'step-log' && e.line === 'replanned'));
+  const change = w.events.find((e) => e.type === 'watch-change');
+  assert.ok(change && change.type === 'watch-change' && change.dockerfile === true);
+  assert.is(verdicts(w.buildEvents(2)), 'HM');
+});
+
+t.test('Ctrl-C exits cleanly with code 0', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY a.txt /\n', 'ctx/a.txt': 'a\n' });
+  const w = watch();
+  await w.waitFor('first build', builds(1));
+  const code = await w.stop();
+  session = undefined;
+  assert.is(code, 0);
+});
+
+t.run();
