@@ -39,8 +39,12 @@ async function main(argv: string[]): Promise<number> {
       const { watchCommand } = await import('./commands/watch.js');
       return watchCommand(opts, io);
     }
+    case 'bench': {
+      const { parseBenchArgs, benchCommand } = await import('./commands/bench.js');
+      return benchCommand(parseBenchArgs(rest), io);
+    }
     default:
-      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch (run `stratum --help`)');
+      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench (run `stratum --help`)');
   }
 }
 

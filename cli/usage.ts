@@ -7,6 +7,7 @@ Usage:
   stratum build [options] [CONTEXT]      build (CONTEXT defaults to .)
   stratum plan  [options] [CONTEXT]      show what a build would do, and what would hit the cache
   stratum watch [options] [CONTEXT]      rebuild on every change, with a live terminal UI
+  stratum bench [options] [CONTEXT]      time cold, warm and incremental builds (stratum bench --help)
 
 Build options:
   -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfile)
