@@ -5,7 +5,9 @@
  */
 import { mkdirSync, realpathSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
-import { EMPTY_CHAIN, type ChainDigest, type LayerDigest, type StepKey } from '../cache/digest.js';
+import { asBlobDigest, EMPTY_CHAIN, type BlobDigest, type ChainDigest, type LayerDigest, type StepKey } from '../cache/digest.js';
+import { xxh64 } from '../cache/hash.js';
+import { layerDigest, normalizeEntries } from '../cache/layer-digest.js';
 import type { Layer, LayerEntry } from '../cache/layer-types.js';
 import { StoreError, type HistoryEntry, type ImageRecord, type KeyRecord, type Store } from '../cache/store-types.js';
 import { ContextError, ContextReader } from './context.js';
@@ -156,6 +158,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const runs = new Map<number, StageRun>();
   /** Dry run: stages whose chain is unknown from a step on (stage → first missing step). */
   const dirtyStages = new Map<number, number>();
+  /** Dry run: layers of COPY/WORKDIR misses, computed but not stored. */
+  const dryLayers = new Map<LayerDigest, { entries: LayerEntry[] }>();
   /** The step being processed, for errors raised before it reports itself. */
   let current: StepInfo | undefined;
   let currentStarted = false;
@@ -163,7 +167,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (!run.view) {
       const layers: LayerEntry[][] = [];
       for (const d of run.layers) {
-        const l = store.getLayer(d);
+        const l = dryLayers.get(d) ?? store.getLayer(d);
         if (!l) throw new StoreError('EMISSING', `layer ${d} is missing from the store`, { layer: d });
         layers.push(l.entries);
       }
@@ -203,6 +207,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           run = { layers: [...image.layers], chain: image.chain, history: [...image.history] };
         }
         runs.set(step.stage, run);
+        if (stage.base.kind === 'stage' && dirtyStages.has(stage.base.stage)) dirtyStages.set(step.stage, dirtyStages.get(stage.base.stage)!);
         keys.push(undefined);
         bus.emit({ type: 'step-done', ...info, cached: true, layer: null, size: 0, ms: Math.round(performance.now() - startedAt) });
         continue;
@@ -264,6 +269,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const key = stepKey(record);
       keys.push(key);
       opts.onStepKey?.(step.index, key);
+      const fromStage = plan.copyFrom.get(step);
+      if (opts.dryRun && fromStage !== undefined && dirtyStages.has(fromStage) && !dirtyStages.has(step.stage)) {
+        dirtyStages.set(step.stage, dirtyStages.get(fromStage)!);
+      }
       if (opts.dryRun && dirtyStages.has(step.stage)) {
         misses++;
         const why: MissReason = { kind: 'parent', text: `runs after step ${dirtyStages.get(step.stage)} rebuilds` };
@@ -290,9 +299,22 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(previousStep(identity), record, fileRows);
       start({ cached: false, reason: why.text });
       if (opts.dryRun) {
-        dirtyStages.set(step.stage, step.index);
-        for (const [s, from] of plan.copyFrom) if (from === step.stage && s.index > step.index) dirtyStages.set(s.stage, step.index);
-        bus.emit({ type: 'step-done', ...info, cached: false, layer: null, size: 0, ms: 0, reason: why.text, why });
+        if (ins.kind === 'RUN') {
+          // A RUN's layer is unknown until it runs: what follows it in this stage is unknown too.
+          dirtyStages.set(step.stage, step.index);
+          bus.emit({ type: 'step-done', ...info, cached: false, layer: null, size: 0, ms: 0, reason: why.text, why });
+          continue;
+        }
+        // COPY and WORKDIR layers follow from their inputs alone: compute them, store nothing.
+        const entries = ins.kind === 'WORKDIR' ? workdirEntries(resolveWorkdirAfter(step), lazyView(run)) : copyEntries(copy!, ins, (c) => ({ digest: asBlobDigest(xxh64(c)), size: Buffer.byteLength(c) }));
+        let layer: LayerDigest | null = null;
+        if (entries.length) {
+          const sorted = normalizeEntries(entries);
+          layer = layerDigest(sorted);
+          dryLayers.set(layer, { entries: sorted });
+        }
+        applyStepResult(run, layer, layer ? chainDigest(run.chain, layer) : run.chain, false);
+        bus.emit({ type: 'step-done', ...info, cached: false, layer, size: 0, ms: 0, reason: why.text, why });
         continue;
       }
       let entries: LayerEntry[];
@@ -310,13 +332,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       } else if (ins.kind === 'WORKDIR') {
         entries = workdirEntries(resolveWorkdirAfter(step), lazyView(run));
       } else {
-        const c = copy!;
-        for (const b of c.blobs) store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
-        entries = [...c.entries];
-        for (const i of c.inline) {
-          const w = store.writeBlob(Buffer.from(i.content));
-          entries.push({ path: i.path, type: 'file', mode: ins.chmod ? parseInt(ins.chmod, 8) : 0o644, size: w.size, digest: w.digest });
-        }
+        for (const b of copy!.blobs) store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
+        entries = copyEntries(copy!, ins, (c) => store.writeBlob(Buffer.from(c)));
       }
       const layer: Layer | undefined = entries.length ? store.putLayer(entries) : undefined;
       const chain = layer ? chainDigest(run.chain, layer.digest) : run.chain;
@@ -444,6 +461,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     run.view = snap.after;
     return { ok: true, entries: snap.entries };
   }
+}
+
+/** A copy's layer entries, heredoc bodies turned into blobs by `blob`. */
+function copyEntries(c: CopyResult, ins: Extract<Instruction, { kind: 'COPY' | 'ADD' }>, blob: (content: string) => { digest: BlobDigest; size: number }): LayerEntry[] {
+  const entries = [...c.entries];
+  for (const i of c.inline) {
+    const w = blob(i.content);
+    entries.push({ path: i.path, type: 'file', mode: ins.chmod ? parseInt(ins.chmod, 8) : 0o644, size: w.size, digest: w.digest });
+  }
+  return entries;
 }
 
 function isFilesystemStep(ins: Instruction): ins is Extract<Instruction, { kind: 'RUN' | 'COPY' | 'ADD' | 'WORKDIR' }> {

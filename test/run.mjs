@@ -30,7 +30,13 @@ function runOne(file) {
   return new Promise((resolve) => {
     const name = relative(root, file);
     const started = Date.now();
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    // Ink decides at import time, from CI/CONTINUOUS_INTEGRATION, whether it may redraw; the UI
+    // tests render interactively, so test processes run without them (stratum's own reading of
+    // CI, in the progress choice, is tested with an explicit env).
+    const env = { ...process.env, FORCE_COLOR: '0' };
+    delete env.CI;
+    delete env.CONTINUOUS_INTEGRATION;
+    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

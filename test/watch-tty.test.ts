@@ -41,7 +41,7 @@ t.test('the live UI shows HIT and MISS rows, the reason and the time saved after
       'ctx/deps.txt': 'x\n',
       'ctx/src/app.txt': 'v1\n',
     });
-    const cmd = `NO_COLOR=1 ${process.execPath} ${CLI} watch --cache-dir ${rig.path('store')} --debounce 30 ${rig.path('ctx')}`;
+    const cmd = `NO_COLOR=1 ${process.execPath} ${CLI} watch --progress=tty --cache-dir ${rig.path('store')} --debounce 30 ${rig.path('ctx')}`;
     tmux('new-session', '-d', '-s', 'w', '-x', '120', '-y', '40', cmd);
     await screenUntil('the first build', (s) => /build #1 ok/.test(s) || /#1.*ok/.test(s));
     writeFileSync(rig.path('ctx/src/app.txt'), 'v2\n');

@@ -14,9 +14,19 @@ export interface Io {
   stdin: NodeJS.ReadStream;
 }
 
-/** Choose the reporter: tty only on a terminal. */
-export function resolveProgress(p: BuildCliOptions['progress'], stdout: NodeJS.WriteStream): 'tty' | 'plain' | 'json' {
-  if (p === 'auto') return stdout.isTTY && process.env.TERM !== 'dumb' ? 'tty' : 'plain';
+const inCi = (env: NodeJS.ProcessEnv) => ['CI', 'CONTINUOUS_INTEGRATION'].some((k) => env[k] !== undefined && env[k] !== '0' && env[k] !== 'false');
+
+/**
+ * Choose the reporter: tty only on a terminal, and not in CI (CI logs want lines).
+ * An explicit `--progress=tty` is honoured even in CI: Ink decides at import time whether it
+ * may redraw (is-in-ci), so the CI variables are cleared before the UI is loaded.
+ */
+export function resolveProgress(p: BuildCliOptions['progress'], stdout: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): 'tty' | 'plain' | 'json' {
+  if (p === 'auto') return stdout.isTTY && env.TERM !== 'dumb' && !inCi(env) ? 'tty' : 'plain';
+  if (p === 'tty') {
+    delete env.CI;
+    delete env.CONTINUOUS_INTEGRATION;
+  }
   return p;
 }
 

@@ -71,8 +71,8 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
   const verdicts = new Map<number, { cached: boolean; reason?: string }>();
   let cacheNote: string | undefined;
   const missingBase = plan.stages.find((s) => s.needed && s.base.kind === 'image' && !s.base.available);
-  if (!store) cacheNote = `no store at ${storeRoot}: every step would run`;
-  else if (missingBase && missingBase.base.kind === 'image') cacheNote = `base image "${missingBase.base.ref}" is not in the local store: a build would fail until it is built or loaded`;
+  if (missingBase && missingBase.base.kind === 'image') cacheNote = `base image "${missingBase.base.ref}" is not in the local store: a build would fail until it is built or loaded`;
+  else if (!store) cacheNote = `no store at ${storeRoot}: every step would run`;
   else {
     const bus = new EventBus();
     let failure: string | undefined;
