@@ -88,7 +88,11 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
   };
 }
 
-/** `type=local,dest=DIR` or a bare `DIR` (Docker's shorthand for a local output). */
+/**
+ * `type=local,dest=DIR` or a bare `DIR` (Docker's shorthand for a local output);
+ * `type=oci,dest=X[,tar=true|false]`: a tar file when dest ends in .tar or tar=true, else an
+ * OCI layout directory; `type=docker,dest=X.tar`: a `docker load` archive (always a tar).
+ */
 export function parseOutput(spec: string, command: string): OutputSpec {
   if (!spec.includes('=')) return { type: 'local', dest: resolve(spec) };
   const kv: Record<string, string> = {};
@@ -98,7 +102,14 @@ export function parseOutput(spec: string, command: string): OutputSpec {
     kv[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
   }
   const type = kv.type ?? 'local';
-  if (type !== 'local') throw usageError(`${command}: output type "${type}" is not supported`, 'supported: -o type=local,dest=DIR');
-  if (!kv.dest) throw usageError(`${command}: --output type=local needs dest=DIR`, 'write -o type=local,dest=DIR');
-  return { type: 'local', dest: resolve(kv.dest) };
+  const hint = 'supported: -o type=local,dest=DIR, -o type=oci,dest=FILE.tar|DIR[,tar=false], -o type=docker,dest=FILE.tar';
+  if (type !== 'local' && type !== 'oci' && type !== 'docker') throw usageError(`${command}: output type "${type}" is not supported`, hint);
+  const unknown = Object.keys(kv).filter((k) => k !== 'type' && k !== 'dest' && k !== 'tar');
+  if (type !== 'local' && unknown.length) throw usageError(`${command}: --output type=${type} does not take ${unknown.join(', ')}`, hint);
+  if (!kv.dest) throw usageError(`${command}: --output type=${type} needs dest=${type === 'local' ? 'DIR' : 'PATH'}`, hint);
+  if (type === 'local') return { type: 'local', dest: resolve(kv.dest) };
+  if (kv.tar !== undefined && kv.tar !== 'true' && kv.tar !== 'false') throw usageError(`${command}: --output tar= takes true or false (got "${kv.tar}")`, hint);
+  if (type === 'docker' && kv.tar === 'false') throw usageError(`${command}: type=docker writes a tar archive; tar=false is not supported`, 'for a directory, use -o type=oci,dest=DIR,tar=false');
+  const tar = type === 'docker' || (kv.tar !== undefined ? kv.tar === 'true' : kv.dest.endsWith('.tar'));
+  return { type, dest: resolve(kv.dest), tar };
 }

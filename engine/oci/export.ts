@@ -1,8 +1,303 @@
-/** OCI layout / docker-archive export. Not reachable yet: `-o` accepts only type=local. */
-import type { ImageRecord, Store } from '../../cache/store-types.js';
+/**
+ * `-o type=oci` and `-o type=docker`: an image out of the store, in the formats other tools
+ * read (image-spec image-layout.md; `docker save`'s archive).
+ *
+ * Reproducible: every byte follows from the layers, the config and the export epoch
+ * (SOURCE_DATE_EPOCH, else 0): layer tars as in layer-tar.ts, gzip as in layer-blob.ts,
+ * JSON with fixed key order, archive entries in a fixed order with fixed headers.
+ *
+ * Incremental: a layout directory keeps its blobs; a layer whose gzip digest is cached
+ * (layer-blob.ts) and whose blob is already there is neither re-tarred nor re-gzipped.
+ */
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import type { Layer } from '../../cache/layer-types.js';
+import { sha256 } from '../../cache/hash.js';
+import { StoreError, type ImageRecord, type Store } from '../../cache/store-types.js';
 import type { OutputSpec } from '../build.js';
 import { EXIT, UserError } from '../errors.js';
+import { TarArchiveWriter } from './archive-writer.js';
+import { ociConfig } from './image-config.js';
+import { cachedTarInfo, measureLayer, produceLayer, rememberTarInfo, writeLayerGzip, type LayerTarInfo } from './layer-blob.js';
+import { IMAGE_NAME, MEDIA, REF_NAME, hostPlatform, sha256Hex, type Descriptor, type DockerArchiveEntry, type OciIndex, type OciManifest } from './oci-types.js';
+import { exportEpoch, qualifiedName, splitRef } from './ref-names.js';
 
-export async function exportImage(_store: Store, _image: ImageRecord, out: Exclude<OutputSpec, { type: 'local' }>): Promise<void> {
-  throw new UserError('OUTPUT_TYPE', `output type "${out.type}" is not supported yet`, 'use -o type=local,dest=DIR', EXIT.usage);
+export type ArchiveOutput = Exclude<OutputSpec, { type: 'local' }>;
+
+/** Export `image` (its name is the tag the archive carries) as `out` describes. */
+export async function exportImage(store: Store, image: ImageRecord, out: ArchiveOutput): Promise<void> {
+  const epoch = exportEpoch();
+  const layers = uniqueLayers(store, image);
+  if (out.type === 'oci') await (out.tar ? exportOciTar(store, image, layers, out.dest, epoch) : exportOciDir(store, image, layers, out.dest, epoch));
+  else {
+    if (!out.tar) throw new UserError('OUTPUT_TYPE', 'type=docker writes a tar archive (docker load reads one)', 'write -o type=docker,dest=IMAGE.tar, or -o type=oci,dest=DIR,tar=false for a directory', EXIT.usage);
+    await exportDocker(store, image, layers, out.dest, epoch);
+  }
 }
+
+/** The image's layers, each once (two steps can make the same layer), in image order. */
+function uniqueLayers(store: Store, image: ImageRecord): Map<string, Layer> {
+  const out = new Map<string, Layer>();
+  for (const d of image.layers) {
+    if (out.has(d)) continue;
+    const layer = store.getLayer(d);
+    if (!layer) throw new StoreError('EMISSING', `layer ${d} of ${image.name} is missing from the store`, { layer: d });
+    out.set(d, layer);
+  }
+  return out;
+}
+
+const json = (x: unknown) => Buffer.from(JSON.stringify(x));
+const descriptor = (mediaType: string, data: Buffer): Descriptor => ({ mediaType, digest: `sha256:${sha256(data)}`, size: data.length });
+
+/** Config, manifest and index of an OCI image whose layer blobs are described by `infos`. */
+function ociDocuments(image: ImageRecord, infos: Map<string, LayerTarInfo>, epoch: number) {
+  const info = (d: string) => infos.get(d)!;
+  const config = json(ociConfig(image, image.layers.map((d) => info(d).diffId), epoch));
+  const manifest: OciManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.manifest,
+    config: descriptor(MEDIA.config, config),
+    layers: image.layers.map((d) => ({ mediaType: MEDIA.layerGzip, digest: `sha256:${info(d).gz!.digest}`, size: info(d).gz!.size })),
+  };
+  const manifestBytes = json(manifest);
+  const { tag } = splitRef(image.name);
+  const entry: Descriptor = {
+    ...descriptor(MEDIA.manifest, manifestBytes),
+    annotations: { [IMAGE_NAME]: qualifiedName(image.name), [REF_NAME]: tag ?? image.name },
+    platform: hostPlatform(),
+  };
+  return { config, manifestBytes, entry };
+}
+
+const ociIndex = (manifests: Descriptor[]): OciIndex => ({ schemaVersion: 2, mediaType: MEDIA.index, manifests });
+const OCI_LAYOUT = json({ imageLayoutVersion: '1.0.0' });
+
+// --- OCI layout directory ----------------------------------------------------------------------
+
+async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number): Promise<void> {
+  checkLayoutDest(dest);
+  const blobDir = join(dest, 'blobs', 'sha256');
+  mkdirSync(blobDir, { recursive: true });
+  const infos = new Map<string, LayerTarInfo>();
+  for (const [digest, layer] of layers) {
+    const cached = cachedTarInfo(store, layer.digest, epoch);
+    if (cached?.gz && blobPresent(blobDir, cached.gz.digest, cached.gz.size)) {
+      infos.set(digest, cached);
+      continue;
+    }
+    const info = await writeLayerGzip(store, layer, epoch, blobDir);
+    rememberTarInfo(store, layer.digest, epoch, { diffId: info.diffId, tarSize: info.tarSize, gz: info.gz });
+    infos.set(digest, info);
+  }
+  const { config, manifestBytes, entry } = ociDocuments(image, infos, epoch);
+  writeBlob(blobDir, config);
+  writeBlob(blobDir, manifestBytes);
+  // Other tags in the layout stay; this tag now names the new manifest.
+  const ref = entry.annotations![REF_NAME];
+  const kept = readIndex(dest).manifests.filter((m) => m.annotations?.[REF_NAME] !== ref);
+  writeIfChanged(join(dest, 'oci-layout'), OCI_LAYOUT);
+  const index = ociIndex([...kept, entry]);
+  writeIfChanged(join(dest, 'index.json'), json(index));
+  collectGarbage(blobDir, index);
+}
+
+/**
+ * Remove blobs no manifest of the index reaches any more (the layers of an earlier export of
+ * this tag), so re-exporting into one layout does not grow it forever. When a manifest
+ * cannot be read (another tool's format, a nested index stratum does not follow), nothing
+ * is removed.
+ */
+function collectGarbage(blobDir: string, index: OciIndex): void {
+  const live = new Set<string>();
+  const visit = (d: Descriptor): boolean => {
+    const hex = sha256Hex(d.digest);
+    if (!hex) return false;
+    live.add(hex);
+    if (d.mediaType !== MEDIA.manifest && d.mediaType !== MEDIA.dockerManifest) return d.mediaType !== MEDIA.index && d.mediaType !== MEDIA.dockerManifestList;
+    try {
+      const m = JSON.parse(readFileSync(join(blobDir, hex), 'utf8')) as OciManifest;
+      for (const x of [m.config, ...m.layers]) {
+        const h = sha256Hex(x.digest);
+        if (!h) return false;
+        live.add(h);
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!index.manifests.every(visit)) return;
+  for (const name of readdirSync(blobDir)) {
+    if (/^[a-f0-9]{64}$/.test(name) && !live.has(name)) rmSync(join(blobDir, name), { force: true });
+  }
+}
+
+/** A layout directory is written into only if it is new, empty, or already an OCI layout. */
+function checkLayoutDest(dest: string): void {
+  if (!existsSync(dest)) return;
+  if (!statSync(dest).isDirectory()) throw new UserError('OUTPUT_NOT_DIR', `output ${dest} exists and is not a directory`, 'use dest=NAME.tar for an archive file, or choose another directory', EXIT.usage, undefined, dest);
+  if (readdirSync(dest).length && !existsSync(join(dest, 'oci-layout'))) {
+    throw new UserError('OUTPUT_NOT_OURS', `output directory ${dest} is not empty and is not an OCI layout`, 'choose a new or empty directory for dest=, or an existing OCI layout to add this tag to', EXIT.usage, undefined, dest);
+  }
+}
+
+function readIndex(dest: string): OciIndex {
+  const path = join(dest, 'index.json');
+  if (!existsSync(path)) return ociIndex([]);
+  try {
+    const x = JSON.parse(readFileSync(path, 'utf8')) as OciIndex;
+    if (Array.isArray(x.manifests)) return x;
+  } catch {
+    // fall through
+  }
+  throw new UserError('OUTPUT_BAD_INDEX', `${path} is not a valid OCI index`, 'remove the directory, or export to a new one', EXIT.io, undefined, path);
+}
+
+function blobPresent(blobDir: string, hex: string, size: number): boolean {
+  try {
+    return statSync(join(blobDir, hex)).size === size;
+  } catch {
+    return false;
+  }
+}
+
+function writeBlob(blobDir: string, data: Buffer): void {
+  const hex = sha256(data);
+  if (!blobPresent(blobDir, hex, data.length)) writeAtomic(join(blobDir, hex), data);
+}
+
+function writeIfChanged(path: string, data: Buffer): void {
+  try {
+    if (readFileSync(path).equals(data)) return;
+  } catch {
+    // absent
+  }
+  writeAtomic(path, data);
+}
+
+function writeAtomic(path: string, data: Buffer): void {
+  const tmp = join(dirname(path), `.${basename(path)}.stratum-${randomBytes(6).toString('hex')}`);
+  try {
+    writeFileSync(tmp, data, { flag: 'wx' });
+    renameSync(tmp, path);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+// --- OCI layout as one tar (oci-archive) ------------------------------------------------------------
+
+async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number): Promise<void> {
+  checkFileDest(dest);
+  // Layers whose digests are not cached are gzipped once into a staging folder: the index
+  // needs every digest before the first blob goes into the archive.
+  const staging = join(dirname(dest), `.${basename(dest)}.stratum-blobs-${randomBytes(6).toString('hex')}`);
+  const infos = new Map<string, LayerTarInfo>();
+  const staged = new Map<string, string>();
+  const writer = new TarArchiveWriter(dest, epoch);
+  try {
+    for (const [digest, layer] of layers) {
+      const cached = cachedTarInfo(store, layer.digest, epoch);
+      if (cached?.gz) {
+        infos.set(digest, cached);
+        continue;
+      }
+      mkdirSync(staging, { recursive: true });
+      const info = await writeLayerGzip(store, layer, epoch, staging);
+      rememberTarInfo(store, layer.digest, epoch, { diffId: info.diffId, tarSize: info.tarSize, gz: info.gz });
+      infos.set(digest, info);
+      staged.set(digest, info.path);
+    }
+    const { config, manifestBytes, entry } = ociDocuments(image, infos, epoch);
+    await writer.file('oci-layout', OCI_LAYOUT);
+    await writer.file('index.json', json(ociIndex([entry])));
+    await writer.dir('blobs');
+    await writer.dir('blobs/sha256');
+    // Blobs sorted by digest: a fixed order, whatever order the layers were produced in.
+    const blobs: { hex: string; size: number; write: () => Promise<void> }[] = [
+      { hex: sha256(config), size: config.length, write: () => writer.file(`blobs/sha256/${sha256(config)}`, config) },
+      { hex: sha256(manifestBytes), size: manifestBytes.length, write: () => writer.file(`blobs/sha256/${sha256(manifestBytes)}`, manifestBytes) },
+    ];
+    for (const [digest, layer] of layers) {
+      const info = infos.get(digest)!;
+      const gz = info.gz!;
+      const name = `blobs/sha256/${gz.digest}`;
+      const file = staged.get(digest);
+      blobs.push({
+        hex: gz.digest,
+        size: gz.size,
+        write: file
+          ? () => writer.stream(name, gz.size, createReadStream(file))
+          : async () => void (await produceLayer(store, layer, epoch, true, (s) => writer.stream(name, gz.size, s), info)),
+      });
+    }
+    const seen = new Set<string>();
+    for (const b of blobs.sort((a, b) => (a.hex < b.hex ? -1 : a.hex > b.hex ? 1 : 0))) {
+      if (seen.has(b.hex)) continue;
+      seen.add(b.hex);
+      await b.write();
+    }
+    await writer.finish();
+  } catch (err) {
+    await writer.abort(err as Error);
+    throw err;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function checkFileDest(dest: string): void {
+  if (existsSync(dest) && statSync(dest).isDirectory()) {
+    throw new UserError('OUTPUT_IS_DIR', `output ${dest} is a directory, but the export is a tar file`, 'use tar=false for an OCI layout directory, or choose a file name ending in .tar', EXIT.usage, undefined, dest);
+  }
+}
+
+// --- docker-archive (`docker save` / `docker load`) ------------------------------------------------
+
+/**
+ * manifest.json, repositories, `<config sha256>.json` and one uncompressed `<diffID>/layer.tar`
+ * per layer: the layout `docker load` and skopeo's `docker-archive:` read. Layer tars are
+ * streamed straight into the archive; their size comes from the cache or from one
+ * measuring pass.
+ */
+async function exportDocker(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number): Promise<void> {
+  checkFileDest(dest);
+  const infos = new Map<string, LayerTarInfo>();
+  for (const [digest, layer] of layers) {
+    let info = cachedTarInfo(store, layer.digest, epoch);
+    if (!info) {
+      info = await measureLayer(store, layer, epoch);
+      rememberTarInfo(store, layer.digest, epoch, info);
+    }
+    infos.set(digest, info);
+  }
+  const config = json(ociConfig(image, image.layers.map((d) => infos.get(d)!.diffId), epoch));
+  const configName = `${sha256(config)}.json`;
+  const layerName = (d: string) => `${infos.get(d)!.diffId}/layer.tar`;
+  const manifest: DockerArchiveEntry[] = [{ Config: configName, RepoTags: [image.name], Layers: image.layers.map(layerName) }];
+  const { repo, tag } = splitRef(image.name);
+  const top = image.layers.at(-1);
+  const repositories = top !== undefined && tag !== undefined ? { [repo]: { [tag]: infos.get(top)!.diffId } } : {};
+
+  const writer = new TarArchiveWriter(dest, epoch);
+  try {
+    await writer.file(configName, config);
+    const written = new Set<string>();
+    for (const [digest, layer] of [...layers].sort((a, b) => (infos.get(a[0])!.diffId < infos.get(b[0])!.diffId ? -1 : 1))) {
+      const info = infos.get(digest)!;
+      if (written.has(info.diffId)) continue;
+      written.add(info.diffId);
+      await writer.dir(info.diffId);
+      await produceLayer(store, layer, epoch, false, (s) => writer.stream(layerName(digest), info.tarSize, s), { diffId: info.diffId, tarSize: info.tarSize });
+    }
+    await writer.file('manifest.json', json(manifest));
+    await writer.file('repositories', json(repositories));
+    await writer.finish();
+  } catch (err) {
+    await writer.abort(err as Error);
+    throw err;
+  }
+}
+

@@ -1,0 +1,97 @@
+/**
+ * Small bridges between tar-stream (streamx streams) and node's async iteration: wait for
+ * drain, write one entry, and read a tar from any async iterable of bytes. tar-stream does the
+ * header encoding and parsing; nothing here writes a tar header by hand.
+ */
+import { extract, type Header, type Pack } from 'tar-stream';
+
+interface Drainable {
+  write(chunk: Uint8Array): boolean;
+  on(event: string, fn: (...args: unknown[]) => void): unknown;
+  off(event: string, fn: (...args: unknown[]) => void): unknown;
+  destroyed?: boolean;
+  destroying?: boolean;
+}
+
+/** Write with backpressure: resolves once the stream wants more (or is gone). */
+export async function writeChunk(stream: Drainable, chunk: Uint8Array): Promise<void> {
+  if (stream.write(chunk)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+/** Add one entry to a pack; `body` streams the content of a file entry (header.size bytes). */
+export function packEntry(pack: Pack, header: Parameters<Pack['entry']>[0], body?: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (body === undefined || body instanceof Uint8Array) {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (body) pack.entry(header, body, cb);
+      else pack.entry(header, cb);
+      return;
+    }
+    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    void (async () => {
+      try {
+        for await (const chunk of body) {
+          if (sink.destroyed || sink.destroying) return;
+          await writeChunk(sink as unknown as Drainable, chunk);
+        }
+        sink.end(null);
+      } catch (err) {
+        sink.destroy(err as Error);
+        reject(err as Error);
+      }
+    })();
+  });
+}
+
+/** A tar entry as the reader sees it: its header and its body (drained by the caller, or
+ *  by readTar when the callback leaves it). */
+export interface TarEntry {
+  header: Header;
+  body: AsyncIterable<Buffer>;
+}
+
+/**
+ * Read a tar from `source`, calling `onEntry` for every entry in order. An error in the
+ * source (a bad gzip stream), a truncated archive or a throw from `onEntry` rejects.
+ */
+export async function readTar(source: AsyncIterable<Uint8Array>, onEntry: (entry: TarEntry) => Promise<void>): Promise<void> {
+  const ex = extract();
+  let feedError: unknown;
+  const feed = (async () => {
+    try {
+      for await (const chunk of source) {
+        if (ex.destroyed || ex.destroying) return;
+        await writeChunk(ex as unknown as Drainable, chunk);
+      }
+      ex.end(null);
+    } catch (err) {
+      feedError = err;
+      ex.destroy(err as Error);
+    }
+  })();
+  try {
+    for await (const entry of ex) {
+      let drained = false;
+      const body = (async function* () {
+        for await (const chunk of entry) yield chunk as Buffer;
+        drained = true;
+      })();
+      await onEntry({ header: entry.header, body });
+      if (!drained) for await (const _ of body) void _;
+    }
+  } catch (err) {
+    throw feedError ?? err;
+  } finally {
+    await feed;
+  }
+  if (feedError) throw feedError;
+}
