@@ -3,7 +3,7 @@
  * executes the step, snapshots its layer and commits it (blobs, layer, then key). Events go to
  * the bus; nothing is printed here.
  */
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { asBlobDigest, EMPTY_CHAIN, type BlobDigest, type ChainDigest, type LayerDigest, type StepKey } from '../cache/digest.js';
 import { xxh64 } from '../cache/hash.js';
@@ -24,6 +24,7 @@ import { filesDigest, KEY_SCHEMA, stepKey, type FileRow, type KeyRecordV1 } from
 import { chainDigest, mergeLayers } from './union-view.js';
 import { Workspace, type ViewLike } from './workspace.js';
 import { publishLocal } from './output-local.js';
+import { mountCaches } from './cache-mounts.js';
 
 /** Where a finished build is published. `oci` and `docker` are image archives (a .tar file, or
  *  an OCI layout directory when `tar` is false), written by engine/oci/export.ts. */
@@ -202,7 +203,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         } else {
           const image = store.getImage(normalizeRef(stage.base.ref));
           if (!image) {
-            throw new UserError('NO_IMAGE', `base image "${stage.base.ref}" is not in the local store`, `stratum builds without a registry: build it first with \`stratum build -t ${stage.base.ref} …\`, import it with \`stratum load\`, or start from FROM scratch`, EXIT.usage, { code: 'NO_IMAGE', message: '', file: display, line: step.line, column: 1, length: 4 });
+            throw stepError(step, 'NO_IMAGE', `base image "${stage.base.ref}" is not in the local store`, `stratum builds without a registry: build it first with \`stratum build -t ${stage.base.ref} …\`, import it with \`stratum load\`, or start from FROM scratch`);
           }
           run = { layers: [...image.layers], chain: image.chain, history: [...image.history] };
         }
@@ -253,7 +254,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           if (srcStage !== undefined) src = runs.get(srcStage)!;
           else {
             const image = store.getImage(normalizeRef(ins.from));
-            if (!image) throw new UserError('NO_IMAGE', `COPY --from=${ins.from}: no stage or image by that name`, 'name a stage defined above (FROM … AS name), or an image in the local store', EXIT.usage, { code: 'NO_IMAGE', message: '', file: display, line: step.line, column: 1, length: 4 });
+            if (!image) throw stepError(step, 'NO_IMAGE', `COPY --from=${ins.from}: no stage or image by that name`, 'name a stage defined above (FROM … AS name), or an image in the local store');
             src = { layers: image.layers, chain: image.chain, history: [] };
           }
           record.sourceChain = src.chain;
@@ -384,6 +385,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   }
 
   // --- helpers that close over the build -------------------------------------------------------
+  /** A user error located at a step's instruction in the Dockerfile. */
+  function stepError(step: PlannedStep, code: string, message: string, hint: string): UserError {
+    const n = step.instr.node;
+    return new UserError(code, message, hint, EXIT.usage, { code, message, hint, file: display, line: n.startLine, column: n.column, length: n.original.length });
+  }
+
   function previousStep(identity: string): PreviousStep | undefined {
     const prev = history.steps[identity];
     if (!prev) return undefined;
@@ -425,24 +432,35 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const cwd = resolve(ws.root, cwdRel);
     mkdirSync(cwd, { recursive: true });
     const argv = commandLine(ins, step.before);
+    if (argv.script !== undefined) {
+      // Beside the tree, not in it: the script is not part of the layer.
+      const file = resolve(ws.dir, `heredoc-${step.index}.script`);
+      writeFileSync(file, argv.script, { mode: 0o755 });
+      argv.argv.push(file);
+    }
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.hostEnv ?? process.env)) if (v !== undefined) env[k] = v;
     Object.assign(env, runEnv(step.before));
     const tail: string[] = [];
     await ws.beginRun();
-    const res = await runCommand({
-      argv: argv.argv,
-      ...(argv.stdin !== undefined ? { stdin: argv.stdin } : {}),
-      cwd,
-      env,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
-      onLine: (stream, line) => {
-        tail.push(line);
-        if (tail.length > LOG_TAIL_LINES) tail.shift();
-        bus.emit({ type: 'step-log', index: step.index, stream, line });
-      },
-    });
+    const caches = mountCaches(store, ws.root, step.before.workdir, ins.mounts);
+    let res: Awaited<ReturnType<typeof runCommand>>;
+    try {
+      res = await runCommand({
+        argv: argv.argv,
+        cwd,
+        env,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
+        onLine: (stream, line) => {
+          tail.push(line);
+          if (tail.length > LOG_TAIL_LINES) tail.shift();
+          bus.emit({ type: 'step-log', index: step.index, stream, line });
+        },
+      });
+    } finally {
+      caches.release();
+    }
     if (!res.ok) {
       ws.markDirty();
       run.view = undefined;
@@ -457,7 +475,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         tail,
       };
     }
-    const snap = ws.snapshot(before);
+    const snap = ws.snapshot(before, caches.skip);
     run.view = snap.after;
     return { ok: true, entries: snap.entries };
   }
@@ -493,9 +511,10 @@ function workdirEntries(abs: string, below: ViewLike): LayerEntry[] {
   return out;
 }
 
-/** The argv (and stdin) for a RUN: exec form as is; shell form through SHELL; a RUN that is only
- *  a heredoc runs its body as the script, as BuildKit does. */
-function commandLine(ins: Extract<Instruction, { kind: 'RUN' }>, st: ConfigState): { argv: string[]; stdin?: string } {
+/** The argv for a RUN: exec form as is; shell form through SHELL; a RUN that is only a heredoc
+ *  runs its body as the script, as BuildKit does; with a `#!` line, through that interpreter
+ *  (`script` is then written to a file whose path the caller appends to argv). */
+function commandLine(ins: Extract<Instruction, { kind: 'RUN' }>, st: ConfigState): { argv: string[]; script?: string } {
   if (ins.exec) return { argv: ins.exec };
   const text = ins.shell ?? '';
   const body = (h: (typeof ins.heredocs)[number]) => (h.chomp ? h.content.replace(/^\t+/gm, '') : h.content);
@@ -503,7 +522,7 @@ function commandLine(ins: Extract<Instruction, { kind: 'RUN' }>, st: ConfigState
   if (only && /^\s*\d*<<-?\s*["']?[^"'\s]+["']?\s*$/.test(text)) {
     const script = body(only);
     const shebang = /^#!\s*(\S+)(?:[ \t]+(.*))?/.exec(script);
-    if (shebang) return { argv: [shebang[1]!, ...(shebang[2] ? [shebang[2]] : []), '/dev/stdin'], stdin: script };
+    if (shebang) return { argv: [shebang[1]!, ...(shebang[2] ? [shebang[2]] : [])], script };
     return { argv: [...st.shell, script] };
   }
   // Other heredocs are handed to the shell, which reads them itself.

@@ -12,8 +12,6 @@ export interface RunSpec {
   argv: string[];
   cwd: string;
   env: Record<string, string>;
-  /** Text written to the command's stdin (heredoc scripts), or undefined for none. */
-  stdin?: string;
   /** Called once per output line (without its newline). */
   onLine: (stream: 'stdout' | 'stderr', line: string) => void;
   signal?: AbortSignal;
@@ -40,7 +38,7 @@ export function runCommand(spec: RunSpec): Promise<RunResult> {
       cwd: spec.cwd,
       env: spec.env,
       detached: true,
-      stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let cancelled = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -79,10 +77,6 @@ export function runCommand(spec: RunSpec): Promise<RunResult> {
     const err = split('stderr');
     child.stdout!.on('data', out.data);
     child.stderr!.on('data', err.data);
-    if (spec.stdin !== undefined) {
-      child.stdin!.on('error', () => {}); // the command may exit without reading it
-      child.stdin!.end(spec.stdin);
-    }
     let spawnError: string | undefined;
     child.on('error', (e) => {
       spawnError = e.message;
