@@ -1,10 +1,9 @@
 /** `stratum build`: one build, reported as tty/plain/json progress, with Docker's exit codes. */
 import { build } from '../../engine/build.js';
-import { EventBus, type BuildEvent } from '../../engine/events.js';
-import { EXIT } from '../../engine/errors.js';
+import { EventBus } from '../../engine/events.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
-import { plainReporter, formatSeconds } from '../reporters/plain.js';
+import { plainReporter } from '../reporters/plain.js';
 import { jsonReporter } from '../reporters/json.js';
 import { formatUserError } from '../report-error.js';
 
@@ -34,10 +33,6 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   const store = createStore(opts.cacheDir ?? defaultStoreRoot());
   const bus = new EventBus((err) => io.stderr.write(`stratum: reporter error: ${String(err)}\n`));
   const mode = resolveProgress(opts.progress, io.stdout);
-  const failures: Extract<BuildEvent, { type: 'step-failed' }>[] = [];
-  bus.on((e) => {
-    if (e.type === 'step-failed') failures.push(e);
-  });
   let tui: { unmount(): void; waitUntilExit(): Promise<void> } | undefined;
   if (mode === 'json') bus.on(jsonReporter((l) => io.stdout.write(l + '\n')));
   else if (mode === 'plain') bus.on(plainReporter((l) => io.stderr.write(l + '\n')));
@@ -68,16 +63,9 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
       signal: controller.signal,
     });
     tui?.unmount();
-    if (mode !== 'json') {
-      // Failure details go to stderr in every human mode: the step's output tail, then the error.
-      for (const f of failures) {
-        if (f.logTail.length && mode === 'tty') io.stderr.write(f.logTail.map((l) => `  ${l}`).join('\n') + '\n');
-      }
-      if (result.error) io.stderr.write(formatUserError(result.error) + '\n');
-      if (result.ok && mode === 'tty') io.stderr.write(`built in ${formatSeconds(result.ms)}: ${result.hits} cached, ${result.misses} built\n`);
-    } else if (result.error) {
-      io.stderr.write(formatUserError(result.error) + '\n');
-    }
+    // The step's output tail is already on screen (the UI's failure panel, or the plain log);
+    // the error itself, with its position and hint, goes to stderr in every mode.
+    if (result.error) io.stderr.write(formatUserError(result.error) + '\n');
     if (interrupted || result.cancelled) return 130;
     return result.exitCode;
   } finally {
@@ -87,4 +75,3 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   }
 }
 
-export { EXIT };

@@ -7,22 +7,7 @@
  * Watch cycles get a line too: `watch: 2 files changed (src/a.ts, src/b.ts) → rebuilding from step 6`.
  */
 import { unreachable, type BuildEvent } from '../../engine/events.js';
-
-export function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n / 1000;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v >= 10 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
-}
+import { formatDuration as formatSeconds, formatSize as formatBytes } from '../ui/format.js';
 
 export function plainReporter(write: (line: string) => void): (e: BuildEvent) => void {
   const started = new Map<number, number>();
