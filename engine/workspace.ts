@@ -155,27 +155,15 @@ export class Workspace {
           chmodSync(abs, e.mode);
           break;
         }
-        case 'file': {
-          const cur = lstatOrUndefined(abs);
-          if (cur?.isDirectory()) {
-            rmSync(abs, { recursive: true, force: true });
-            forget(e.path);
-          } else if (cur) unlinkSync(abs);
-          else mkdirSync(join(abs, '..'), { recursive: true });
+        case 'file':
+          clearForLeaf(abs, () => forget(e.path));
           copyFileSync(this.#store.blobPath(e.digest), abs);
           chmodSync(abs, e.mode);
           break;
-        }
-        case 'symlink': {
-          const cur = lstatOrUndefined(abs);
-          if (cur?.isDirectory()) {
-            rmSync(abs, { recursive: true, force: true });
-            forget(e.path);
-          } else if (cur) unlinkSync(abs);
-          else mkdirSync(join(abs, '..'), { recursive: true });
+        case 'symlink':
+          clearForLeaf(abs, () => forget(e.path));
           symlinkSync(e.target, abs);
           break;
-        }
       }
       this.#record(e.path, abs);
       written++;
@@ -273,6 +261,17 @@ export class Workspace {
   exists(rel: string): boolean {
     return existsSync(join(this.root, rel));
   }
+}
+
+/** Make room for a file or symlink at `abs`: remove what is there (a directory with its
+ *  subtree, then `onSubtreeGone`), or create the parent directories when nothing is. */
+function clearForLeaf(abs: string, onSubtreeGone: () => void): void {
+  const cur = lstatOrUndefined(abs);
+  if (cur?.isDirectory()) {
+    rmSync(abs, { recursive: true, force: true });
+    onSubtreeGone();
+  } else if (cur) unlinkSync(abs);
+  else mkdirSync(join(abs, '..'), { recursive: true });
 }
 
 function lstatOrUndefined(p: string): BigIntStats | undefined {

@@ -3,15 +3,10 @@ import { build } from '../../engine/build.js';
 import { EventBus } from '../../engine/events.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
-import { plainReporter } from '../reporters/plain.js';
-import { jsonReporter } from '../reporters/json.js';
+import { attachReporter, type Streams } from '../reporters/attach.js';
 import { formatUserError } from '../report-error.js';
 
-export interface Io {
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
-  stdin: NodeJS.ReadStream;
-}
+export type Io = Streams;
 
 const inCi = (env: NodeJS.ProcessEnv) => ['CI', 'CONTINUOUS_INTEGRATION'].some((k) => env[k] !== undefined && env[k] !== '0' && env[k] !== 'false');
 
@@ -33,15 +28,9 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   const store = createStore(opts.cacheDir ?? defaultStoreRoot());
   const bus = new EventBus((err) => io.stderr.write(`stratum: reporter error: ${String(err)}\n`));
   const mode = resolveProgress(opts.progress, io.stdout);
-  let tui: { unmount(): void; waitUntilExit(): Promise<void> } | undefined;
-  if (mode === 'json') bus.on(jsonReporter((l) => io.stdout.write(l + '\n')));
-  else if (mode === 'plain') bus.on(plainReporter((l) => io.stderr.write(l + '\n')));
-  else {
-    const { renderTui } = await import('../ui/render.js');
-    tui = renderTui(bus, { stdout: io.stdout, stdin: io.stdin, mode: 'build', onQuit: () => controller.abort(), onRebuild: () => {} });
-  }
-
   const controller = new AbortController();
+  const tui = await attachReporter(bus, mode, io, { mode: 'build', onQuit: () => controller.abort(), onRebuild: () => {} });
+
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;

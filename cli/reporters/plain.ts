@@ -34,6 +34,7 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
         return;
       case 'step-failed':
         write(`#${e.index} ERROR ${e.message}`);
+        if (e.hint) write(`#${e.index} hint: ${e.hint}`);
         return;
       case 'step-cancelled':
         write(`#${e.index} CANCELED after ${formatSeconds(e.ms)}`);
