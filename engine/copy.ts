@@ -3,6 +3,7 @@
  * entries come straight from the context's fingerprints; from another stage or an image they
  * reuse that view's entries (same blobs, nothing is read or written).
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { BlobDigest } from '../cache/digest.js';
 import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
@@ -30,6 +31,27 @@ export interface CopyResult {
 export class CopyError extends Error {
   constructor(message: string, readonly hint: string) {
     super(message);
+  }
+}
+
+/**
+ * Docker's ADD unpacks a local tar archive (plain, gzip, bzip2 or xz, recognised by content).
+ * stratum does not unpack yet; copying the archive instead would silently build something
+ * else, so it is refused.
+ */
+function refuseArchive(e: CtxEntry): void {
+  if (e.type !== 'file' || e.size < 6) return;
+  const head = Buffer.alloc(262);
+  const fd = openSync(e.abs, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const magic =
+    (head[0] === 0x1f && head[1] === 0x8b) || head.subarray(0, 3).toString('latin1') === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || head.subarray(257, 262).toString('latin1') === 'ustar';
+  if (magic) {
+    throw new CopyError(`ADD ${e.rel}: unpacking local archives is not supported yet`, `copy it and unpack it explicitly: COPY ${e.rel} /tmp/ then RUN tar -xf /tmp/${posix.basename(e.rel)} -C <dest>`);
   }
 }
 
@@ -78,6 +100,7 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
     }
     return ctx.select(s);
   });
+  if (ins.kind === 'ADD') for (const m of matches) refuseArchive(m.top);
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
   const dest = destination(ins, workdir, matches.length + docs.length, below);
   const rows = new Map<string, FileRow>();

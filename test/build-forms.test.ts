@@ -116,4 +116,14 @@ t.test('--no-cache rebuilds every step and says why', async () => {
   for (const e of done) assert.ok(e.type === 'step-done' && !e.cached && e.reason === 'cache disabled (--no-cache)');
 });
 
+t.test('ADD of a local archive is refused rather than copied unpacked', async () => {
+  const { execSync } = await import('node:child_process');
+  rig.write({ 'ctx/pkg/a.txt': 'a', 'ctx/plain.txt': 'x' });
+  execSync('tar -czf pkg.tgz pkg', { cwd: rig.path('ctx') });
+  const r = await build('FROM scratch\nADD plain.txt /\nADD pkg.tgz /opt/\n');
+  assert.is(r.code, 2);
+  assert.match(r.stderr, 'ADD pkg.tgz: unpacking local archives is not supported yet');
+  assert.match(r.stderr, 'RUN tar -xf');
+});
+
 t.run();
