@@ -43,8 +43,24 @@ async function main(argv: string[]): Promise<number> {
       const { parseBenchArgs, benchCommand } = await import('./commands/bench.js');
       return benchCommand(parseBenchArgs(rest), io);
     }
+    case 'images':
+      return (await import('./commands/images.js')).imagesCommand(rest, io);
+    case 'history':
+      return (await import('./commands/history.js')).historyCommand(rest, io);
+    case 'inspect':
+      return (await import('./commands/inspect.js')).inspectCommand(rest, io);
+    case 'rmi':
+      return (await import('./commands/rmi.js')).rmiCommand(rest, io);
+    case 'du':
+      return (await import('./commands/du.js')).duCommand(rest, io);
+    case 'prune':
+      return (await import('./commands/prune.js')).pruneCommand(rest, io);
+    case 'load':
+      return (await import('./commands/load.js')).loadCommand(rest, io);
+    case 'cache':
+      return (await import('./commands/cache.js')).cacheCommand(rest, io);
     default:
-      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench (run `stratum --help`)');
+      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache (run `stratum --help`)');
   }
 }
 

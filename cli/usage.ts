@@ -8,6 +8,14 @@ Usage:
   stratum plan  [options] [CONTEXT]      show what a build would do, and what would hit the cache
   stratum watch [options] [CONTEXT]      rebuild on every change, with a live terminal UI
   stratum bench [options] [CONTEXT]      time cold, warm and incremental builds (stratum bench --help)
+  stratum images                         list tagged images
+  stratum history IMAGE                  the steps of an image, with layer sizes (--no-trunc, --format json)
+  stratum inspect IMAGE...               an image's config, layers and history as JSON
+  stratum rmi IMAGE...                   remove image tags (layers stay cached until prune)
+  stratum du                             store disk usage: images, layers, blobs, keys, reclaimable
+  stratum prune [--keep-storage SIZE] [--until DURATION]   free store space (never a tagged image's layers)
+  stratum load ARCHIVE|DIR [-t NAME]     import an OCI layout/archive or a docker-archive
+  stratum cache verify                   check every store entry against its digest, remove bad ones
 
 Build options:
   -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfile)
@@ -16,6 +24,8 @@ Build options:
       --build-arg K=V      set a build argument (repeatable)
       --no-cache           rebuild every step
   -o, --output SPEC        type=local,dest=DIR (or just DIR); repeatable
+                           type=oci,dest=FILE.tar | type=oci,dest=DIR,tar=false (OCI image layout)
+                           type=docker,dest=FILE.tar (docker load archive); timestamps: SOURCE_DATE_EPOCH or 0
       --progress MODE      auto | plain | json | tty  (auto: tty on a terminal, else plain)
       --cache-dir DIR      the store (default: $STRATUM_CACHE_DIR, $XDG_CACHE_HOME/stratum, ~/.cache/stratum)
       --format json        (plan) print JSON

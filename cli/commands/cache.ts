@@ -1,0 +1,58 @@
+/**
+ * `stratum cache verify|prune|du`: store maintenance. `verify` checks every blob, layer and
+ * key against its digest and removes what lies (a corrupt entry is a miss, never a wrong
+ * result); `prune` and `du` are `stratum prune` and `stratum du`.
+ */
+import { EXIT } from '../../engine/errors.js';
+import { usageError } from '../usage.js';
+import { openStore, parseCommand, withStoreErrors, type CommandIo } from './common.js';
+
+export const CACHE_USAGE = `Usage: stratum cache verify [--format json] [--cache-dir DIR]
+       stratum cache prune [prune options]   (same as stratum prune)
+       stratum cache du    [--format json]   (same as stratum du)
+
+verify: check every blob, layer and key of the store against its digest; remove bad entries
+and stale temp files (the next build rebuilds what was removed).`;
+
+export async function cacheCommand(argv: string[], io: CommandIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'verify':
+      return verify(rest, io);
+    case 'prune':
+      return (await import('./prune.js')).pruneCommand(rest, io, 'cache prune');
+    case 'du':
+      return (await import('./du.js')).duCommand(rest, io);
+    case undefined:
+    case '-h':
+    case '--help':
+      io.stdout.write(CACHE_USAGE + '\n');
+      return sub === undefined ? EXIT.usage : EXIT.ok;
+    default:
+      throw usageError(`cache: unknown subcommand "${sub}"`, 'subcommands: verify, prune, du');
+  }
+}
+
+async function verify(argv: string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parseCommand(argv, 'cache verify', { format: { type: 'string' } });
+  if (values.help) return void io.stdout.write(CACHE_USAGE + '\n'), EXIT.ok;
+  if (positionals.length) throw usageError(`cache verify: unexpected argument "${positionals[0]}"`);
+  if (values.format !== undefined && values.format !== 'json') throw usageError('cache verify: --format takes json');
+  return withStoreErrors(() => {
+    const store = openStore(values['cache-dir'] as string | undefined, true);
+    const r = store.verify();
+    if (values.format === 'json') {
+      io.stdout.write(JSON.stringify({ root: store.root, ...r }, null, 2) + '\n');
+      return EXIT.ok;
+    }
+    const lines = r.steps.map((s) => `  ${s.name.padEnd(26)} ${s.ms.toFixed(0).padStart(6)} ms`);
+    const bad = r.badBlobs + r.badLayers + r.badKeys;
+    lines.push(
+      `checked ${r.checkedBlobs} blobs, ${r.checkedLayers} layers, ${r.checkedKeys} keys in ${store.root}`,
+      bad ? `removed ${r.badBlobs} bad blobs, ${r.badLayers} bad layers, ${r.badKeys} bad keys: the next build rebuilds them` : 'no bad entries',
+      ...(r.removedTemp ? [`removed ${r.removedTemp} stale temp files`] : []),
+    );
+    io.stdout.write(lines.join('\n') + '\n');
+    return EXIT.ok;
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * `stratum prune`: free store space. Without flags, only what nothing uses (layers and blobs
+ * no key or image reaches, corrupt entries); `--until` also drops keys unused for that long;
+ * `--keep-storage` evicts least recently used keys until the store fits.
+ *
+ * Never removed: the layers of tagged images (the store's roots), and everything reached from
+ * keys used within the grace window (`--grace`, default 1m), since a build running right
+ * now may stand on them; unreferenced entries younger than the grace are kept too (a build
+ * writes blobs, then its layer, then its key).
+ */
+import { EXIT } from '../../engine/errors.js';
+import { usageError } from '../usage.js';
+import { formatSize, openStore, parseCommand, parseDuration, parseSize, withStoreErrors, type CommandIo } from './common.js';
+import { recentlyUsedLayers } from './store-usage.js';
+
+export const PRUNE_USAGE = `Usage: stratum prune [--keep-storage SIZE] [--until DURATION] [--grace DURATION] [--format json] [--cache-dir DIR]
+
+Remove cache entries nothing uses. Layers of tagged images are never removed.
+      --keep-storage SIZE   evict least recently used build cache until the store is at most SIZE (e.g. 500MB, 2GB, 1GiB)
+      --until DURATION      also remove build cache unused for longer than DURATION (e.g. 24h, 7d, 1h30m)
+      --grace DURATION      keep what was written or used in the last DURATION (default 1m): a running build may need it
+      --format json         print the report as JSON`;
+
+export async function pruneCommand(argv: string[], io: CommandIo, command = 'prune'): Promise<number> {
+  const { values, positionals } = parseCommand(argv, command, {
+    'keep-storage': { type: 'string' },
+    until: { type: 'string' },
+    grace: { type: 'string' },
+    format: { type: 'string' },
+  });
+  if (values.help) return void io.stdout.write(PRUNE_USAGE + '\n'), EXIT.ok;
+  if (positionals.length) throw usageError(`${command}: unexpected argument "${positionals[0]}"`);
+  if (values.format !== undefined && values.format !== 'json') throw usageError(`${command}: --format takes json`);
+  const keepStorage = values['keep-storage'] !== undefined ? parseSize(values['keep-storage'] as string) : undefined;
+  if (values['keep-storage'] !== undefined && keepStorage === undefined) throw usageError(`${command}: --keep-storage takes a size like 500MB, 2GB or 1GiB (got "${values['keep-storage']}")`);
+  const until = values.until !== undefined ? parseDuration(values.until as string) : undefined;
+  if (values.until !== undefined && until === undefined) throw usageError(`${command}: --until takes a duration like 24h, 7d or 1h30m (got "${values.until}")`);
+  const grace = values.grace !== undefined ? parseDuration(values.grace as string) : 60_000;
+  if (grace === undefined) throw usageError(`${command}: --grace takes a duration like 0s, 30s or 5m (got "${values.grace}")`);
+  return withStoreErrors(() => {
+    const store = openStore(values['cache-dir'] as string | undefined);
+    const report = store.prune({
+      roots: recentlyUsedLayers(store, grace),
+      graceMs: grace,
+      ...(keepStorage !== undefined ? { keepStorage } : {}),
+      ...(until !== undefined ? { until } : {}),
+    });
+    if (values.format === 'json') {
+      io.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      return EXIT.ok;
+    }
+    io.stdout.write(
+      `Deleted ${report.removedKeys} build keys, ${report.removedLayers} layers, ${report.removedBlobs} blobs\n` +
+        `Total reclaimed space: ${formatSize(report.freedBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n`,
+    );
+    return EXIT.ok;
+  });
+}
