@@ -45,8 +45,8 @@ export interface ScenarioOptions {
   env?: NodeJS.ProcessEnv;
   nodeArgs?: string[];
   signal?: AbortSignal;
-  /** Every build (warm-ups included). */
-  onRun?: (r: { scenario: ScenarioName | 'prime'; run: number; warmup: boolean; build: ChildBuild }) => void;
+  /** After every build (warm-ups included); awaited, so it may time a floor between builds. */
+  onRun?: (r: { scenario: ScenarioName | 'prime'; run: number; warmup: boolean; build: ChildBuild }) => unknown;
   onStart?: (r: { scenario: ScenarioName | 'prime'; run: number; warmup: boolean }) => void;
 }
 
@@ -120,7 +120,7 @@ export async function runScenarios(o: ScenarioOptions): Promise<ScenarioResult[]
     current = undefined;
     if (o.signal?.aborted) throw new BenchAborted();
     if (!b.ok) throw new BenchBuildError(scenario, b);
-    o.onRun?.({ scenario, run, warmup, build: b });
+    await o.onRun?.({ scenario, run, warmup, build: b });
     return b;
   };
 

@@ -76,9 +76,13 @@ export function touchAll(files: readonly string[], when: Date = new Date()): voi
   for (const f of files) utimesSync(f, when, when);
 }
 
+/** Changes made by every Mutation of this process: each one's count of newlines is new. */
+let serial = 0;
+
 /**
  * A file changed and restored over and over: `change()` appends a different number of
- * newlines each time (so every change is new content, never one the cache has seen), and
+ * newlines each time, counted over all mutations of the process (so every change is new
+ * content, never one a store of this process has seen), and
  * `restore()` puts back the original bytes and mtime. Trailing newlines are the change least
  * likely to break a build: shells strip them in `$(cat f)`, and most text formats ignore them.
  */
@@ -87,7 +91,6 @@ export class Mutation {
   readonly #original: Buffer;
   readonly #atime: Date;
   readonly #mtime: Date;
-  #n = 0;
   #changed = false;
   constructor(path: string) {
     this.path = path;
@@ -97,8 +100,8 @@ export class Mutation {
     this.#mtime = st.mtime;
   }
   change(): void {
-    this.#n++;
-    writeFileSync(this.path, Buffer.concat([this.#original, Buffer.from('\n'.repeat(this.#n))]));
+    serial++;
+    writeFileSync(this.path, Buffer.concat([this.#original, Buffer.from('\n'.repeat(serial))]));
     this.#changed = true;
   }
   restore(): void {

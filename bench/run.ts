@@ -1,0 +1,306 @@
+/**
+ * The project's benchmark suite (`npm run bench`): regenerates bench/RESULTS.md.
+ *
+ * 1. Synthetic contexts (bench/generate.ts) of each size in STRATUM_BENCH_SIZES.
+ * 2. Whole CLI runs (bench/scenarios.ts) on each, every build a real `stratum build` process;
+ *    `node -e 0` is timed after every warm build (interleaved), the RUN commands report
+ *    their own time through $STRATUM_BENCH_RUNLOG.
+ * 3. Phases one by one, in process, each beside its floor (bench/phases.ts, bench/floors.ts).
+ * 4. Watch latency (bench/watch-latency.ts).
+ * 5. The targets of issue 5, checked; for each one missed, a CPU profile of it.
+ *
+ * Scratch trees go to STRATUM_BENCH_DIR, by default /dev/shm (tmpfs): the phases are CPU-bound
+ * there, and the ext4 allocator's slowness after mass deletes cannot skew one side of a
+ * comparison. Sizes and counts come from the environment (see `config()`); the defaults fit
+ * in about five minutes on the project's 2-core machines.
+ */
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCliBuild, timeNode, writeRssHook, type ChildBuild } from './child.js';
+import { generateContext, type GeneratedContext } from './generate.js';
+import { describeMachine, fsTypeOf } from './machine.js';
+import { measureBigSnapshot, measurePhases, measureSnapshot, measureStartup, stageWorkspace } from './phases.js';
+import { onlyProfile, profileInProcess, summarizeProfile } from './profile.js';
+import { renderResults, type ProfileSection, type Results, type SizeResult, type TargetRow } from './report.js';
+import { runScenarios, type ScenarioName } from './scenarios.js';
+import { median } from './stats.js';
+import { Mutation } from './tree.js';
+import { measureWatchLatency } from './watch-latency.js';
+
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
+const FINDINGS = fileURLToPath(new URL('../../bench/findings.md', import.meta.url));
+
+function config() {
+  const num = (name: string, dflt: number) => {
+    const v = process.env[name];
+    if (v === undefined || v === '') return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number (got "${v}")`);
+    return n;
+  };
+  const sizes = (process.env.STRATUM_BENCH_SIZES ?? '1000,10000,50000')
+    .split(',')
+    .map((s) => Number(s.trim().replace(/k$/i, '000')))
+    .filter((n) => n > 0)
+    .sort((a, b) => a - b);
+  if (!sizes.length) throw new Error('STRATUM_BENCH_SIZES names no size');
+  const target = num('STRATUM_BENCH_TARGET_SIZE', sizes.includes(10_000) ? 10_000 : sizes[Math.floor((sizes.length - 1) / 2)]!);
+  let dir = process.env.STRATUM_BENCH_DIR;
+  if (!dir) {
+    try {
+      accessSync('/dev/shm', constants.W_OK);
+      dir = '/dev/shm';
+    } catch {
+      dir = tmpdir();
+    }
+  }
+  return {
+    sizes,
+    /** The size the targets (but snapshot and memory) are checked on. */
+    target,
+    /** The size the snapshot and memory targets are checked on: the largest. */
+    big: sizes[sizes.length - 1]!,
+    depFiles: num('STRATUM_BENCH_DEP_FILES', 3000),
+    runs: num('STRATUM_BENCH_RUNS', 5),
+    rounds: num('STRATUM_BENCH_ROUNDS', 5),
+    watchEdits: num('STRATUM_BENCH_WATCH_EDITS', 20),
+    profile: process.env.STRATUM_BENCH_PROFILE !== '0',
+    dir,
+    out: process.env.STRATUM_BENCH_OUT || RESULTS,
+  };
+}
+
+const t0 = performance.now();
+const log = (line: string) => process.stderr.write(`bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s  ${line}\n`);
+
+/** Sum of the RUN commands' own time reported in a runlog since the last call (ms), then empty it. */
+function drainRunlog(path: string): number {
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return 0;
+  }
+  writeFileSync(path, '');
+  let ms = 0;
+  for (const line of text.split('\n')) {
+    const [, a, b] = line.trim().split(/\s+/);
+    if (a && b && /^\d+$/.test(a) && /^\d+$/.test(b)) ms += Number(BigInt(b) - BigInt(a)) / 1e6;
+  }
+  return ms;
+}
+
+async function benchSize(cfg: ReturnType<typeof config>, scratch: string, ctx: GeneratedContext, files: number, rssHook: string): Promise<{ result: SizeResult; warmStore: string }> {
+  const big = files === cfg.big && cfg.sizes.length > 1;
+  const runlog = join(scratch, `runlog-${files}.txt`);
+  writeFileSync(runlog, '');
+  const nodeMs: number[] = [];
+  const runMs = new Map<string, number>();
+  const incrementalNet: number[] = [];
+  let prime: ChildBuild | undefined;
+  const only: ScenarioName[] = big ? ['warm'] : ['cold', 'warm', 'touch', 'incremental', 'top'];
+  const workDir = join(scratch, `stores-${files}`);
+  log(`${files} files: ${only.join(', ')} × ${cfg.runs} runs, each a \`stratum build\` process`);
+  const scenarios = await runScenarios({
+    cli: CLI,
+    context: ctx.dir,
+    buildArgs: [],
+    workDir,
+    runs: cfg.runs,
+    warmup: big ? 0 : 1,
+    incrementalFile: ctx.incrementalFile,
+    topFile: ctx.topFile,
+    only,
+    rssHook,
+    env: { ...process.env, STRATUM_BENCH_RUNLOG: runlog, NO_COLOR: '1' },
+    onRun: async ({ scenario, run, warmup, build }) => {
+      const ran = drainRunlog(runlog);
+      if (scenario === 'prime') prime = build;
+      if (warmup) return;
+      runMs.set(`${scenario}#${run}`, ran);
+      if (scenario === 'incremental') incrementalNet.push(build.wallMs - ran);
+      // The floor, interleaved with the builds it is compared with.
+      if (scenario === 'warm') nodeMs.push(await timeNode(['-e', '0']));
+      log(`  ${scenario} ${run}: ${Math.round(build.wallMs)} ms${ran ? ` (RUN commands ${Math.round(ran)} ms)` : ''}, ${build.cachedSteps}/${build.keyedSteps} cached, ${build.maxRssKiB ? Math.round(build.maxRssKiB / 1024) : '?'} MiB`);
+    },
+  });
+  return {
+    warmStore: join(workDir, 'warm-store'),
+    result: {
+      files,
+      contextFiles: ctx.files,
+      bytes: ctx.bytes,
+      depFiles: cfg.depFiles,
+      scenarios,
+      nodeMs: median(nodeMs),
+      ...(incrementalNet.length ? { incrementalMinusRunMs: median(incrementalNet), incrementalRunMs: median([...runMs].filter(([k]) => k.startsWith('incremental#')).map(([, v]) => v)) } : {}),
+      ...(big && prime ? { primeMs: prime.wallMs, primeRssMiB: prime.maxRssKiB !== undefined ? prime.maxRssKiB / 1024 : null } : {}),
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const cfg = config();
+  mkdirSync(cfg.dir, { recursive: true });
+  const scratch = mkdtempSync(join(cfg.dir, 'stratum-bench-suite-'));
+  const rssHook = writeRssHook(scratch);
+  log(`scratch ${scratch} (${fsTypeOf(scratch)}); sizes ${cfg.sizes.join(', ')}; targets on ${cfg.target}, snapshot and memory on ${cfg.big}`);
+  const results: Results = {
+    date: new Date().toISOString(),
+    machine: describeMachine(),
+    scratch: { dir: cfg.dir, fs: fsTypeOf(scratch) },
+    config: { sizes: cfg.sizes, target: cfg.target, big: cfg.big, depFiles: cfg.depFiles, runs: cfg.runs, rounds: cfg.rounds, watchEdits: cfg.watchEdits },
+    startup: { rows: [], nodeMs: NaN },
+    sizes: [],
+    phases: [],
+    bigSnapshot: [],
+    watch: { pending: 'not run' },
+    targets: [],
+    profiles: [],
+    findings: '',
+    totalSec: 0,
+  };
+  const contexts = new Map<number, GeneratedContext>();
+  const warmStores = new Map<number, string>();
+  try {
+    log('start-up');
+    results.startup = await measureStartup(CLI, cfg.rounds * 2);
+
+    for (const files of cfg.sizes) {
+      const dir = join(scratch, `ctx-${files}`);
+      const ctx = generateContext(dir, { files, depFiles: cfg.depFiles });
+      contexts.set(files, ctx);
+      log(`generated ${ctx.files} files (${(ctx.bytes / 1e6).toFixed(0)} MB) in ${dir}`);
+      const { result, warmStore } = await benchSize(cfg, scratch, ctx, files, rssHook);
+      results.sizes.push(result);
+      warmStores.set(files, warmStore);
+    }
+
+    const target = contexts.get(cfg.target);
+    if (target) {
+      log(`phases on ${cfg.target} files`);
+      results.phases = await measurePhases({ contextDir: target.dir, scratch: join(scratch, 'phases'), depFiles: cfg.depFiles, rounds: cfg.rounds, label: `${target.files}-file context`, log });
+      rmSync(join(scratch, 'phases'), { recursive: true, force: true });
+    }
+    const big = contexts.get(cfg.big);
+    if (big) {
+      log(`snapshot in the ${cfg.big}-file workspace`);
+      results.bigSnapshot = await measureBigSnapshot(big.dir, join(scratch, 'big-snapshot'), cfg.depFiles, cfg.rounds, log);
+    }
+
+    if (target && cfg.watchEdits > 0) {
+      log(`watch latency: ${cfg.watchEdits} edits`);
+      try {
+        const w = await measureWatchLatency({ cli: CLI, context: target.dir, store: join(scratch, 'watch-store'), file: target.incrementalFile, edits: cfg.watchEdits });
+        results.watch = { ...w, medianMs: median(w.samplesMs), minMs: Math.min(...w.samplesMs), maxMs: Math.max(...w.samplesMs) };
+      } catch (err) {
+        results.watch = { pending: `failed: ${(err as Error).message}` };
+      }
+    }
+
+    results.targets = targets(results, cfg);
+    if (cfg.profile) await profileMisses(results, cfg, scratch, contexts, warmStores);
+  } finally {
+    log('removing scratch trees');
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  try {
+    results.findings = readFileSync(FINDINGS, 'utf8');
+  } catch {
+    results.findings = '';
+  }
+  results.totalSec = (performance.now() - t0) / 1000;
+  writeFileSync(cfg.out, renderResults(results));
+  log(`wrote ${cfg.out}`);
+  for (const t of results.targets) log(`target ${t.hit ? 'hit   ' : 'MISSED'} ${t.name}: ${t.measured} (target ${t.limit})`);
+}
+
+function targets(r: Results, cfg: ReturnType<typeof config>): TargetRow[] {
+  const out: TargetRow[] = [];
+  const t = r.sizes.find((s) => s.files === cfg.target);
+  const b = r.sizes.find((s) => s.files === cfg.big);
+  const warm = t?.scenarios.find((s) => s.name === 'warm');
+  if (t && warm) {
+    const ratio = warm.medianMs / t.nodeMs;
+    out.push({ id: 'warm', name: `warm no-change build, ${t.contextFiles}-file context`, measured: `${ratio.toFixed(2)}× \`node -e 0\` (${Math.round(warm.medianMs)} ms / ${Math.round(t.nodeMs)} ms)`, limit: '≤ 1.3×', ofTarget: ratio / 1.3, hit: ratio <= 1.3 });
+  }
+  const snap = r.bigSnapshot[0];
+  if (snap?.ratio !== undefined) {
+    out.push({ id: 'snapshot', name: `snapshot after a RUN, ${snap.on}`, measured: `${snap.ratio.toFixed(2)}× the walk (${Math.round(snap.ms)} ms / ${Math.round(snap.floorMs!)} ms)`, limit: '≤ 1.3×', ofTarget: snap.ratio / 1.3, hit: snap.ratio <= 1.3 });
+  }
+  if (t?.incrementalMinusRunMs !== undefined) {
+    const ms = t.incrementalMinusRunMs;
+    out.push({ id: 'incremental', name: `one-file incremental, ${t.contextFiles}-file context, minus the RUN commands' own time`, measured: `${Math.round(ms)} ms (RUN commands ${Math.round(t.incrementalRunMs ?? 0)} ms)`, limit: '≤ 150 ms', ofTarget: ms / 150, hit: ms <= 150 });
+  }
+  const blobs = r.phases.find((p) => p.phase.startsWith('blob writes'));
+  if (blobs?.ratio !== undefined) {
+    out.push({ id: 'blobs', name: `cold build's blob writes, ${blobs.on}`, measured: `${blobs.ratio.toFixed(2)}× a bare copy (${Math.round(blobs.ms)} ms / ${Math.round(blobs.floorMs!)} ms)`, limit: '≤ 1.5×', ofTarget: blobs.ratio / 1.5, hit: blobs.ratio <= 1.5 });
+  }
+  const bwarm = b?.scenarios.find((s) => s.name === 'warm');
+  if (b && bwarm?.peakRssMiB != null) {
+    const mib = bwarm.peakRssMiB;
+    out.push({ id: 'memory', name: `peak RSS of a warm build, ${b.contextFiles}-file context`, measured: `${Math.round(mib)} MiB`, limit: '≤ 200 MiB', ofTarget: mib / 200, hit: mib <= 200 });
+  }
+  return out;
+}
+
+/** A CPU profile of each missed target: CLI builds with --cpu-prof, phases with node:inspector. */
+async function profileMisses(r: Results, cfg: ReturnType<typeof config>, scratch: string, contexts: Map<number, GeneratedContext>, warmStores: Map<number, string>): Promise<void> {
+  const engineOnly = (fn: string) => fn.includes('dist/') && !fn.includes('dist/bench/');
+  const add = (title: string, path: string | undefined, note: string) => {
+    if (!path) return;
+    const s = summarizeProfile(path, 12);
+    const engine = summarizeProfile(path, 14, engineOnly);
+    r.profiles.push({ title, note, totalMs: s.totalMs, self: s.self, inclusive: engine.inclusive } satisfies ProfileSection);
+  };
+  const missed = new Set(r.targets.filter((t) => !t.hit).map((t) => t.id));
+  const ctx = contexts.get(cfg.target);
+  const store = warmStores.get(cfg.target);
+  const cliProfile = async (title: string, change?: Mutation) => {
+    if (!ctx || !store) return;
+    const dir = mkdtempSync(join(scratch, 'prof-'));
+    log(`profiling: ${title}`);
+    change?.change();
+    try {
+      const b = await runCliBuild({ cli: CLI, args: ['--cache-dir', store, ctx.dir], nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+      add(title, onlyProfile(dir), `one \`stratum build\` process under --cpu-prof: ${Math.round(b.wallMs)} ms wall (profiler overhead included), ${b.cachedSteps}/${b.keyedSteps} cached`);
+    } finally {
+      change?.restore();
+    }
+  };
+  if (missed.has('warm')) await cliProfile(`warm no-change build, ${ctx?.files}-file context`);
+  if (missed.has('incremental') && ctx) await cliProfile(`one-file incremental build, ${ctx.files}-file context`, new Mutation(ctx.incrementalFile));
+  if (missed.has('blobs') && ctx) {
+    log('profiling: blob writes');
+    const { createStore } = await import('../cache/store.js');
+    const { ContextReader } = await import('../engine/context.js');
+    const { loadDockerignore } = await import('../engine/dockerignore.js');
+    const reader = new ContextReader(ctx.dir, loadDockerignore(ctx.dir, join(ctx.dir, 'Dockerfile')));
+    const files = reader.select('src').flatMap((m) => m.children.filter((c) => c.type === 'file'));
+    const store = createStore(join(scratch, 'prof-blobs'));
+    const path = join(scratch, 'blobs.cpuprofile');
+    await profileInProcess(path, () => {
+      for (const f of files) store.writeBlobFromFile(f.abs, { digest: f.digest!, size: f.size });
+    });
+    add(`blob writes of ${files.length} files into an empty store`, path, 'in process (node:inspector), writeBlobFromFile for each file of COPY src/');
+  }
+  const big = contexts.get(cfg.big);
+  if (missed.has('snapshot') && big) {
+    log('profiling: snapshot');
+    const staged = stageWorkspace(big.dir, join(scratch, 'prof-snapshot'), cfg.depFiles, () => {});
+    const path = join(scratch, 'snapshot.cpuprofile');
+    await profileInProcess(path, () => measureSnapshot(staged.ws, staged.view, 3, ''));
+    add(`snapshot after a RUN in the ${staged.files}-file workspace`, path, 'in process (node:inspector): three snapshots, each beside its floor walk (so the walk shows too)');
+  }
+  if (missed.has('memory')) {
+    r.profiles.push({ title: 'memory', note: 'a CPU profile does not show memory; see the findings below', totalMs: 0, self: [], inclusive: [] });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
