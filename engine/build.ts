@@ -201,7 +201,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           const b = runs.get(stage.base.stage)!;
           run = { layers: [...b.layers], chain: b.chain, history: [...b.history] };
         } else {
-          const image = store.getImage(normalizeRef(stage.base.ref));
+          // `oci-layout://DIR[:TAG]` (relative to the Dockerfile's folder) is imported into the store on first use.
+          const image = stage.base.ref.startsWith('oci-layout://')
+            ? await (await import('./oci/import.js')).resolveOciLayoutBase(store, stage.base.ref, resolve(dockerfileReal, '..'))
+            : store.getImage(normalizeRef(stage.base.ref));
           if (!image) {
             throw stepError(step, 'NO_IMAGE', `base image "${stage.base.ref}" is not in the local store`, `stratum builds without a registry: build it first with \`stratum build -t ${stage.base.ref} …\`, import it with \`stratum load\`, or start from FROM scratch`);
           }

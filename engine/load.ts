@@ -3,12 +3,14 @@
  * `plan` and `watch`. Every failure is a UserError with a position and a hint.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Store } from '../cache/store-types.js';
 import { parseDockerfile } from './dockerfile/parse.js';
 import { toInstructions } from './dockerfile/instructions.js';
 import type { Instruction, ParsedDockerfile } from './dockerfile/types.js';
 import { EXIT, UserError } from './errors.js';
 import { plan, type Plan } from './plan.js';
+import { isOciLayoutRef, ociLayoutConfig } from './oci/layout-read.js';
 
 export interface Loaded {
   source: string;
@@ -45,7 +47,7 @@ export function loadDockerfile(
     buildArgs: opts.buildArgs,
     ...(opts.target !== undefined ? { target: opts.target } : {}),
     escapeToken: parsed.value.escapeToken,
-    lookupImage: (ref) => opts.store?.getImage(normalizeRef(ref))?.config,
+    lookupImage: (ref) => (isOciLayoutRef(ref) ? ociLayoutConfig(ref, dirname(dockerfile)) : opts.store?.getImage(normalizeRef(ref))?.config),
   });
   if (!planned.ok) throw UserError.fromDiagnostic(planned.error);
   return { source, parsed: parsed.value, instructions: instrs.value, plan: planned.value };

@@ -26,7 +26,8 @@ import { asBlobDigest, type BlobDigest } from '../../cache/digest.js';
 import { createXxh64 } from '../../cache/hash.js';
 import type { Layer, LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
-import { compressionOf } from './archive-source.js';
+import { compressionOf } from './archive-dir.js';
+import { checkBlob } from './layout-read.js';
 import { ImportError } from './import-error.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-tar.js';
 import { readTar } from './tar-stream-util.js';
@@ -65,16 +66,6 @@ export async function hashFile(path: string): Promise<{ digest: string; size: nu
     size += (chunk as Buffer).length;
   }
   return { digest: h.digest('hex'), size };
-}
-
-/** Check a blob's sha256 and size against what its descriptor says. */
-export function checkBlob(label: string, found: { digest: string; size: number }, expect: { digest?: string; size?: number }): void {
-  if (expect.size !== undefined && found.size !== expect.size) {
-    throw new ImportError('SIZE_MISMATCH', `${label}: blob is ${found.size} bytes, its descriptor says ${expect.size}`);
-  }
-  if (expect.digest !== undefined && found.digest !== expect.digest) {
-    throw new ImportError('DIGEST_MISMATCH', `${label}: blob has sha256 ${found.digest}, its descriptor says ${expect.digest}`);
-  }
 }
 
 /** Import the layer blob at `path` into the store. `label` names it in errors. */
