@@ -82,22 +82,23 @@ let serial = 0;
 /**
  * A file changed and restored over and over: `change()` appends a different number of
  * newlines each time, counted over all mutations of the process (so every change is new
- * content, never one a store of this process has seen), and
- * `restore()` puts back the original bytes and mtime. Trailing newlines are the change least
+ * content, never one a store of this process has seen), and `restore()` puts back the
+ * original bytes and mtime (to the microsecond). Trailing newlines are the change least
  * likely to break a build: shells strip them in `$(cat f)`, and most text formats ignore them.
  */
 export class Mutation {
   readonly path: string;
   readonly #original: Buffer;
-  readonly #atime: Date;
-  readonly #mtime: Date;
+  /** Seconds as doubles: utimes keeps them to within a microsecond (Dates only to the ms). */
+  readonly #atime: number;
+  readonly #mtime: number;
   #changed = false;
   constructor(path: string) {
     this.path = path;
     this.#original = readFileSync(path);
-    const st = statSync(path);
-    this.#atime = st.atime;
-    this.#mtime = st.mtime;
+    const st = statSync(path, { bigint: true });
+    this.#atime = Number(st.atimeNs) / 1e9;
+    this.#mtime = Number(st.mtimeNs) / 1e9;
   }
   change(): void {
     serial++;
