@@ -13,6 +13,8 @@ interface Drainable {
   destroying?: boolean;
 }
 
+const noop = () => {};
+
 /** Write with backpressure: resolves once the stream wants more (or is gone). */
 export async function writeChunk(stream: Drainable, chunk: Uint8Array): Promise<void> {
   if (stream.write(chunk)) return;
@@ -32,11 +34,13 @@ export function packEntry(pack: Pack, header: Parameters<Pack['entry']>[0], body
   return new Promise<void>((resolve, reject) => {
     if (body === undefined || body instanceof Uint8Array) {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (body) pack.entry(header, body, cb);
-      else pack.entry(header, cb);
+      // Errors reach us through the callback; without a listener a destroyed entry would
+      // also emit an unhandled 'error' and end the process.
+      (body ? pack.entry(header, body, cb) : pack.entry(header, cb)).on('error', noop);
       return;
     }
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    sink.on('error', noop);
     void (async () => {
       try {
         for await (const chunk of body) {
