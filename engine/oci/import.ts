@@ -126,7 +126,7 @@ export async function loadArchive(store: Store, path: string, opts: { name?: str
       if (!Array.isArray(entries) || !entries.length) throw new ImportError('NOT_AN_IMAGE', `${src.label}: manifest.json lists no images`);
       if (opts.name !== undefined && entries.length > 1) throw tooMany(src, entries.length);
       for (const [i, e] of entries.entries()) {
-        found.push({ record: await importDockerArchive(store, src, e, i + 1), names: Array.isArray(e.RepoTags) ? e.RepoTags.filter((t) => typeof t === 'string') : [], what: `image ${i + 1}` });
+        found.push({ record: await importDockerArchive(store, src, e, i + 1), names: Array.isArray(e.RepoTags) ? e.RepoTags.filter((t) => typeof t === 'string').map(familiarName) : [], what: `image ${i + 1}` });
       }
     } else {
       throw new ImportError('NOT_AN_IMAGE', `${src.label} is neither an OCI layout (no index.json) nor a docker-archive (no manifest.json)`, 'pass a directory or tar written by `stratum build -o type=oci|docker`, `docker save`, skopeo or umoci');

@@ -66,16 +66,25 @@ export interface TarEntry {
 /**
  * Read a tar from `source`, calling `onEntry` for every entry in order. An error in the
  * source (a bad gzip stream), a truncated archive or a throw from `onEntry` rejects.
+ *
+ * Like Go's archive/tar (and so docker, containerd and umoci), a tar may end without its two
+ * zero blocks, and without the padding after its last file's data: umoci 0.4's `insert`
+ * writes such layers. Data that is actually cut short is still an error.
  */
 export async function readTar(source: AsyncIterable<Uint8Array>, onEntry: (entry: TarEntry) => Promise<void>): Promise<void> {
   const ex = extract();
   let feedError: unknown;
+  let total = 0;
+  let dataEnd = 0;
   const feed = (async () => {
     try {
       for await (const chunk of source) {
         if (ex.destroyed || ex.destroying) return;
+        total += chunk.length;
         await writeChunk(ex as unknown as Drainable, chunk);
       }
+      const pad = (512 - (total % 512)) % 512;
+      if (pad && !(ex.destroyed || ex.destroying)) await writeChunk(ex as unknown as Drainable, Buffer.alloc(pad));
       ex.end(null);
     } catch (err) {
       feedError = err;
@@ -84,12 +93,15 @@ export async function readTar(source: AsyncIterable<Uint8Array>, onEntry: (entry
   })();
   try {
     for await (const entry of ex) {
+      const { header } = entry;
+      const offset = (header as { byteOffset?: number }).byteOffset ?? 0;
+      if (header.type === 'file' || header.type === 'contiguous-file') dataEnd = Math.max(dataEnd, offset + header.size);
       let drained = false;
       const body = (async function* () {
         for await (const chunk of entry) yield chunk as Buffer;
         drained = true;
       })();
-      await onEntry({ header: entry.header, body });
+      await onEntry({ header, body });
       if (!drained) for await (const _ of body) void _;
     }
   } catch (err) {
@@ -98,4 +110,5 @@ export async function readTar(source: AsyncIterable<Uint8Array>, onEntry: (entry
     await feed;
   }
   if (feedError) throw feedError;
+  if (dataEnd > total) throw new Error(`Unexpected end of data (the archive ends at byte ${total}, inside an entry that ends at ${dataEnd})`);
 }
