@@ -89,6 +89,8 @@ export async function importLayer(store: Store, path: string, label: string, exp
     else await pipeline(createReadStream(path), measureOuter, measureInner, entries);
   } catch (err) {
     if (err instanceof ImportError) throw err;
+    // A blob that does not match its descriptor usually fails to unpack first: say that.
+    checkBlob(label, await hashFile(path), expect);
     throw new ImportError('BAD_LAYER', `${label}: not a readable ${kind === 'gzip' ? 'gzipped ' : ''}tar: ${(err as Error).message}`);
   } finally {
     rmSync(spool, { recursive: true, force: true });
@@ -167,8 +169,9 @@ class LayerBuilder {
         this.#put(raw, { path, type: 'symlink', mode: mode || 0o777, target: header.linkname ?? '' });
         return;
       case 'link': {
-        const target = this.#clean(header.linkname ?? '');
-        const t = this.#entries.get(target);
+        const link = header.linkname ?? '';
+        if (link.startsWith('/') || link.split('/').includes('..')) throw this.#refuse(raw, `it hardlinks to "${link}", outside the layer (a link pointing out)`);
+        const t = this.#entries.get(this.#clean(link));
         if (!t || t.type !== 'file') throw this.#refuse(raw, `it hardlinks to "${header.linkname}", which is not an earlier file of this layer (a link pointing out)`);
         this.#put(raw, { ...t, path });
         return;
