@@ -50,7 +50,7 @@ export interface Results {
   sizes: SizeResult[];
   phases: PhaseRow[];
   bigSnapshot: PhaseRow[];
-  watch: (WatchLatency & { medianMs: number; minMs: number; maxMs: number }) | { pending: string };
+  watch: (WatchLatency & { medianMs: number; minMs: number; maxMs: number; debounceMs?: number }) | { pending: string };
   targets: TargetRow[];
   profiles: ProfileSection[];
   /** bench/findings.md, verbatim: the analysis of the profiles, written by hand. */
@@ -140,7 +140,7 @@ export function renderResults(r: Results): string {
   if ('pending' in r.watch) out.push(`Not measured: ${r.watch.pending}.`);
   else {
     const w = r.watch;
-    out.push(`Save → first rebuilt step started, \`stratum watch --progress=json\` on the ${n(r.config.target)}-file context, one source file changed per edit (default debounce): median **${formatMs(w.medianMs)}**, ${formatMs(w.minMs)} – ${formatMs(w.maxMs)} over ${w.samplesMs.length} edits${w.missed ? `, ${w.missed} edits without a rebuilt step` : ''}. It includes the debounce, re-fingerprinting the context and re-keying the unchanged prefix.`);
+    out.push(`Save → first rebuilt step started, \`stratum watch --progress=json\` on the ${n(r.config.target)}-file context, one source file changed per edit, default debounce${w.debounceMs !== undefined ? ` (${w.debounceMs} ms)` : ''}: median **${formatMs(w.medianMs)}**, ${formatMs(w.minMs)} – ${formatMs(w.maxMs)} over ${w.samplesMs.length} edits${w.missed ? `, ${w.missed} edits without a rebuilt step` : ''}. It includes the debounce, re-fingerprinting the context and re-keying the unchanged prefix.`);
   }
   out.push('');
 
