@@ -15,7 +15,14 @@ verify: check every blob, layer and key of the store against its digest; remove 
 and stale temp files (the next build rebuilds what was removed).`;
 
 export async function cacheCommand(argv: string[], io: CommandIo): Promise<number> {
-  const [sub, ...rest] = argv;
+  // The subcommand may follow options (`stratum cache --cache-dir X verify`).
+  const at = argv.findIndex((a) => a === 'verify' || a === 'prune' || a === 'du');
+  const sub = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : argv.slice(1);
+  if (sub === undefined && argv.some((a) => a === '-h' || a === '--help')) {
+    io.stdout.write(CACHE_USAGE + '\n');
+    return EXIT.ok;
+  }
   switch (sub) {
     case 'verify':
       return verify(rest, io);
@@ -24,10 +31,8 @@ export async function cacheCommand(argv: string[], io: CommandIo): Promise<numbe
     case 'du':
       return (await import('./du.js')).duCommand(rest, io);
     case undefined:
-    case '-h':
-    case '--help':
       io.stdout.write(CACHE_USAGE + '\n');
-      return sub === undefined ? EXIT.usage : EXIT.ok;
+      return EXIT.usage;
     default:
       throw usageError(`cache: unknown subcommand "${sub}"`, 'subcommands: verify, prune, du');
   }
