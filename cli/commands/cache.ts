@@ -16,9 +16,9 @@ and stale temp files (the next build rebuilds what was removed).`;
 
 export async function cacheCommand(argv: string[], io: CommandIo): Promise<number> {
   // The subcommand may follow options (`stratum cache --cache-dir X verify`).
-  const at = argv.findIndex((a) => a === 'verify' || a === 'prune' || a === 'du');
-  const sub = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
-  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : argv.slice(1);
+  const at = subcommandIndex(argv);
+  const sub = at >= 0 ? argv[at] : undefined;
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : argv;
   if (sub === undefined && argv.some((a) => a === '-h' || a === '--help')) {
     io.stdout.write(CACHE_USAGE + '\n');
     return EXIT.ok;
@@ -36,6 +36,17 @@ export async function cacheCommand(argv: string[], io: CommandIo): Promise<numbe
     default:
       throw usageError(`cache: unknown subcommand "${sub}"`, 'subcommands: verify, prune, du');
   }
+}
+
+/** Where the subcommand is: the first word that is neither an option nor an option's value. */
+function subcommandIndex(argv: string[]): number {
+  const takesValue = new Set(['--cache-dir', '--format', '--keep-storage', '--until', '--grace']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (takesValue.has(a)) i++;
+    else if (!a.startsWith('-')) return i;
+  }
+  return -1;
 }
 
 async function verify(argv: string[], io: CommandIo): Promise<number> {
