@@ -32,6 +32,9 @@ Build options:
       --debounce MS        (watch) quiet time after a change before rebuilding (default 40)
   -h, --help               show this help
 
+Base images: FROM NAME uses an image built with -t or imported with \`stratum load\`;
+FROM oci-layout://DIR[:TAG] imports an OCI layout directory (DIR relative to the Dockerfile's folder).
+
 Exit codes: 0 success, 1 a step failed, 2 bad usage or Dockerfile, 3 store or I/O failure.`;
 
 export function usageError(message: string, hint = 'run `stratum --help` for usage'): UserError {

@@ -274,6 +274,30 @@ t.test('an opaque directory from an imported layer exports as .wh..wh..opq right
   assert.equal(names, ['d/', 'd/.wh..wh..opq', 'd/new.txt', '.wh.e.txt']);
 });
 
+t.test('long and non-ASCII names, odd modes and a 9 MB file survive export, umoci and import unchanged', async () => {
+  const long = `${'a'.repeat(90)}/${'b'.repeat(90)}/${'c'.repeat(60)}.txt`;
+  const big = Buffer.alloc(9 << 20);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+  rig.write({
+    'ctx/Dockerfile': 'FROM scratch\nCOPY files/ /data/\n',
+    [`ctx/files/${long}`]: 'long\n',
+    'ctx/files/héllo wörld ✓.txt': 'unicode\n',
+    'ctx/files/odd.sh': 'odd\n',
+    'ctx/files/big.bin': big,
+  });
+  chmodSync(rig.path('ctx/files/odd.sh'), 0o741);
+  await build(rig, rig.path('ctx'), ['-t', 'names:1', '-o', `type=oci,dest=${rig.path('names.tar')}`, '-o', `type=oci,dest=${rig.path('layout')},tar=false`, '-o', `type=local,dest=${rig.path('local')}`]);
+  const local = describeTree(rig.path('local'));
+  assert.ok(local.includes(`data/${long} file 644 ${sha256('long\n').slice(0, 16)}`));
+  assert.ok(local.includes(`data/big.bin file 644 ${sha256(big).slice(0, 16)}`));
+  assert.ok(local.includes(`data/odd.sh file 741 ${sha256('odd\n').slice(0, 16)}`));
+  assert.equal(await umociTree(rig, `${rig.path('layout')}:1`, 'bundle'), local);
+  const load = await runCli(['load', '--cache-dir', rig.path('store2'), rig.path('names.tar')]);
+  assert.is(load.code, 0, load.stderr);
+  const layers = async (store: string) => (JSON.parse((await runCli(['inspect', '--cache-dir', rig.path(store), 'names:1'])).stdout) as { RootFS: { Layers: string[] } }[])[0]!.RootFS.Layers;
+  assert.equal(await layers('store2'), await layers('store'));
+});
+
 t.test('-o rejects bad archive specs with a usage error', async () => {
   rig.write({ 'ctx/Dockerfile': 'FROM scratch\n' });
   for (const [spec, msg] of [
