@@ -1,6 +1,6 @@
 /** A one-line description of the machine a benchmark ran on, and the file system of a path. */
 import { readFileSync, realpathSync } from 'node:fs';
-import { cpus, release, totalmem, type } from 'node:os';
+import { cpus, loadavg, release, totalmem, type } from 'node:os';
 
 export interface Machine {
   cpu: string;
@@ -8,6 +8,8 @@ export interface Machine {
   memoryGiB: number;
   os: string;
   node: string;
+  /** 1-minute load average when the run started: other work on the machine skews timings. */
+  load: number;
 }
 
 export function describeMachine(): Machine {
@@ -18,6 +20,7 @@ export function describeMachine(): Machine {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     os: `${type()} ${release()}`,
     node: process.version,
+    load: Math.round(loadavg()[0]! * 100) / 100,
   };
 }
 
@@ -41,4 +44,9 @@ export function fsTypeOf(path: string): string {
     // not Linux
   }
   return best.type;
+}
+
+/** The 1-minute load average now. */
+export function loadNow(): number {
+  return Math.round(loadavg()[0]! * 100) / 100;
 }

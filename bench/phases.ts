@@ -178,7 +178,7 @@ export async function measurePhases(o: PhaseOptions): Promise<PhaseRow[]> {
   };
   const serialized = JSON.stringify(copyFromContext(srcStep.instr, srcStep.before.workdir, stub, below).rows);
   const [keyMs, keyFloor] = await interleaveMedians(rounds * 4, [{ run: computeKey }, { run: () => xxh64(serialized) }]);
-  rows.push(row('key of COPY src/ (rows, sort, digest)', `${seen.get('src/')![0]!.children.length} entries`, keyMs!, 'xxh64 of the rows as bytes', keyFloor!));
+  rows.push(row('key of COPY src/ (rows, sort, digest)', `${seen.get('src/')![0]!.children.length} entries`, keyMs!, 'xxh64 of the rows as bytes', keyFloor!, 'building, sorting and serializing the rows; small beside the walk'));
 
   // --- blob writes (a cold build's COPY) ----------------------------------------------------------
   log(`${label}: blob writes`);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCliBuild, timeNode, writeRssHook, type ChildBuild } from './child.js';
 import { generateContext, type GeneratedContext } from './generate.js';
-import { describeMachine, fsTypeOf } from './machine.js';
+import { describeMachine, fsTypeOf, loadNow } from './machine.js';
 import { measureBigSnapshot, measurePhases, measureSnapshot, measureStartup, stageWorkspace } from './phases.js';
 import { onlyProfile, profileInProcess, summarizeProfile } from './profile.js';
 import { renderResults, type ProfileSection, type Results, type SizeResult, type TargetRow } from './report.js';
@@ -162,6 +162,7 @@ async function main(): Promise<void> {
     profiles: [],
     findings: '',
     totalSec: 0,
+    loadAtEnd: NaN,
   };
   const contexts = new Map<number, GeneratedContext>();
   const warmStores = new Map<number, string>();
@@ -214,6 +215,7 @@ async function main(): Promise<void> {
     results.findings = '';
   }
   results.totalSec = (performance.now() - t0) / 1000;
+  results.loadAtEnd = loadNow();
   writeFileSync(cfg.out, renderResults(results));
   log(`wrote ${cfg.out}`);
   for (const t of results.targets) log(`target ${t.hit ? 'hit   ' : 'MISSED'} ${t.name}: ${t.measured} (target ${t.limit})`);
