@@ -76,7 +76,7 @@ export class BenchBuildError extends Error {
     readonly build: ChildBuild,
   ) {
     const tail = build.stderr.trim().split('\n').slice(-15).join('\n');
-    super(`the ${scenario} build failed (exit ${build.code ?? build.signal})${tail ? `:\n${tail}` : ''}`);
+    super(`the ${scenario === 'prime' ? 'first' : scenario} build failed (exit ${build.code ?? build.signal})${tail ? `:\n${tail}` : ''}`);
   }
 }
 

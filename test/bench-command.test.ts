@@ -142,7 +142,7 @@ t.test('a failing build stops the benchmark with exit 1, the error, and no lefto
   const ctxBefore = snapshotTree(rig.path('ctx'));
   const r = await bench(rig, '--runs', '1', rig.path('ctx'));
   assert.is(r.code, 1, r.stderr);
-  assert.match(r.stderr, /error: bench: the prime build failed/);
+  assert.match(r.stderr, /error: bench: the first build failed/);
   assert.match(r.stderr, /exit 7|code 7/);
   assert.equal(snapshotTree(rig.path('ctx')), ctxBefore);
   assert.equal(readdirSync(rig.path('tmp')), []);

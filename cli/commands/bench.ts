@@ -167,20 +167,23 @@ function fileOfStep(step: PlannedStep, ctx: ContextReader): string | undefined {
 }
 
 /** The files `incremental` (last COPY from the context) and `top` (first) change. */
-function pickFiles(scratch: Scratch, opts: BenchCliOptions): { incremental?: string; top?: string; steps: PlannedStep[] } {
+function pickFiles(scratch: Scratch, opts: BenchCliOptions): { incremental?: string; top?: string } {
   const display = relative(process.cwd(), opts.dockerfile) || opts.dockerfile;
   const buildArgs: Record<string, string> = {};
   for (const kv of opts.buildArgs) buildArgs[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
   const { plan } = loadDockerfile(scratch.dockerfile, display, { buildArgs, ...(opts.target !== undefined ? { target: opts.target } : {}) });
   const ctx = new ContextReader(scratch.context, loadDockerignore(scratch.context, scratch.dockerfile));
   const copies = plan.steps.filter((s) => (s.instr.kind === 'COPY' || s.instr.kind === 'ADD') && s.instr.from === undefined);
-  let top: string | undefined;
-  let topStep: PlannedStep | undefined;
-  for (const s of copies) if ((top = fileOfStep(s, ctx))) { topStep = s; break; }
-  let incremental: string | undefined;
-  let incStep: PlannedStep | undefined;
-  for (const s of [...copies].reverse()) if ((incremental = fileOfStep(s, ctx))) { incStep = s; break; }
-  return { ...(incremental ? { incremental } : {}), ...(top ? { top } : {}), steps: [topStep, incStep].filter((s): s is PlannedStep => s !== undefined) };
+  const firstFile = (steps: PlannedStep[]) => {
+    for (const s of steps) {
+      const f = fileOfStep(s, ctx);
+      if (f) return f;
+    }
+    return undefined;
+  };
+  const top = firstFile(copies);
+  const incremental = firstFile([...copies].reverse());
+  return { ...(incremental ? { incremental } : {}), ...(top ? { top } : {}) };
 }
 
 export async function benchCommand(opts: BenchCliOptions, io: Io): Promise<number> {
