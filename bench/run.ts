@@ -9,6 +9,10 @@
  * 4. Watch latency (bench/watch-latency.ts).
  * 5. The targets of issue 5, checked; for each one missed, a CPU profile of it.
  *
+ * Settings (environment): STRATUM_BENCH_SIZES (default 1000,10000,50000), STRATUM_BENCH_TARGET_SIZE
+ * (10000), STRATUM_BENCH_DEP_FILES (3000), STRATUM_BENCH_RUNS (5), STRATUM_BENCH_ROUNDS (5),
+ * STRATUM_BENCH_WATCH_EDITS (20), STRATUM_BENCH_DIR, STRATUM_BENCH_PROFILE=0, STRATUM_BENCH_OUT.
+ *
  * Scratch trees go to STRATUM_BENCH_DIR, by default /dev/shm (tmpfs): the phases are CPU-bound
  * there, and the ext4 allocator's slowness after mass deletes cannot skew one side of a
  * comparison. Sizes and counts come from the environment (see `config()`); the defaults fit
