@@ -5,7 +5,8 @@
  * half-written archive and a failed export leaves what was there before.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pack as tarPack } from 'tar-stream';
@@ -15,6 +16,7 @@ export class TarArchiveWriter {
   readonly #pack = tarPack();
   readonly #tmp: string;
   readonly #done: Promise<void>;
+  readonly #file: WriteStream;
   readonly #base: { mtime: Date; uid: number; gid: number; uname: string; gname: string };
 
   constructor(readonly dest: string, epochSeconds: number) {
@@ -22,11 +24,12 @@ export class TarArchiveWriter {
     this.#tmp = join(dirname(dest), `.${basename(dest)}.stratum-${randomBytes(6).toString('hex')}`);
     this.#base = { mtime: new Date(epochSeconds * 1000), uid: 0, gid: 0, uname: '', gname: '' };
     const pack = this.#pack;
+    this.#file = createWriteStream(this.#tmp, { flags: 'wx' });
     this.#done = pipeline(
       (async function* () {
         for await (const chunk of pack) yield chunk as Buffer;
       })(),
-      createWriteStream(this.#tmp, { flags: 'wx' }),
+      this.#file,
     );
     // Surface write errors through finish()/abort(), not as an unhandled rejection.
     this.#done.catch(() => {});
@@ -60,6 +63,8 @@ export class TarArchiveWriter {
   async abort(err: Error): Promise<void> {
     this.#pack.destroy(err);
     await this.#done.catch(() => {});
+    // The file may still be opening when the pipeline gives up: remove it once it is closed.
+    if (!this.#file.closed) await once(this.#file, 'close').catch(() => {});
     rmSync(this.#tmp, { force: true });
   }
 }

@@ -13,6 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -120,12 +121,18 @@ export function measureLayer(store: Store, layer: Layer, epoch: number): Promise
  */
 export async function writeLayerGzip(store: Store, layer: Layer, epoch: number, dir: string): Promise<LayerTarInfo & { gz: { digest: string; size: number }; path: string }> {
   const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const file = createWriteStream(tmp, { flags: 'wx' });
   try {
-    const info = await produceLayer(store, layer, epoch, true, (s) => pipeline(s, createWriteStream(tmp, { flags: 'wx' })));
+    const info = await produceLayer(store, layer, epoch, true, (s) => pipeline(s, file));
     const path = join(dir, info.gz!.digest);
     renameSync(tmp, path);
     return { ...info, gz: info.gz!, path };
   } finally {
+    // After a failure the file may still be opening: remove it once it is closed.
+    if (!file.closed) {
+      file.destroy();
+      await once(file, 'close').catch(() => {});
+    }
     rmSync(tmp, { force: true });
   }
 }
