@@ -207,6 +207,21 @@ t.test('re-exporting into a layout rewrites nothing that is there, and never re-
   assert.equal(readdirSync(rig.dir).filter((n) => n.includes('stratum')), []);
 });
 
+t.test('an archive that is already what the build would write is left alone (no temp file beside it either)', async () => {
+  const ctx = churnProject(rig);
+  const outs = ['-o', `type=oci,dest=${rig.path('out', 'img.tar')}`, '-o', `type=docker,dest=${rig.path('out', 'img.docker.tar')}`];
+  await build(rig, ctx, ['-t', 'churn:1', ...outs]);
+  const stat = (n: string) => statSync(rig.path('out', n));
+  const before = [stat('img.tar'), stat('img.docker.tar')];
+  await build(rig, ctx, ['-t', 'churn:1', ...outs]);
+  assert.equal([stat('img.tar'), stat('img.docker.tar')].map((s) => [s.ino, s.mtimeMs]), before.map((s) => [s.ino, s.mtimeMs]));
+  assert.equal(readdirSync(rig.path('out')).sort(), ['img.docker.tar', 'img.tar']);
+  // A file someone changed is written again.
+  writeFileSync(rig.path('out', 'img.tar'), 'clobbered');
+  await build(rig, ctx, ['-t', 'churn:1', ...outs]);
+  await tool('skopeo', ['inspect', `oci-archive:${rig.path('out', 'img.tar')}`]);
+});
+
 t.test('a second tag in the same layout keeps the first, and blobs nothing references any more are removed', async () => {
   const ctx = churnProject(rig);
   const layout = rig.path('layout');

@@ -196,7 +196,7 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
   const staging = join(dirname(dest), `.${basename(dest)}.stratum-blobs-${randomBytes(6).toString('hex')}`);
   const infos = new Map<string, LayerTarInfo>();
   const staged = new Map<string, string>();
-  const writer = new TarArchiveWriter(dest, epoch);
+  let writer: TarArchiveWriter | undefined;
   try {
     for (const [digest, layer] of layers) {
       const cached = cachedTarInfo(store, layer.digest, epoch);
@@ -211,14 +211,18 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
       staged.set(digest, info.path);
     }
     const { config, manifestBytes, entry } = ociDocuments(image, infos, epoch);
-    await writer.file('oci-layout', OCI_LAYOUT);
-    await writer.file('index.json', json(ociIndex([entry])));
-    await writer.dir('blobs');
-    await writer.dir('blobs/sha256');
+    // The index names every blob by digest, so equal index bytes mean an equal archive.
+    const key = `oci ${sha256(json(ociIndex([entry])))}`;
+    if (archiveUnchanged(store, dest, key)) return;
+    const w = (writer = new TarArchiveWriter(dest, epoch));
+    await w.file('oci-layout', OCI_LAYOUT);
+    await w.file('index.json', json(ociIndex([entry])));
+    await w.dir('blobs');
+    await w.dir('blobs/sha256');
     // Blobs sorted by digest: a fixed order, whatever order the layers were produced in.
     const blobs: { hex: string; size: number; write: () => Promise<void> }[] = [
-      { hex: sha256(config), size: config.length, write: () => writer.file(`blobs/sha256/${sha256(config)}`, config) },
-      { hex: sha256(manifestBytes), size: manifestBytes.length, write: () => writer.file(`blobs/sha256/${sha256(manifestBytes)}`, manifestBytes) },
+      { hex: sha256(config), size: config.length, write: () => w.file(`blobs/sha256/${sha256(config)}`, config) },
+      { hex: sha256(manifestBytes), size: manifestBytes.length, write: () => w.file(`blobs/sha256/${sha256(manifestBytes)}`, manifestBytes) },
     ];
     for (const [digest, layer] of layers) {
       const info = infos.get(digest)!;
@@ -229,8 +233,8 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
         hex: gz.digest,
         size: gz.size,
         write: file
-          ? () => writer.stream(name, gz.size, createReadStream(file))
-          : async () => void (await produceLayer(store, layer, epoch, true, (s) => writer.stream(name, gz.size, s), info)),
+          ? () => w.stream(name, gz.size, createReadStream(file))
+          : async () => void (await produceLayer(store, layer, epoch, true, (s) => w.stream(name, gz.size, s), info)),
       });
     }
     const seen = new Set<string>();
@@ -239,13 +243,42 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
       seen.add(b.hex);
       await b.write();
     }
-    await writer.finish();
+    await w.finish();
+    rememberArchive(store, dest, key);
   } catch (err) {
-    await writer.abort(err as Error);
+    await writer?.abort(err as Error);
     throw err;
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+interface ArchiveDoc {
+  key: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+/**
+ * True when `dest` is still the archive an earlier export wrote for `key` (same content
+ * digest, file untouched since): then nothing is written at all, not even a temp file
+ * beside it, which a watcher of the folder would take for a change.
+ */
+function archiveUnchanged(store: Store, dest: string, key: string): boolean {
+  const doc = store.readDoc<ArchiveDoc>('oci-archive-outputs', dest);
+  if (doc?.key !== key) return false;
+  try {
+    const st = statSync(dest);
+    return st.isFile() && st.size === doc.size && st.mtimeMs === doc.mtimeMs && st.ino === doc.ino;
+  } catch {
+    return false;
+  }
+}
+
+function rememberArchive(store: Store, dest: string, key: string): void {
+  const st = statSync(dest);
+  store.writeDoc('oci-archive-outputs', dest, { key, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } satisfies ArchiveDoc);
 }
 
 function checkFileDest(dest: string): void {
@@ -281,6 +314,8 @@ async function exportDocker(store: Store, image: ImageRecord, layers: Map<string
   const top = image.layers.at(-1);
   const repositories = top !== undefined && tag !== undefined ? { [repo]: { [tag]: infos.get(top)!.diffId } } : {};
 
+  const key = `docker ${sha256(json([manifest, repositories, sha256(config)]))}`;
+  if (archiveUnchanged(store, dest, key)) return;
   const writer = new TarArchiveWriter(dest, epoch);
   try {
     await writer.file(configName, config);
@@ -295,6 +330,7 @@ async function exportDocker(store: Store, image: ImageRecord, layers: Map<string
     await writer.file('manifest.json', json(manifest));
     await writer.file('repositories', json(repositories));
     await writer.finish();
+    rememberArchive(store, dest, key);
   } catch (err) {
     await writer.abort(err as Error);
     throw err;
