@@ -28,8 +28,14 @@ export class Dirs {
 
 /** `<pid>-<12 hex>`: the pid lets verify tell a live writer's temp file from a crashed one's. */
 export function tempName(): string {
-  return `${process.pid}-${randomBytes(6).toString('hex')}`;
+  // A random per-process base plus a counter: unique, and the same `<pid>-<12 hex>` shape
+  // tempOwner() parses, without randomBytes() per write (9% of blob-write time, finding 4).
+  tempCounter = (tempCounter + 1) % 0x1000000;
+  return `${process.pid}-${tempBase}${tempCounter.toString(16).padStart(6, '0')}`;
 }
+let tempBase = '';
+let tempCounter = 0;
+tempBase = randomBytes(3).toString('hex');
 
 /** The writer pid encoded in a temp file name, or undefined when the name is not ours. */
 export function tempOwner(name: string): number | undefined {

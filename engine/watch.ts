@@ -3,10 +3,10 @@
  *
  *            change                 debounce elapsed
  *   watching ───────▶ debouncing ─────────────────────▶ building ──▶ watching
- *      ▲                  ▲ change (restart timer)        │ change: re-key in a dry run;
+ *      ▲   no key changed │ ▲ change (restart timer)      │ change: re-key in a dry run;
  *      │                  │                               │   the running step (or one before
  *      │                  └──────── cancelling ◀──────────┘   it) is stale → cancel it
- *      └─────────────────────────── (build ends; pending changes → debouncing)
+ *      └◀─────────────────┘ (build ends; pending changes → debouncing)
  *
  * A change that leaves the running step's inputs (and everything before it) alone lets it
  * finish; the next build then starts from the first changed step by re-keying: the unchanged
@@ -16,7 +16,7 @@
  * own writes never trigger a rebuild.
  */
 import { realpathSync } from 'node:fs';
-import { basename, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import type { Store } from '../cache/store-types.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
@@ -43,7 +43,7 @@ export interface WatchOptions extends Omit<BuildOptions, 'bus' | 'signal' | 'bui
 
 const ALLOWED: Record<WatchState, WatchState[]> = {
   watching: ['debouncing', 'building', 'stopped'],
-  debouncing: ['debouncing', 'building', 'stopped'],
+  debouncing: ['debouncing', 'building', 'watching', 'stopped'],
   building: ['watching', 'cancelling', 'debouncing', 'stopped'],
   cancelling: ['debouncing', 'building', 'stopped'],
   stopped: [],
@@ -121,6 +121,10 @@ export class Watcher {
   #ignored(abs: string): boolean {
     if (abs === this.#dockerfileReal || abs === this.#ignore.source) return false;
     for (const x of this.#excluded) if (abs === x || abs.startsWith(x + sep)) return true;
+    // Outputs are assembled in `.DEST.stratum-*` siblings and swapped in: our own writes.
+    if (basename(abs).includes('.stratum-') || abs.includes('.stratum-')) {
+      for (const x of this.#excluded) if (abs.startsWith(join(dirname(x), `.${basename(x)}.stratum-`))) return true;
+    }
     const rel = relative(this.#contextReal, abs);
     if (rel === '' || rel.startsWith('..')) return false;
     const posixRel = rel.split(sep).join('/');
@@ -174,6 +178,12 @@ export class Watcher {
     }
     if (!files.length && !dockerfile && !this.#force) return;
     const fromStep = await this.#firstChangedStep();
+    if (fromStep === undefined && !dockerfile && !this.#force) {
+      // Saved without a change, or a change no step reads: every key is the same, and the
+      // last build (whose keys these are) already published the result.
+      this.#to('watching');
+      return;
+    }
     this.#bus.emit({ type: 'watch-change', files, ...(fromStep !== undefined ? { fromStep } : {}), ...(dockerfile ? { dockerfile } : {}) });
     await this.#build();
   }

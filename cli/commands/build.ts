@@ -49,6 +49,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
       noCache: opts.noCache,
       tags: opts.tags,
       outputs: opts.outputs,
+      reportStoreSize: mode === 'tty',
       signal: controller.signal,
     });
     tui?.unmount();

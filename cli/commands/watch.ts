@@ -21,6 +21,7 @@ export async function watchCommand(opts: BuildCliOptions, io: Io): Promise<numbe
     noCache: opts.noCache,
     tags: opts.tags,
     outputs: opts.outputs,
+    reportStoreSize: mode === 'tty',
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
   });
   const tui = await attachReporter(bus, mode, io, { mode: 'watch', onQuit: () => void watcher.stop(), onRebuild: (force) => watcher.rebuild(force) });
