@@ -10,6 +10,7 @@ import { decodeLayer, encodeLayer } from './layer-manifest.js';
 import { blobPresent } from './write-blob.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
 import * as sfs from './fs.js';
+import { join } from 'node:path';
 
 /** Sort, validate and store a layer; every blob it names must be present (EMISSING if not). */
 export function putLayer(s: StoreState, entries: LayerEntry[]): Layer {
@@ -59,12 +60,29 @@ export function getLayer(s: StoreState, digest: LayerDigest): Layer | undefined 
   return layer;
 }
 
-/** True when the manifest is present and valid and every blob it names is present. The
- *  blobs are checked with a stat each (cached); their bytes are verified when read. */
+/**
+ * True when the manifest is present and valid and every blob it names is present. The
+ * blobs are checked with a stat each; their bytes are verified when read.
+ *
+ * The answer is remembered across processes in a marker (`complete-v1/<2 hex>/<digest>`)
+ * holding the store epoch it was checked at. Every deletion the store
+ * makes (verify, prune, an integrity failure) changes the epoch, so a marker never outlives a
+ * blob the store removed; a stale one just means one more check. Without it, every cache hit
+ * of a new process stat'ed every blob of its layer: 101 ms, 20% of a warm 10k-file build
+ * (bench/RESULTS.md, finding 1). A blob deleted by hand is caught when it is read, or by
+ * `stratum cache verify`.
+ */
 export function layerComplete(s: StoreState, digest: LayerDigest): boolean {
   if (s.complete.has(digest)) return true;
+  const marker = join(s.layout.root, 'complete-v1', digest.slice(0, 2), digest);
+  const epoch = s.epoch ?? '';
+  if (epoch !== '' && sfs.readFile(marker)?.toString('utf8') === epoch) {
+    s.complete.set(digest, true);
+    return true;
+  }
   const layer = getLayer(s, digest);
   if (!layer || !layer.entries.every((e) => e.type !== 'file' || blobPresent(s, e.digest, e.size))) return false;
   s.complete.set(digest, true);
+  if (epoch !== '') writeFileAtomic(s.dirs, s.layout.tmpDir, marker, epoch);
   return true;
 }

@@ -71,7 +71,14 @@ function readEpoch(s: StoreState): string {
 
 /** Drop every cache if any store object deleted something since we last looked. */
 export function syncEpoch(s: StoreState): void {
-  const now = readEpoch(s);
+  let now = readEpoch(s);
+  if (now === '') {
+    // A store that never deleted anything gets its first epoch, so that facts tied to it
+    // (layer completeness markers) can be recorded. Two processes racing here each write
+    // one; the loser's facts are merely re-checked once.
+    now = randomBytes(8).toString('hex');
+    writeFileAtomic(s.dirs, s.layout.tmpDir, s.layout.epochFile, now);
+  }
   // The first look (s.epoch undefined) drops too: facts cached before it are unchecked.
   if (now !== s.epoch) {
     dropCaches(s);
