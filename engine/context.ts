@@ -89,10 +89,21 @@ export class ContextReader {
     }
   }
 
-  /** Forget what this build saw (watch mode calls it before re-keying; the stat cache stays). */
+  /**
+   * Forget what was seen at these paths and beneath them (all, without an argument). Watch
+   * mode keeps one reader for its session and calls this with the paths the watcher reported,
+   * so a re-key stats only what changed instead of the whole context. The stat cache stays.
+   */
   invalidate(rels?: Iterable<string>): void {
-    if (!rels) this.#seen.clear();
-    else for (const r of rels) this.#seen.delete(r);
+    if (!rels) {
+      this.#seen.clear();
+      return;
+    }
+    for (const r of rels) {
+      this.#seen.delete(r);
+      const prefix = r === '' ? '' : r + '/';
+      for (const k of this.#seen.keys()) if (k.startsWith(prefix)) this.#seen.delete(k);
+    }
   }
 
   #isExcluded(rel: string): boolean {

@@ -20,6 +20,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import type { Store } from '../cache/store-types.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
+import { ContextReader } from './context.js';
 import { loadDockerignore, type IgnoreMatcher } from './dockerignore.js';
 import { EventBus, type BuildEvent } from './events.js';
 
@@ -69,6 +70,9 @@ export class Watcher {
   #dockerfileReal: string;
   #ignore: IgnoreMatcher;
   #excluded: string[];
+  /** One context reader for the whole session: what the watcher did not report as changed
+   *  is not stat'ed again. Replaced when .dockerignore changes; cleared by `r`/`f`. */
+  #ctx: ContextReader | undefined;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
 
@@ -133,13 +137,25 @@ export class Watcher {
     return this.#ignore.ignores(posixRel) && !this.#ignore.mayReinclude;
   }
 
+  #reader(): ContextReader {
+    if (!this.#ctx) {
+      const inside = this.#excluded.map((x) => relative(this.#contextReal, x)).filter((r) => r !== '' && !r.startsWith('..') && !r.startsWith(sep));
+      this.#ctx = new ContextReader(this.#contextReal, this.#ignore, this.#store, inside.map((r) => r.split(sep).join('/')));
+    }
+    return this.#ctx;
+  }
+
   #onChange(abs: string): void {
     if (this.#state === 'stopped') return;
     if (abs === this.#dockerfileReal || abs === this.#ignore.source) {
       this.#dockerfileChanged = true;
-      if (abs === this.#ignore.source) this.#ignore = loadDockerignore(this.#contextReal, this.#dockerfileReal);
+      if (abs === this.#ignore.source) {
+        this.#ignore = loadDockerignore(this.#contextReal, this.#dockerfileReal);
+        this.#ctx = undefined;
+      }
     }
     const rel = relative(this.#contextReal, abs).split(sep).join('/');
+    if (!rel.startsWith('..')) this.#ctx?.invalidate([rel]);
     if (this.#ignore.ignores(rel) && abs !== this.#dockerfileReal) return;
     this.#pending.add(rel.startsWith('..') ? basename(abs) : rel);
     this.#schedule();
@@ -156,6 +172,7 @@ export class Watcher {
     if (this.#state === 'stopped') return;
     this.#force ||= force;
     this.#dockerfileChanged = true; // re-plan too
+    this.#ctx?.invalidate(); // and look at every file again
     if (this.#running) this.#cancel();
     else void this.#flush();
   }
@@ -195,7 +212,7 @@ export class Watcher {
     bus.on((e: BuildEvent) => {
       if (e.type === 'step-done' && !e.cached) misses.push(e.index);
     });
-    const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false });
+    const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false, context: this.#reader() });
     return { result, misses };
   }
 
@@ -235,6 +252,7 @@ export class Watcher {
       signal: controller.signal,
       build: ++this.#buildNo,
       noCache: force || this.#opts.noCache === true,
+      context: this.#reader(),
       onStepKey: (index, key) => running.keys.set(index, key),
     });
     running.promise = promise;
