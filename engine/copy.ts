@@ -55,6 +55,12 @@ function refuseArchive(e: CtxEntry): void {
   }
 }
 
+/** `COPY --parents` keeps each source's parent directories under the destination. Not done
+ *  yet; copying without them would silently build a different tree, so it is refused. */
+function refuseParents(ins: CopyInstr): void {
+  if (ins.parents) throw new CopyError(`${ins.kind} --parents is not supported yet`, 'spell the destination directories out: one COPY per source directory, e.g. COPY a/b/ /dest/a/b/');
+}
+
 /** Parse `--chmod` (octal only, as BuildKit without labs). */
 export function parseChmod(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -92,6 +98,7 @@ function heredocBody(h: Heredoc): string {
 
 /** The layer of a COPY/ADD from the build context (and heredocs). */
 export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextReader, below: ViewLike): CopyResult {
+  refuseParents(ins);
   const chmod = parseChmod(ins.chmod);
   const { sources, docs } = heredocSources(ins);
   const matches = sources.flatMap((s) => {
@@ -171,6 +178,7 @@ function selectInView(view: ViewLike, source: string): { top: string; entry: Vie
 
 /** The layer of a COPY --from=<stage|image>: entries reuse the source view's blobs. */
 export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, below: ViewLike): CopyResult {
+  refuseParents(ins);
   const chmod = parseChmod(ins.chmod);
   const matches = ins.sources.flatMap((s) => {
     const m = selectInView(src, s);

@@ -116,6 +116,14 @@ t.test('--no-cache rebuilds every step and says why', async () => {
   for (const e of done) assert.ok(e.type === 'step-done' && !e.cached && e.reason === 'cache disabled (--no-cache)');
 });
 
+t.test('COPY --parents is refused rather than copied flat', async () => {
+  rig.write({ 'ctx/a/b/c.txt': 'c' });
+  const r = await build('FROM scratch\nCOPY --parents a/b/c.txt /dest/\n');
+  assert.is(r.code, 2);
+  assert.match(r.stderr, 'COPY --parents is not supported yet');
+  assert.match(r.stderr, 'hint:');
+});
+
 t.test('ADD of a local archive is refused rather than copied unpacked', async () => {
   const { execSync } = await import('node:child_process');
   rig.write({ 'ctx/pkg/a.txt': 'a', 'ctx/plain.txt': 'x' });
