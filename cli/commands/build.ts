@@ -1,5 +1,6 @@
 /** `stratum build`: one build, reported as tty/plain/json progress, with Docker's exit codes. */
-import { build } from '../../engine/build.js';
+import { build, type BuildOptions } from '../../engine/build.js';
+import type { Store } from '../../cache/store-types.js';
 import { EventBus } from '../../engine/events.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
@@ -24,6 +25,23 @@ export function resolveProgress(p: BuildCliOptions['progress'], stdout: NodeJS.W
   return p;
 }
 
+/** The engine's options for a build (or a watch session) from the command line's. */
+export function engineOptions(opts: BuildCliOptions, store: Store, bus: EventBus, mode: 'tty' | 'plain' | 'json') {
+  return {
+    store,
+    bus,
+    contextDir: opts.context,
+    dockerfile: opts.dockerfile,
+    buildArgs: opts.buildArgs,
+    ...(opts.target !== undefined ? { target: opts.target } : {}),
+    noCache: opts.noCache,
+    tags: opts.tags,
+    outputs: opts.outputs,
+    // Only the Ink UI shows the store's size; computing it stats the whole store.
+    reportStoreSize: mode === 'tty',
+  } satisfies Partial<BuildOptions>;
+}
+
 export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<number> {
   const store = createStore(opts.cacheDir ?? defaultStoreRoot());
   const bus = new EventBus((err) => io.stderr.write(`stratum: reporter error: ${String(err)}\n`));
@@ -39,19 +57,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const result = await build({
-      store,
-      bus,
-      contextDir: opts.context,
-      dockerfile: opts.dockerfile,
-      buildArgs: opts.buildArgs,
-      ...(opts.target !== undefined ? { target: opts.target } : {}),
-      noCache: opts.noCache,
-      tags: opts.tags,
-      outputs: opts.outputs,
-      reportStoreSize: mode === 'tty',
-      signal: controller.signal,
-    });
+    const result = await build({ ...engineOptions(opts, store, bus, mode), signal: controller.signal });
     tui?.unmount();
     // The step's output tail is already on screen (the UI's failure panel, or the plain log);
     // the error itself, with its position and hint, goes to stderr in every mode.

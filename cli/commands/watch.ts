@@ -5,23 +5,14 @@ import { Watcher } from '../../engine/watch.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
 import { attachReporter } from '../reporters/attach.js';
-import { resolveProgress, type Io } from './build.js';
+import { engineOptions, resolveProgress, type Io } from './build.js';
 
 export async function watchCommand(opts: BuildCliOptions, io: Io): Promise<number> {
   const store = createStore(opts.cacheDir ?? defaultStoreRoot());
   const bus = new EventBus((err) => io.stderr.write(`stratum: reporter error: ${String(err)}\n`));
   const mode = resolveProgress(opts.progress, io.stdout);
   const watcher = new Watcher({
-    store,
-    bus,
-    contextDir: opts.context,
-    dockerfile: opts.dockerfile,
-    buildArgs: opts.buildArgs,
-    ...(opts.target !== undefined ? { target: opts.target } : {}),
-    noCache: opts.noCache,
-    tags: opts.tags,
-    outputs: opts.outputs,
-    reportStoreSize: mode === 'tty',
+    ...engineOptions(opts, store, bus, mode),
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
   });
   const tui = await attachReporter(bus, mode, io, { mode: 'watch', onQuit: () => void watcher.stop(), onRebuild: (force) => watcher.rebuild(force) });
