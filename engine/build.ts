@@ -21,7 +21,7 @@ import { explainMiss, type PreviousStep } from './explain-miss.js';
 import { loadDockerfile, normalizeRef } from './load.js';
 import { runEnv, type Plan, type PlannedStep, type ConfigState } from './plan.js';
 import { filesDigest, KEY_SCHEMA, stepKey, type FileRow, type KeyRecordV1 } from './step-key.js';
-import { chainDigest, mergeLayers } from './union-view.js';
+import { chainDigest, mergeChain } from './union-view.js';
 import { Workspace, type ViewLike } from './workspace.js';
 import { publishLocal } from './output-local.js';
 import { mountCaches } from './cache-mounts.js';
@@ -172,17 +172,27 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   let currentStarted = false;
   const viewOf = (run: StageRun): ViewLike => {
     if (!run.view) {
-      const layers: LayerEntry[][] = [];
-      for (const d of run.layers) {
+      let missing: LayerDigest | undefined;
+      const view = mergeChain(run.layers, (d) => {
         const l = dryLayers.get(d) ?? store.getLayer(d);
-        if (!l) throw new StoreError('EMISSING', `layer ${d} is missing from the store`, { layer: d });
-        layers.push(l.entries);
-      }
-      run.view = mergeLayers(layers);
+        if (!l) missing = d;
+        return l;
+      });
+      if (!view) throw new StoreError('EMISSING', `layer ${missing} is missing from the store`, { layer: missing });
+      run.view = view;
     }
     return run.view;
   };
-  const lazyView = (run: StageRun): ViewLike => ({ get: (p) => viewOf(run).get(p), entries: () => viewOf(run).entries() });
+  /** A view merged only when first read: a COPY that hits may never need it. */
+  const lazyView = (run: StageRun): ViewLike => ({
+    get: (p) => viewOf(run).get(p),
+    has: (p) => viewOf(run).has(p),
+    keys: () => viewOf(run).keys(),
+    get size() {
+      return viewOf(run).size;
+    },
+    entries: () => viewOf(run).entries(),
+  });
   const created = (ms: number) => rfc3339(process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : ms);
 
   try {

@@ -225,6 +225,18 @@ export function mergeLayers(layers: readonly (readonly LayerEntry[])[]): UnionVi
   return view;
 }
 
+/** The union view of a chain of stored layers, bottom first; undefined when `lookup` finds
+ *  no manifest for one of them. */
+export function mergeChain(digests: readonly LayerDigest[], lookup: (d: LayerDigest) => { entries: readonly LayerEntry[] } | undefined): UnionView | undefined {
+  const layers: (readonly LayerEntry[])[] = [];
+  for (const d of digests) {
+    const l = lookup(d);
+    if (!l) return undefined;
+    layers.push(l.entries);
+  }
+  return mergeLayers(layers);
+}
+
 /**
  * The chain digest after one more step: xxh64(`${below} ${layer}`), as OCI's ChainID
  * H(chain(L1..Ln-1), digest(Ln)). A step without a layer (`null`: a metadata-only

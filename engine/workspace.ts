@@ -21,11 +21,11 @@ import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
 import type { Store } from '../cache/store-types.js';
 import { EMPTY_CHAIN } from '../cache/digest.js';
 import { diffViews } from './layer-diff.js';
-import { mergeLayers, type UnionView } from './union-view.js';
+import { mergeChain, type UnionView, type ViewReader } from './union-view.js';
 
-/** The read side of a union view that the workspace needs. */
-export interface ViewLike {
-  get(path: string): ViewEntry | undefined;
+/** The read side of a union view: a UnionView or a plain Map of paths (what a snapshot
+ *  returns); diffViews takes either as is, without copying. */
+export interface ViewLike extends ViewReader {
   entries(): Iterable<[string, ViewEntry]>;
 }
 
@@ -75,13 +75,7 @@ export class Workspace {
   /** The view the workspace holds according to its records, or undefined when a layer of it
    *  is gone from the store (then the workspace is rebuilt from empty). */
   #recordedView(): UnionView | undefined {
-    const layers: LayerEntry[][] = [];
-    for (const d of this.#state.layers) {
-      const l = this.#store.getLayer(d);
-      if (!l) return undefined;
-      layers.push(l.entries);
-    }
-    return mergeLayers(layers);
+    return mergeChain(this.#state.layers, (d) => this.#store.getLayer(d));
   }
 
   /**
@@ -104,7 +98,7 @@ export class Workspace {
         current = new Map();
       }
     }
-    const diff = diffViews(toMap(current), toMap(target));
+    const diff = diffViews(current, target);
     const res = this.#apply(diff);
     st.layers = [...layers];
     st.chain = chain;
@@ -241,7 +235,7 @@ export class Workspace {
    */
   snapshot(before: ViewLike, skip?: Set<string>): { entries: LayerEntry[]; hashed: number; after: Map<string, ViewEntry> } {
     const { view, hashed } = this.scan(before, true, skip);
-    return { entries: diffViews(toMap(before), view), hashed, after: view };
+    return { entries: diffViews(before, view), hashed, after: view };
   }
 
   /** Record that the tree now holds `layers` (after a snapshot). */
@@ -280,8 +274,4 @@ function lstatOrUndefined(p: string): BigIntStats | undefined {
   } catch {
     return undefined;
   }
-}
-
-function toMap(v: ViewLike): Map<string, ViewEntry> {
-  return v instanceof Map ? v : new Map(v.entries());
 }
