@@ -29,6 +29,18 @@ export function invalidPathReason(path: string): string | undefined {
 
 /** One entry in canonical field order: the unit of the digest. */
 function canonicalEntry(e: LayerEntry): unknown[] {
+  const base = canonicalBase(e);
+  // Owners and xattrs enter only when present, so root-owned, xattr-free entries keep the
+  // short form.
+  if (e.type === 'whiteout' || e.type === 'hardlink') return base;
+  const uid = e.uid ?? 0;
+  const gid = e.gid ?? 0;
+  const xattrs = e.xattrs && Object.keys(e.xattrs).length ? Object.keys(e.xattrs).sort().map((k) => [k, e.xattrs![k]]) : undefined;
+  if (uid === 0 && gid === 0 && !xattrs) return base;
+  return [...base, { u: uid, g: gid, ...(xattrs ? { x: xattrs } : {}) }];
+}
+
+function canonicalBase(e: LayerEntry): unknown[] {
   switch (e.type) {
     case 'file':
       return [e.path, 'f', e.mode, e.size, e.digest];
@@ -36,6 +48,14 @@ function canonicalEntry(e: LayerEntry): unknown[] {
       return [e.path, 'd', e.mode];
     case 'symlink':
       return [e.path, 'l', e.mode, e.target];
+    case 'hardlink':
+      return [e.path, 'h', e.target];
+    case 'char':
+      return [e.path, 'c', e.mode, e.major, e.minor];
+    case 'block':
+      return [e.path, 'b', e.mode, e.major, e.minor];
+    case 'fifo':
+      return [e.path, 'p', e.mode];
     case 'whiteout':
       return [e.path, 'w'];
     case 'opaque':

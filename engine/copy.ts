@@ -13,6 +13,7 @@ import { createMatcher } from './dockerignore.js';
 import { hasGlob, segmentRegExp } from './glob.js';
 import type { FileRow } from './step-key.js';
 import type { ViewLike } from './workspace.js';
+import { toLayerEntry } from './layer-diff.js';
 
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 
@@ -191,7 +192,8 @@ export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, bel
     if (target === '') return;
     if (e.type === 'file') entries.set(target, { path: target, type: 'file', mode: chmod ?? e.mode, size: e.size, digest: e.digest });
     else if (e.type === 'dir') entries.set(target, { path: target, type: 'dir', mode: chmod ?? e.mode });
-    else entries.set(target, { path: target, type: 'symlink', mode: e.mode, target: e.target });
+    else if (e.type === 'symlink') entries.set(target, { path: target, type: 'symlink', mode: e.mode, target: e.target });
+    else entries.set(target, toLayerEntry(target, e));
   };
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
   const all = [...src.entries()];

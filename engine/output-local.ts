@@ -66,6 +66,9 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
         symlinkSync(e.target, abs);
         continue;
       }
+      // Device nodes and fifos cannot be made by an unprivileged user and are no use in an
+      // output directory of build results: they are left out.
+      if (e.type !== 'file') continue;
       const old = prev?.files[rel];
       let reused = false;
       if (old && old[3] === e.digest && destStat) {

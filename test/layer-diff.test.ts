@@ -30,6 +30,8 @@ function showLayer(layer: readonly LayerEntry[]): string[] {
         return `${e.path}=${e.digest}${m(0o644)}`;
       case 'symlink':
         return `${e.path}->${e.target}${m(0o777)}`;
+      default:
+        return `${e.path} ${e.type}`;
     }
   });
 }

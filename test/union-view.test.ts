@@ -27,6 +27,8 @@ function show(view: UnionView | Map<string, ViewEntry>): string[] {
         return `${p}=${e.digest}${m(0o644)}`;
       case 'symlink':
         return `${p}->${e.target}${m(0o777)}`;
+      default:
+        return `${p} ${e.type}${m(0o644)}`;
     }
   });
 }

@@ -1,0 +1,57 @@
+/**
+ * The executor contract (DESIGN.md "Executors"): the engine asks an executor for a root that
+ * shows a chain, runs commands in it, and collects what they changed as layer entries. The
+ * engine never knows which executor runs:
+ *
+ * - `sandbox`: user + mount + PID + IPC namespaces, the chain's extracted layers as overlayfs
+ *   lowerdirs and a fresh upperdir; the upperdir is the layer.
+ * - `host-tools`: a chain from `FROM scratch` (no shell of its own) runs the host's tools in a
+ *   sandbox whose only writable tree is the stage's workspace.
+ * - `host`: no isolation at all (`--executor=host`), for machines without user namespaces.
+ */
+import type { ChainDigest, LayerDigest } from '../cache/digest.js';
+import type { LayerEntry } from '../cache/layer-types.js';
+
+export type ExecutorKind = 'sandbox' | 'host-tools' | 'host';
+
+/** A directory or tmpfs placed into the root for one command (never part of the layer). */
+export type ExecMount =
+  | { type: 'bind'; source: string; target: string; readonly: boolean }
+  | { type: 'tmpfs'; target: string; sizeBytes?: number };
+
+export interface ExecRequest {
+  argv: string[];
+  /** The whole environment the command sees (the executor adds nothing). */
+  env: Record<string, string>;
+  /** Absolute path inside the root (the image's WORKDIR); created when missing. */
+  cwd: string;
+  /** Numeric ids inside the root; undefined runs as root (0:0). */
+  user?: { uid: number; gid: number; groups?: number[] };
+  mounts: ExecMount[];
+  network: 'host' | 'none';
+  onLine: (stream: 'stdout' | 'stderr', line: string) => void;
+  signal?: AbortSignal;
+  /** Grace period between SIGTERM and SIGKILL when cancelled. */
+  killGraceMs?: number;
+}
+
+export type ExecResult =
+  | { ok: true; ms: number }
+  | { ok: false; ms: number; exitCode: number | null; signal: string | null; cancelled: boolean; spawnError?: string; hint?: string };
+
+/** A root prepared for one step. */
+export interface PreparedRoot {
+  /** Absolute host path at which the command's root is seen by the collecting code (for the
+   *  host executor, the workspace tree). */
+  readonly kind: ExecutorKind;
+  exec(req: ExecRequest): Promise<ExecResult>;
+  /** The changes made since prepare(), as layer entries; blobs are written to the store. */
+  collect(): Promise<LayerEntry[]>;
+  /** Give the root back (unmount, remove the upperdir, release locks). Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface Executor {
+  readonly kind: ExecutorKind;
+  prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot>;
+}
