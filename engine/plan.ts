@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import type { ImageConfig } from '../cache/store-types.js';
 import type { Diagnostic, Instruction, Result } from './dockerfile/types.js';
 import { expandInstruction } from './dockerfile/expand.js';
+import { hostPlatform, platformArgs, type Platform } from './platform.js';
 
 export type StageBase =
   | { kind: 'scratch' }
@@ -73,6 +74,10 @@ export interface PlanOptions {
   escapeToken?: string;
   /** Config of an image in the local store, or undefined when there is none by that name. */
   lookupImage?: (ref: string) => ImageConfig | undefined;
+  /** The platform built for (`--platform`) and the one building; both default to the host.
+   *  They set BuildKit's automatic ARGs (TARGETPLATFORM, TARGETARCH, BUILDPLATFORM …). */
+  platform?: Platform;
+  buildPlatform?: Platform;
 }
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
@@ -87,8 +92,9 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
     error: { code, message, hint, file: opts.file, line: instr.node.startLine, column: instr.node.column, length: instr.node.cmd.length },
   });
 
-  // Global ARGs: everything before the first FROM.
-  const globalArgs = new Map<string, string | undefined>();
+  // Global ARGs: BuildKit's automatic platform ARGs, then everything before the first FROM.
+  const host = hostPlatform();
+  const globalArgs = new Map<string, string | undefined>(Object.entries(platformArgs(opts.platform ?? host, opts.buildPlatform ?? host)));
   let i = 0;
   for (; i < instructions.length; i++) {
     const ins = instructions[i]!;
@@ -99,7 +105,8 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
     for (const a of (x.value as Extract<Instruction, { kind: 'ARG' }>).args) {
       const fromCli = Object.hasOwn(opts.buildArgs, a.name) ? opts.buildArgs[a.name] : undefined;
       if (fromCli !== undefined) usedBuildArgs.add(a.name);
-      globalArgs.set(a.name, fromCli ?? a.default);
+      // `ARG TARGETARCH` with no value keeps the automatic value, as in BuildKit.
+      globalArgs.set(a.name, fromCli ?? a.default ?? globalArgs.get(a.name));
     }
   }
   if (i === instructions.length) {
