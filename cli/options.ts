@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { OutputSpec } from '../engine/build.js';
 import { usageError } from './usage.js';
+import { parsePlatform, type Platform } from '../engine/platform.js';
 
 export type Progress = 'auto' | 'plain' | 'json' | 'tty';
 
@@ -22,6 +23,14 @@ export interface BuildCliOptions {
   cacheDir?: string;
   format?: 'json' | 'text';
   debounceMs?: number;
+  /** `--executor` (else STRATUM_EXECUTOR): sandbox (default) or host. */
+  executor?: 'sandbox' | 'host';
+  /** `--jobs N`: stages run at once at most. */
+  jobs?: number;
+  /** `--env-pass NAME`: host variables a RUN may see. */
+  envPass: string[];
+  /** `--platform os/arch[/variant]`. */
+  platform?: Platform;
   help: boolean;
 }
 
@@ -36,6 +45,10 @@ const buildOptions = {
   'cache-dir': { type: 'string' },
   format: { type: 'string' },
   debounce: { type: 'string' },
+  executor: { type: 'string' },
+  jobs: { type: 'string', short: 'j' },
+  'env-pass': { type: 'string', multiple: true },
+  platform: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -72,8 +85,26 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     debounceMs = Number(v.debounce.replace(/ms$/, ''));
     if (!Number.isFinite(debounceMs) || debounceMs < 0) throw usageError(`${command}: --debounce takes milliseconds, e.g. --debounce 50`);
   }
+  const executor = v.executor ?? (process.env.STRATUM_EXECUTOR || undefined);
+  if (executor !== undefined && executor !== 'sandbox' && executor !== 'host') {
+    throw usageError(`${command}: ${v.executor !== undefined ? '--executor' : 'STRATUM_EXECUTOR'} must be sandbox or host (got "${executor}")`, 'sandbox (the default) runs every RUN isolated; host runs it on this machine, for machines without user namespaces');
+  }
+  let jobs: number | undefined;
+  if (v.jobs !== undefined) {
+    jobs = Number(v.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw usageError(`${command}: --jobs takes a whole number of at least 1 (got "${v.jobs}")`);
+  }
+  for (const name of v['env-pass'] ?? []) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw usageError(`${command}: --env-pass takes a variable name (got "${name}")`, 'e.g. --env-pass NPM_TOKEN');
+  }
+  const platform = v.platform !== undefined ? parsePlatform(v.platform) : undefined;
+  if (v.platform !== undefined && !platform) throw usageError(`${command}: --platform takes os/arch[/variant] (got "${v.platform}")`, 'e.g. --platform linux/amd64');
   return {
     context,
+    ...(executor ? { executor } : {}),
+    ...(jobs !== undefined ? { jobs } : {}),
+    envPass: v['env-pass'] ?? [],
+    ...(platform ? { platform } : {}),
     dockerfile: v.file !== undefined ? resolve(v.file) : join(context, 'Dockerfile'),
     tags: v.tag ?? [],
     ...(v.target !== undefined ? { target: v.target } : {}),

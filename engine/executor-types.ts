@@ -11,6 +11,7 @@
  */
 import type { ChainDigest, LayerDigest } from '../cache/digest.js';
 import type { LayerEntry } from '../cache/layer-types.js';
+import type { ViewLike } from './workspace.js';
 
 export type ExecutorKind = 'sandbox' | 'host-tools' | 'host';
 
@@ -21,6 +22,9 @@ export type ExecMount =
 
 export interface ExecRequest {
   argv: string[];
+  /** A script (a RUN heredoc) that the executor writes to a file outside the layer and whose
+   *  path it appends to argv. */
+  script?: string;
   /** The whole environment the command sees (the executor adds nothing). */
   env: Record<string, string>;
   /** Absolute path inside the root (the image's WORKDIR); created when missing. */
@@ -41,17 +45,26 @@ export type ExecResult =
 
 /** A root prepared for one step. */
 export interface PreparedRoot {
-  /** Absolute host path at which the command's root is seen by the collecting code (for the
-   *  host executor, the workspace tree). */
   readonly kind: ExecutorKind;
   exec(req: ExecRequest): Promise<ExecResult>;
-  /** The changes made since prepare(), as layer entries; blobs are written to the store. */
-  collect(): Promise<LayerEntry[]>;
+  /** The changes made since prepare(), as layer entries (blobs already written to the store),
+   *  and, when the executor knows it cheaply, the union view after them. */
+  collect(): Promise<{ entries: LayerEntry[]; after?: ViewLike }>;
+  /** The step's layer and key are committed: the root now holds `layers` (a workspace keeps
+   *  the tree for the next step). */
+  committed?(layers: LayerDigest[], chain: ChainDigest): void;
   /** Give the root back (unmount, remove the upperdir, release locks). Idempotent. */
   release(): Promise<void>;
 }
 
+export interface ChainRef {
+  layers: readonly LayerDigest[];
+  chain: ChainDigest;
+  /** The union view of `layers` (merged by the engine, which has it already). */
+  view: ViewLike;
+}
+
 export interface Executor {
   readonly kind: ExecutorKind;
-  prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot>;
+  prepare(chain: ChainRef): Promise<PreparedRoot>;
 }

@@ -10,6 +10,7 @@ import { toInstructions } from './dockerfile/instructions.js';
 import type { Instruction, ParsedDockerfile } from './dockerfile/types.js';
 import { EXIT, UserError } from './errors.js';
 import { plan, type Plan } from './plan.js';
+import type { Platform } from './platform.js';
 import { isOciLayoutRef, ociLayoutConfig } from './oci/layout-read.js';
 
 export interface Loaded {
@@ -22,7 +23,7 @@ export interface Loaded {
 export function loadDockerfile(
   dockerfile: string,
   displayName: string,
-  opts: { buildArgs: Record<string, string>; target?: string; store?: Store },
+  opts: { buildArgs: Record<string, string>; target?: string; store?: Store; platform?: Platform },
 ): Loaded {
   let source: string;
   try {
@@ -47,6 +48,7 @@ export function loadDockerfile(
     buildArgs: opts.buildArgs,
     ...(opts.target !== undefined ? { target: opts.target } : {}),
     escapeToken: parsed.value.escapeToken,
+    ...(opts.platform ? { platform: opts.platform } : {}),
     lookupImage: (ref) => (isOciLayoutRef(ref) ? ociLayoutConfig(ref, dirname(dockerfile)) : opts.store?.getImage(normalizeRef(ref))?.config),
   });
   if (!planned.ok) throw UserError.fromDiagnostic(planned.error);

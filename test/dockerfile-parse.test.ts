@@ -461,8 +461,10 @@ t.test('no regex blow-up on long runs of blanks, quotes or escapes', () => {
   }
 });
 
-t.test('a 500-line Dockerfile parses and converts in well under 5 ms', () => {
+// Its speed is measured in bench/ (a timed assertion here would fail on a loaded machine).
+t.test('a 500-line Dockerfile with continuations, comments and mounts parses into every instruction', () => {
   const lines = ['# syntax=docker/dockerfile:1', 'ARG BASE=alpine:3.20', 'FROM ${BASE} AS build'];
+  let expected = 2;
   while (lines.length < 500) {
     const i = lines.length;
     lines.push(
@@ -473,20 +475,18 @@ t.test('a 500-line Dockerfile parses and converts in well under 5 ms', () => {
       `\t&& echo "${i}"`,
       `COPY --chown=1:1 ["src/${i}", "/dst/${i}"]`,
     );
+    expected += 3;
   }
-  const text = lines.join('\n') + '\n';
-  for (let i = 0; i < 30; i++) {
-    const w = parseDockerfile(text, 'warm');
-    if (w.ok) toInstructions(w.value);
-  }
-  const runs = 50;
-  const t0 = performance.now();
-  for (let i = 0; i < runs; i++) {
-    const p = parseDockerfile(text, 'Dockerfile');
-    if (!p.ok || !toInstructions(p.value).ok) throw new Error('bad benchmark input');
-  }
-  const ms = (performance.now() - t0) / runs;
-  assert.ok(ms < 5, `${ms.toFixed(2)} ms per 500-line file`);
+  const p = parseDockerfile(lines.join('\n') + '\n', 'Dockerfile');
+  assert.ok(p.ok);
+  const ins = p.ok ? toInstructions(p.value) : undefined;
+  assert.ok(ins?.ok);
+  const list = ins?.ok ? ins.value : [];
+  assert.is(list.length, expected);
+  const run = list.find((x) => x.kind === 'RUN');
+  assert.ok(run && run.kind === 'RUN' && run.mounts[0]?.target === '/c3' && run.shell?.includes('echo "3"') && !run.shell.includes('comment'));
+  const copy = list.find((x) => x.kind === 'COPY');
+  assert.ok(copy && copy.kind === 'COPY' && copy.chown === '1:1' && copy.dest === '/dst/3');
 });
 
 t.run();

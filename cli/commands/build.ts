@@ -37,6 +37,10 @@ export function engineOptions(opts: BuildCliOptions, store: Store, bus: EventBus
     noCache: opts.noCache,
     tags: opts.tags,
     outputs: opts.outputs,
+    envPass: opts.envPass,
+    ...(opts.platform ? { platform: opts.platform } : {}),
+    ...(opts.executor ? { executor: opts.executor } : {}),
+    ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
     // Only the Ink UI shows the store's size; computing it stats the whole store.
     reportStoreSize: mode === 'tty',
   } satisfies Partial<BuildOptions>;

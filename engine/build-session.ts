@@ -1,0 +1,57 @@
+/**
+ * What every step of one build shares: the options, the plan, the context reader, the step
+ * history, the per-stage state, counters, and the executors. Stages may run concurrently
+ * (engine/solver.ts); everything here is touched only between awaits, so no two steps ever
+ * interleave inside one update.
+ */
+import type { LayerDigest, StepKey } from '../cache/digest.js';
+import type { Store } from '../cache/store-types.js';
+import type { ContextReader } from './context.js';
+import { EXIT, UserError } from './errors.js';
+import type { EventBus, StepInfo } from './events.js';
+import type { Executor } from './executor-types.js';
+import { rfc3339 } from './image-history.js';
+import type { Plan, PlannedStep } from './plan.js';
+import type { DryLayers, StageRun } from './stage-state.js';
+import type { StepHistory } from './step-history.js';
+import type { BuildOptions } from './build.js';
+
+export interface Session {
+  readonly opts: BuildOptions;
+  readonly store: Store;
+  readonly bus: EventBus;
+  readonly plan: Plan;
+  readonly ctx: ContextReader;
+  /** The Dockerfile as shown to the user, and its folder (for oci-layout:// bases). */
+  readonly display: string;
+  readonly dockerfileDir: string;
+  /** Identifies this (context, Dockerfile): workspaces and step history hang off it. */
+  readonly historyId: string;
+  readonly infos: StepInfo[];
+  /** Step keys by plan index - 1 (undefined for metadata steps and steps not reached). */
+  readonly keys: (StepKey | undefined)[];
+  readonly counters: { hits: number; misses: number; savedMs: number };
+  /** Stage index → state; a stage is here once its FROM ran. */
+  readonly runs: Map<number, StageRun>;
+  /** Dry run: stages whose chain is unknown from a step on (stage → first unknown step). */
+  readonly dirtyStages: Map<number, number>;
+  readonly dryLayers: DryLayers;
+  readonly history: StepHistory;
+  /** The executor for RUN in a stage. */
+  executorFor(run: StageRun, step: PlannedStep): Executor;
+  /** RFC 3339 time for history rows (SOURCE_DATE_EPOCH when set). */
+  created(ms: number): string;
+}
+
+/** Timestamp for image history: SOURCE_DATE_EPOCH (seconds) when set, else `ms`. */
+export function createdAt(sourceDateEpoch: number | undefined): (ms: number) => string {
+  return (ms) => rfc3339(sourceDateEpoch !== undefined ? sourceDateEpoch * 1000 : ms);
+}
+
+/** A user error located at a step's instruction in the Dockerfile. */
+export function stepError(session: Pick<Session, 'display'>, step: PlannedStep, code: string, message: string, hint: string): UserError {
+  const n = step.instr.node;
+  return new UserError(code, message, hint, EXIT.usage, { code, message, hint, file: session.display, line: n.startLine, column: n.column, length: n.original.length });
+}
+
+export type { LayerDigest };

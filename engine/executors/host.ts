@@ -1,0 +1,140 @@
+/**
+ * The host executor (`--executor=host`): a RUN executes on this machine, in the stage's
+ * workspace, a directory where the union view is materialized (engine/workspace.ts). No
+ * isolation: paths in the command are host paths, and the command can touch anything the
+ * user can. For machines without user namespaces, and opt-in only.
+ *
+ * Cache mounts are symlinks from the target path to the persistent directory, left out of
+ * the snapshot; other mounts need real bind mounts and are refused here.
+ */
+import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Store } from '../../cache/store-types.js';
+import type { ChainRef, ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from '../executor-types.js';
+import { runCommand } from '../executor.js';
+import { Workspace } from '../workspace.js';
+
+export function hostExecutor(store: Store, workspaceId: string): Executor {
+  let ws: Workspace | undefined;
+  return {
+    kind: 'host',
+    async prepare(chain: ChainRef): Promise<PreparedRoot> {
+      ws ??= new Workspace(store, workspaceId);
+      return workspaceRoot('host', ws, chain, (req, cwd) =>
+        runCommand({
+          argv: req.argv,
+          cwd,
+          env: req.env,
+          onLine: req.onLine,
+          ...(req.signal ? { signal: req.signal } : {}),
+          ...(req.killGraceMs !== undefined ? { killGraceMs: req.killGraceMs } : {}),
+        }),
+      );
+    },
+  };
+}
+
+/**
+ * A workspace prepared for one step, shared by the host and host-tools executors: sync the
+ * tree to the chain, run with `spawn`, snapshot by stats. `spawn` gets the request with the
+ * script path appended and the host path of the cwd.
+ */
+export async function workspaceRoot(
+  kind: 'host' | 'host-tools',
+  ws: Workspace,
+  chain: ChainRef,
+  spawn: (req: ExecRequest, cwd: string, mounts: ExecMount[]) => Promise<ExecResult>,
+): Promise<PreparedRoot> {
+  ws.sync([...chain.layers], chain.chain, chain.view);
+  let skip = new Set<string>();
+  let failed = false;
+  return {
+    kind,
+    async exec(req) {
+      const cwd = resolve(ws.root, req.cwd.replace(/^\/+/, ''));
+      mkdirSync(cwd, { recursive: true });
+      const argv = [...req.argv];
+      if (req.script !== undefined) {
+        // Beside the tree, not in it: the script is not part of the layer.
+        const file = join(ws.dir, `heredoc-${process.pid}.script`);
+        writeFileSync(file, req.script, { mode: 0o755 });
+        argv.push(file);
+      }
+      await ws.beginRun();
+      const links = kind === 'host' ? linkCacheMounts(ws.root, req.mounts) : undefined;
+      if (links?.refused) {
+        failed = true;
+        return { ok: false, ms: 0, exitCode: null, signal: null, cancelled: false, spawnError: links.refused, hint: 'bind, tmpfs and secret mounts need the sandbox executor: drop --executor=host' };
+      }
+      try {
+        skip = links?.skip ?? new Set(req.mounts.map((m) => m.target.replace(/^\/+/, '')));
+        const res = await spawn({ ...req, argv }, cwd, req.mounts);
+        if (!res.ok) failed = true;
+        return res;
+      } finally {
+        links?.release();
+      }
+    },
+    async collect() {
+      const snap = ws.snapshot(chain.view, skip);
+      return { entries: snap.entries, after: snap.after };
+    },
+    committed(layers, c) {
+      ws.commit(layers, c);
+    },
+    async release() {
+      // A failed or cancelled RUN leaves the tree in an unknown state: the next sync re-reads it.
+      if (failed) ws.markDirty();
+    },
+  };
+}
+
+/**
+ * Cache mounts on the host: the target path becomes a symlink to the cache directory for the
+ * RUN; what the workspace had there is moved aside and put back after, so the snapshot sees
+ * the tree as it was. A command that deletes the symlink itself and makes a real directory
+ * loses the mount for that run, and its files become part of the layer.
+ */
+function linkCacheMounts(root: string, mounts: ExecMount[]): { skip: Set<string>; release(): void; refused?: string } {
+  const undo: (() => void)[] = [];
+  const skip = new Set<string>();
+  const release = () => {
+    for (const u of undo.reverse()) u();
+    undo.length = 0;
+  };
+  for (const m of mounts) {
+    if (m.type !== 'bind' || m.readonly) {
+      release();
+      return { skip, release, refused: `RUN --mount at ${m.target} needs a real mount, which the host executor cannot make` };
+    }
+    const rel = m.target.replace(/^\/+/, '');
+    if (rel === '') continue; // a cache over the whole root would hide the workspace
+    const abs = join(root, rel);
+    mkdirSync(dirname(abs), { recursive: true });
+    let aside: string | undefined;
+    if (existsOrLink(abs)) {
+      aside = `${abs}.stratum-aside`;
+      rmSync(aside, { recursive: true, force: true });
+      renameSync(abs, aside);
+    }
+    symlinkSync(m.source, abs);
+    skip.add(rel);
+    undo.push(() => {
+      if (existsOrLink(abs) && lstatSync(abs).isSymbolicLink()) unlinkSync(abs);
+      if (aside) {
+        rmSync(abs, { recursive: true, force: true });
+        renameSync(aside, abs);
+      }
+    });
+  }
+  return { skip, release };
+}
+
+function existsOrLink(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return existsSync(p);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The shared life of a step that makes a filesystem layer (RUN, COPY, ADD, WORKDIR): key it,
+ * reuse the cached layer on a hit, or explain the miss, produce the layer, and commit it:
+ * blobs, then the layer, then the key (a key on disk always means a complete entry).
+ * What differs per instruction lives in its handler (steps/run-step.ts, copy-step.ts,
+ * workdir-step.ts).
+ */
+import type { LayerEntry } from '../../cache/layer-types.js';
+import type { Layer } from '../../cache/layer-types.js';
+import type { KeyRecord } from '../../cache/store-types.js';
+import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
+import { layerDigest, normalizeEntries } from '../../cache/layer-digest.js';
+import type { Session } from '../build-session.js';
+import type { MissReason, StepInfo } from '../events.js';
+import { explainMiss } from '../explain-miss.js';
+import { historyEntry } from '../image-history.js';
+import type { PlannedStep } from '../plan.js';
+import { applyStepResult, type StageRun } from '../stage-state.js';
+import { stepKey, type FileRow, type KeyRecordV1 } from '../step-key.js';
+import { chainDigest } from '../union-view.js';
+import type { ViewLike } from '../workspace.js';
+import { OK, type StepOutcome } from './step-outcome.js';
+
+export interface KeyInputs {
+  record: KeyRecordV1;
+  /** COPY from the context: the sorted source rows (kept for miss explanations). */
+  fileRows?: FileRow[];
+}
+
+export type Produced =
+  | { kind: 'layer'; entries: LayerEntry[]; after?: ViewLike; committed?: (layers: LayerDigest[], chain: ChainDigest) => void }
+  | Exclude<StepOutcome, { kind: 'ok' }>;
+
+export interface FsHandler<I extends KeyInputs> {
+  inputs(s: Session, step: PlannedStep, run: StageRun): I;
+  /** A dry run's layer, computed from the inputs alone; undefined when only running tells (RUN). */
+  dryEntries(s: Session, step: PlannedStep, run: StageRun, inputs: I): LayerEntry[] | undefined;
+  produce(s: Session, step: PlannedStep, run: StageRun, inputs: I, signal: AbortSignal, info: StepInfo, startedAt: number): Promise<Produced>;
+}
+
+export async function cachedStep<I extends KeyInputs>(
+  s: Session,
+  handler: FsHandler<I>,
+  step: PlannedStep,
+  run: StageRun,
+  signal: AbortSignal,
+  start: (verdict: { cached?: boolean; reason?: string }) => void,
+): Promise<StepOutcome> {
+  const { store, bus, opts } = s;
+  const info = s.infos[step.index - 1]!;
+  const startedAt = performance.now();
+  const inputs = handler.inputs(s, step, run);
+  const key = stepKey(inputs.record);
+  s.keys[step.index - 1] = key;
+  opts.onStepKey?.(step.index, key);
+
+  // Dry run: what follows an unknown layer is unknown too, across COPY --from as well.
+  const fromStage = s.plan.copyFrom.get(step);
+  if (opts.dryRun && fromStage !== undefined && s.dirtyStages.has(fromStage) && !s.dirtyStages.has(step.stage)) {
+    s.dirtyStages.set(step.stage, s.dirtyStages.get(fromStage)!);
+  }
+  if (opts.dryRun && s.dirtyStages.has(step.stage)) {
+    s.counters.misses++;
+    const why: MissReason = { kind: 'parent', text: `runs after step ${s.dirtyStages.get(step.stage)} rebuilds` };
+    start({ cached: false, reason: why.text });
+    bus.emit({ type: 'step-done', ...info, cached: false, layer: null, size: 0, ms: 0, reason: why.text, why });
+    return OK;
+  }
+
+  // --- hit ---------------------------------------------------------------------------------
+  const cached = opts.noCache ? undefined : store.getKey(key);
+  if (cached) {
+    start({ cached: true });
+    s.counters.hits++;
+    s.counters.savedMs += cached.durationMs;
+    applyStepResult(run, cached.layer, cached.chain);
+    run.history.push(historyEntry(step, cached.layer, store, s.created(cached.created)));
+    s.history.remember(step, inputs.record, inputs.fileRows);
+    const size = cached.layer ? (store.getLayer(cached.layer)?.size ?? 0) : 0;
+    bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
+    return OK;
+  }
+
+  // --- miss: explain, produce, commit ------------------------------------------------------
+  s.counters.misses++;
+  const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(s.history.previous(step), inputs.record, inputs.fileRows);
+  start({ cached: false, reason: why.text });
+  if (opts.dryRun) {
+    const entries = handler.dryEntries(s, step, run, inputs);
+    if (entries === undefined) {
+      // A RUN's layer is unknown until it runs: what follows it in this stage is unknown too.
+      s.dirtyStages.set(step.stage, step.index);
+      bus.emit({ type: 'step-done', ...info, cached: false, layer: null, size: 0, ms: 0, reason: why.text, why });
+      return OK;
+    }
+    let layer: LayerDigest | null = null;
+    if (entries.length) {
+      const sorted = normalizeEntries(entries);
+      layer = layerDigest(sorted);
+      s.dryLayers.set(layer, { entries: sorted });
+    }
+    applyStepResult(run, layer, layer ? chainDigest(run.chain, layer) : run.chain);
+    bus.emit({ type: 'step-done', ...info, cached: false, layer, size: 0, ms: 0, reason: why.text, why });
+    return OK;
+  }
+  const produced = await handler.produce(s, step, run, inputs, signal, info, startedAt);
+  if (produced.kind !== 'layer') return produced;
+  const layer: Layer | undefined = produced.entries.length ? store.putLayer(produced.entries) : undefined;
+  const chain = layer ? chainDigest(run.chain, layer.digest) : run.chain;
+  const durationMs = Math.round(performance.now() - startedAt);
+  const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record: inputs.record, created: Date.now(), durationMs };
+  store.putKey(keyRecord);
+  produced.committed?.(layer ? [...run.layers, layer.digest] : run.layers, chain);
+  applyStepResult(run, layer?.digest ?? null, chain, produced.after);
+  run.history.push(historyEntry(step, layer?.digest ?? null, store, s.created(keyRecord.created)));
+  s.history.remember(step, inputs.record, inputs.fileRows);
+  bus.emit({ type: 'step-done', ...info, cached: false, layer: layer?.digest ?? null, size: layer?.size ?? 0, ms: durationMs, reason: why.text, why });
+  return OK;
+}

@@ -1,0 +1,67 @@
+/** COPY and ADD: from the context (by file fingerprints), or from a stage or image. */
+import { asBlobDigest, type BlobDigest } from '../../cache/digest.js';
+import { xxh64 } from '../../cache/hash.js';
+import type { LayerEntry } from '../../cache/layer-types.js';
+import { stepError, type Session } from '../build-session.js';
+import { copyFromContext, copyFromView, type CopyResult } from '../copy.js';
+import type { Instruction } from '../dockerfile/types.js';
+import { normalizeRef } from '../load.js';
+import type { PlannedStep } from '../plan.js';
+import { lazyView, type StageRun } from '../stage-state.js';
+import { filesDigest, KEY_SCHEMA } from '../step-key.js';
+import type { FsHandler, KeyInputs } from './cached-step.js';
+
+type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
+interface CopyInputs extends KeyInputs {
+  copy: CopyResult;
+}
+
+export const copyStep: FsHandler<CopyInputs> = {
+  inputs(s, step, run) {
+    const ins = step.instr as CopyInstr;
+    const record: CopyInputs['record'] = { schema: KEY_SCHEMA, op: ins.kind, parent: run.chain, instruction: `${ins.sources.join(' ')} ${ins.dest}`, flags: {} };
+    if (ins.chmod) record.flags.chmod = ins.chmod;
+    if (ins.chown) record.flags.chown = ins.chown;
+    if (ins.link) record.flags.link = 'true';
+    if (ins.exclude.length) record.flags.exclude = ins.exclude.join(',');
+    record.workdir = step.before.workdir;
+    const below = lazyView(s.store, run, s.dryLayers);
+    if (ins.from === undefined) {
+      const copy = copyFromContext(ins, step.before.workdir, s.ctx, below);
+      record.files = { digest: filesDigest(copy.rows), count: copy.rows.length };
+      return { record, fileRows: copy.rows, copy };
+    }
+    const src = sourceOf(s, step, ins);
+    record.sourceChain = src.chain;
+    const copy = copyFromView(ins, step.before.workdir, lazyView(s.store, src, s.dryLayers), below);
+    record.flags.from = 'stage';
+    record.instruction += ` ${JSON.stringify(copy.fromPaths)}`;
+    return { record, copy };
+  },
+  dryEntries(_s, step, _run, { copy }) {
+    return copyEntries(copy, step.instr as CopyInstr, (c) => ({ digest: asBlobDigest(xxh64(c)), size: Buffer.byteLength(c) }));
+  },
+  async produce(s, step, _run, { copy }) {
+    for (const b of copy.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
+    return { kind: 'layer', entries: copyEntries(copy, step.instr as CopyInstr, (c) => s.store.writeBlob(Buffer.from(c))) };
+  },
+};
+
+/** The stage (or local image) a COPY --from reads. */
+function sourceOf(s: Session, step: PlannedStep, ins: CopyInstr): StageRun {
+  const srcStage = s.plan.copyFrom.get(step);
+  if (srcStage !== undefined) return s.runs.get(srcStage)!;
+  const image = s.store.getImage(normalizeRef(ins.from!));
+  if (!image) throw stepError(s, step, 'NO_IMAGE', `COPY --from=${ins.from}: no stage or image by that name`, 'name a stage defined above (FROM … AS name), or an image in the local store');
+  return { layers: image.layers, chain: image.chain, history: [] };
+}
+
+/** A copy's layer entries, heredoc bodies turned into blobs by `blob`. */
+function copyEntries(c: CopyResult, ins: CopyInstr, blob: (content: string) => { digest: BlobDigest; size: number }): LayerEntry[] {
+  const entries = [...c.entries];
+  for (const i of c.inline) {
+    const w = blob(i.content);
+    entries.push({ path: i.path, type: 'file', mode: ins.chmod ? parseInt(ins.chmod, 8) : 0o644, size: w.size, digest: w.digest });
+  }
+  return entries;
+}

@@ -1,0 +1,26 @@
+/** FROM: the stage starts from scratch, from another stage's final state, or from an image. */
+import { resolve } from 'node:path';
+import { EMPTY_CHAIN } from '../../cache/digest.js';
+import { stepError, type Session } from '../build-session.js';
+import { normalizeRef } from '../load.js';
+import type { PlannedStep } from '../plan.js';
+import type { StageRun } from '../stage-state.js';
+
+export async function fromStep(s: Session, step: PlannedStep): Promise<StageRun> {
+  const stage = s.plan.stages[step.stage]!;
+  if (stage.base.kind === 'scratch') return { layers: [], chain: EMPTY_CHAIN, history: [] };
+  if (stage.base.kind === 'stage') {
+    const b = s.runs.get(stage.base.stage)!;
+    if (s.dirtyStages.has(stage.base.stage)) s.dirtyStages.set(step.stage, s.dirtyStages.get(stage.base.stage)!);
+    return { layers: [...b.layers], chain: b.chain, history: [...b.history], ...(b.view ? { view: b.view } : {}) };
+  }
+  // `oci-layout://DIR[:TAG]` (relative to the Dockerfile's folder) is imported into the store on first use.
+  const ref = stage.base.ref;
+  const image = ref.startsWith('oci-layout://')
+    ? await (await import('../oci/import.js')).resolveOciLayoutBase(s.store, ref, resolve(s.dockerfileDir))
+    : s.store.getImage(normalizeRef(ref));
+  if (!image) {
+    throw stepError(s, step, 'NO_IMAGE', `base image "${ref}" is not in the local store`, `build it first with \`stratum build -t ${ref} …\`, import it with \`stratum load\`, or start from FROM scratch`);
+  }
+  return { layers: [...image.layers], chain: image.chain, history: [...image.history] };
+}

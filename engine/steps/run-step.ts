@@ -1,0 +1,117 @@
+/** RUN: execute the command in a root that shows the chain below, collect what it changed. */
+import type { Instruction } from '../dockerfile/types.js';
+import type { ExecResult } from '../executor-types.js';
+import { LOG_TAIL_LINES } from '../executor.js';
+import { EXIT, UserError } from '../errors.js';
+import { runEnv, type ConfigState } from '../plan.js';
+import { stepError } from '../build-session.js';
+import { MountError, resolveMounts } from '../run-mounts.js';
+import { runEnvironment } from '../run-env.js';
+import { viewOf } from '../stage-state.js';
+import { KEY_SCHEMA } from '../step-key.js';
+import { resolveUser } from '../user-resolve.js';
+import type { FsHandler, KeyInputs } from './cached-step.js';
+
+type RunInstr = Extract<Instruction, { kind: 'RUN' }>;
+
+export const runStep: FsHandler<KeyInputs> = {
+  inputs(_s, step, run) {
+    const ins = step.instr as RunInstr;
+    const record: KeyInputs['record'] = { schema: KEY_SCHEMA, op: 'RUN', parent: run.chain, instruction: '', flags: {} };
+    record.instruction = ins.exec ? JSON.stringify(ins.exec) : (ins.shell ?? '') + ins.heredocs.map((h) => `\n${h.content}${h.name}`).join('');
+    if (ins.network) record.flags.network = ins.network;
+    if (ins.security) record.flags.security = ins.security;
+    const other = ins.mounts.filter((m) => m.type !== 'cache');
+    if (other.length) record.flags.mount = JSON.stringify(other.map((m) => m.raw));
+    const cacheMounts = ins.mounts.filter((m) => m.type === 'cache').map((m) => ({ target: m.target, id: m.id ?? m.target }));
+    if (cacheMounts.length) record.cacheMounts = cacheMounts;
+    record.env = runEnv(step.before);
+    record.workdir = step.before.workdir;
+    record.user = step.before.user;
+    record.shell = step.before.shell;
+    return { record };
+  },
+  dryEntries: () => undefined,
+  async produce(s, step, run, _inputs, signal, info, startedAt) {
+    const ins = step.instr as RunInstr;
+    const executor = s.executorFor(run, step);
+    const view = viewOf(s.store, run, s.dryLayers);
+    let mounts;
+    try {
+      mounts = resolveMounts(s.store, s.ctx.root, step.before.workdir, ins.mounts);
+    } catch (err) {
+      if (err instanceof MountError) throw stepError(s, step, 'RUN_MOUNT', err.message, err.hint);
+      throw err;
+    }
+    let user;
+    if (executor.kind === 'sandbox' && step.before.user) {
+      const u = resolveUser(step.before.user, (p) => {
+        const e = view.get(p);
+        return e?.type === 'file' ? s.store.readBlob(e.digest)?.toString('utf8') : undefined;
+      });
+      if (!u.ok) throw stepError(s, step, 'RUN_USER', u.message, u.hint);
+      user = u.user;
+    }
+    const env = runEnvironment(executor.kind, runEnv(step.before), s.opts.hostEnv ?? process.env, {
+      ...(s.opts.envPass ? { envPass: s.opts.envPass } : {}),
+      ...(user ? { home: user.home } : {}),
+    });
+    const cmd = commandLine(ins, step.before);
+    const tail: string[] = [];
+    const root = await executor.prepare({ layers: run.layers, chain: run.chain, view });
+    let res: ExecResult;
+    try {
+      res = await root.exec({
+        argv: cmd.argv,
+        ...(cmd.script !== undefined ? { script: cmd.script } : {}),
+        env,
+        cwd: step.before.workdir,
+        ...(user ? { user: { uid: user.uid, gid: user.gid, groups: user.groups } } : {}),
+        mounts,
+        network: ins.network === 'none' ? 'none' : 'host',
+        signal,
+        ...(s.opts.killGraceMs !== undefined ? { killGraceMs: s.opts.killGraceMs } : {}),
+        onLine: (stream, line) => {
+          tail.push(line);
+          if (tail.length > LOG_TAIL_LINES) tail.shift();
+          s.bus.emit({ type: 'step-log', index: step.index, stream, line });
+        },
+      });
+      if (res.ok) {
+        const { entries, after } = await root.collect();
+        return { kind: 'layer', entries, ...(after ? { after } : {}), committed: (layers, chain) => root.committed?.(layers, chain) };
+      }
+    } finally {
+      await root.release();
+    }
+    const ms = Math.round(performance.now() - startedAt);
+    if (res.cancelled) {
+      s.bus.emit({ type: 'step-cancelled', ...info, ms });
+      return { kind: 'cancelled' };
+    }
+    const where = executor.kind === 'sandbox' ? 'in the image' : 'on this machine';
+    const message = res.spawnError ? `could not start ${cmd.argv[0]}: ${res.spawnError}` : res.signal ? `RUN was killed by ${res.signal}` : `RUN exited with code ${res.exitCode}`;
+    const hint = res.hint ?? (res.spawnError ? `check SHELL and that the program exists ${where}` : 'see the output above; fix the command or its inputs and build again');
+    s.bus.emit({ type: 'step-failed', ...info, ms, message, hint, exitCode: res.exitCode, signal: res.signal, logTail: tail });
+    return { kind: 'failed', error: new UserError('STEP_FAILED', `${s.display}:${step.line}: ${message}`, hint, EXIT.stepFailed) };
+  },
+};
+
+/** The argv for a RUN: exec form as is; shell form through SHELL; a RUN that is only a heredoc
+ *  runs its body as the script, as BuildKit does; with a `#!` line, through that interpreter
+ *  (the executor writes `script` to a file and appends its path). */
+export function commandLine(ins: RunInstr, st: ConfigState): { argv: string[]; script?: string } {
+  if (ins.exec) return { argv: ins.exec };
+  const text = ins.shell ?? '';
+  const body = (h: (typeof ins.heredocs)[number]) => (h.chomp ? h.content.replace(/^\t+/gm, '') : h.content);
+  const only = ins.heredocs.length === 1 ? ins.heredocs[0]! : undefined;
+  if (only && /^\s*\d*<<-?\s*["']?[^"'\s]+["']?\s*$/.test(text)) {
+    const script = body(only);
+    const shebang = /^#!\s*(\S+)(?:[ \t]+(.*))?/.exec(script);
+    if (shebang) return { argv: [shebang[1]!, ...(shebang[2] ? [shebang[2]] : [])], script };
+    return { argv: [...st.shell, script] };
+  }
+  // Other heredocs are handed to the shell, which reads them itself.
+  const full = ins.heredocs.length ? `${text}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join('')}` : text;
+  return { argv: [...st.shell, full] };
+}
