@@ -75,6 +75,8 @@ export class Watcher {
   #ctx: ContextReader | undefined;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
+  /** Keys of the last finished build and whether it succeeded: what is published now. */
+  #last: { ok: boolean; keys: (string | undefined)[] } | undefined;
 
   constructor(opts: WatchOptions) {
     this.#opts = opts;
@@ -194,10 +196,12 @@ export class Watcher {
       return;
     }
     if (!files.length && !dockerfile && !this.#force) return;
-    const fromStep = await this.#firstChangedStep();
-    if (fromStep === undefined && !dockerfile && !this.#force) {
-      // Saved without a change, or a change no step reads: every key is the same, and the
-      // last build (whose keys these are) already published the result.
+    const { result: dry, misses } = await this.#dryRun();
+    const fromStep = misses[0];
+    if (fromStep === undefined && !dockerfile && !this.#force && this.#publishedMatches(dry.keys)) {
+      // Saved without a change, or a change no step reads: every key is the one the last,
+      // successful build published. Keys that all hit but differ from it (an edit undone
+      // back to content built before, or a failure undone) still build, to publish them.
       this.#to('watching');
       return;
     }
@@ -216,9 +220,10 @@ export class Watcher {
     return { result, misses };
   }
 
-  async #firstChangedStep(): Promise<number | undefined> {
-    const { misses } = await this.#dryRun();
-    return misses[0];
+  #publishedMatches(keys: readonly (string | undefined)[]): boolean {
+    const last = this.#last;
+    if (!last?.ok || last.keys.length !== keys.length) return false;
+    return keys.every((k, i) => k === last.keys[i]);
   }
 
   async #isStale(): Promise<boolean> {
@@ -264,6 +269,7 @@ export class Watcher {
       result = { ok: false, exitCode: 3, cancelled: false, hits: 0, misses: 0, ms: 0, savedMs: 0, keys: [] };
     }
     this.#running = undefined;
+    if (!result.cancelled) this.#last = { ok: result.ok, keys: [...result.keys] };
     if (this.state === 'stopped') return;
     if (result.cancelled || this.#pending.size || this.#dockerfileChanged || this.#force) {
       this.#to('debouncing');
