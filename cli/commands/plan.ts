@@ -64,7 +64,7 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
   const storeRoot = opts.cacheDir ?? defaultStoreRoot();
   const store = existsSync(storeRoot) ? createStore(storeRoot) : undefined;
   const display = relative(process.cwd(), resolve(opts.dockerfile)) || opts.dockerfile;
-  const loaded = loadDockerfile(opts.dockerfile, display, { buildArgs: opts.buildArgs, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(store ? { store } : {}) });
+  const loaded = loadDockerfile(opts.dockerfile, display, { buildArgs: opts.buildArgs, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), ...(store ? { store } : {}) });
   const { plan } = loaded;
 
   // Cache predictions: a dry-run build against the store, when there is one.
@@ -80,7 +80,19 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
       if (e.type === 'step-done') verdicts.set(e.index, { cached: e.cached, ...(e.reason ? { reason: e.reason } : {}) });
       if (e.type === 'build-done' && e.error) failure = e.error.message;
     });
-    await build({ store, bus, contextDir: opts.context, dockerfile: opts.dockerfile, buildArgs: opts.buildArgs, ...(opts.target !== undefined ? { target: opts.target } : {}), noCache: opts.noCache, dryRun: true });
+    await build({
+      store,
+      bus,
+      contextDir: opts.context,
+      dockerfile: opts.dockerfile,
+      buildArgs: opts.buildArgs,
+      ...(opts.target !== undefined ? { target: opts.target } : {}),
+      // The executor and platform are part of every key: predict with the build's own.
+      ...(opts.executor ? { executor: opts.executor } : {}),
+      ...(opts.platform ? { platform: opts.platform } : {}),
+      noCache: opts.noCache,
+      dryRun: true,
+    });
     if (failure) cacheNote = `a build would fail: ${failure}`;
   }
 
