@@ -2,19 +2,20 @@
  * Real base images for tests, made on this machine without the internet:
  *
  * - `busyboxBase()`: the host's static busybox with a symlink per applet, root and user 1000,
- *   /tmp 1777 (test/fixtures/make-busybox-base.sh; about 1 s, 1.0 MB gzipped). For every test
+ *   /tmp 1777 (test/fixtures/make-busybox-base.sh; 1-4 s, 1.0 MB gzipped). For every test
  *   that needs a shell but no network.
  * - `debianBase()`: Debian bookworm minbase from the configured apt mirror, apt lists kept
- *   (test/fixtures/make-debian-base.sh; about 30 s, 73 MB gzipped, needs root and the mirror).
+ *   (test/fixtures/make-debian-base.sh; 26 s on a quiet 2-core machine here, 116-156 s at load
+ *   average 14; 223 MB of tar, 73 MB gzipped; needs root and the mirror).
  *   Only for the suite that runs apt-get inside the sandbox.
  *
  * Each returns the directory of an OCI image layout (tags `latest` and `bookworm`), for
  * `FROM oci-layout://DIR:TAG` or `stratum load DIR -t NAME`. Treat it as read-only: it is
  * shared by every test file and every run on the machine.
  *
- * The layouts live outside the tests' temp dirs on purpose: the Debian build takes half a
- * minute of a shared CPU and fetches from the mirror, so it is built once per machine and
- * reused by later runs. The cache is `$STRATUM_TEST_IMAGES`, else /var/tmp/stratum-test-images,
+ * The layouts live outside the tests' temp dirs on purpose: the Debian build takes from half
+ * a minute to a few minutes of a shared CPU and fetches from the mirror, so it is built once
+ * per machine and reused by later runs. The cache is `$STRATUM_TEST_IMAGES`, else /var/tmp/stratum-test-images,
  * one directory per image named `<image>-<hash>`, where the hash covers the scripts and their
  * other inputs (the apt sources, the busybox binary): changing a script builds a new directory
  * and leaves the old one alone. Nothing else is touched: no pruning, no store, no apt state.
