@@ -199,6 +199,7 @@ export class Watcher {
       // Saved without a change, or a change no step reads: every key is the same, and the
       // last build (whose keys these are) already published the result.
       this.#to('watching');
+      this.#bus.emit({ type: 'watch-skip', files, reason: 'no key changed' });
       return;
     }
     this.#bus.emit({ type: 'watch-change', files, ...(fromStep !== undefined ? { fromStep } : {}), ...(dockerfile ? { dockerfile } : {}) });
