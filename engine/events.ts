@@ -125,6 +125,14 @@ export type BuildEvent =
       dockerfile?: boolean;
     }
   | {
+      /** The watcher saw changes and decided not to build: every step's key is the one the
+       *  last build had (a save without a change, or a file no step reads). */
+      type: 'watch-skip';
+      /** The changed paths it looked at, as in `watch-change`. */
+      files: string[];
+      reason: 'no key changed';
+    }
+  | {
       type: 'warning';
       message: string;
       file?: string;

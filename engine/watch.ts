@@ -203,6 +203,7 @@ export class Watcher {
       // successful build published. Keys that all hit but differ from it (an edit undone
       // back to content built before, or a failure undone) still build, to publish them.
       this.#to('watching');
+      this.#bus.emit({ type: 'watch-skip', files, reason: 'no key changed' });
       return;
     }
     this.#bus.emit({ type: 'watch-change', files, ...(fromStep !== undefined ? { fromStep } : {}), ...(dockerfile ? { dockerfile } : {}) });

@@ -53,6 +53,11 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
         write(`watch: ${e.dockerfile ? 'Dockerfile changed' : `${n} file${n === 1 ? '' : 's'} changed (${shown})`}${e.fromStep ? ` → rebuilding from step ${e.fromStep}` : ' → rebuilding'}`);
         return;
       }
+      case 'watch-skip': {
+        const n = e.files.length;
+        write(`watch: ${n} file${n === 1 ? '' : 's'} changed (${listed(e.files)}), no step's key changed → not rebuilding`);
+        return;
+      }
       case 'warning':
         write(`warning: ${e.message}`);
         return;
@@ -60,4 +65,9 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
         unreachable(e);
     }
   };
+}
+
+/** At most three paths, then a count. */
+function listed(files: string[]): string {
+  return files.slice(0, 3).join(', ') + (files.length > 3 ? `, +${files.length - 3} more` : '');
 }

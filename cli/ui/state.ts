@@ -238,6 +238,9 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
           ...(event.dockerfile !== undefined ? { dockerfile: event.dockerfile } : {}),
         },
       };
+    case 'watch-skip':
+      // The watch-state event before it already moved the header back to watching.
+      return state;
     case 'warning': {
       const where = event.file ? ` (${event.file}${event.line !== undefined ? `:${event.line}` : ''})` : '';
       return { ...state, warnings: [...state.warnings, event.message + where].slice(-WARNINGS_KEPT) };

@@ -3,6 +3,8 @@ import { startCli, parseEvents } from './cli.js';
 import type { BuildEvent } from '../../engine/events.js';
 import type { ChildProcess } from 'node:child_process';
 
+export type WatchDecision = Extract<BuildEvent, { type: 'watch-change' | 'watch-skip' }>;
+
 export class WatchSession {
   readonly child: ChildProcess;
   readonly events: BuildEvent[] = [];
@@ -38,6 +40,18 @@ export class WatchSession {
         setTimeout(r, 100);
       });
     }
+  }
+
+  /**
+   * The watcher's first decision about changes after event `from` (an index into `events`):
+   * `watch-change` (it builds) or `watch-skip` (no key changed). A test that expects nothing
+   * to happen waits for this instead of sleeping: the skip proves the change was seen and let
+   * go, where a sleep passes just as well when the watcher saw nothing or was still hashing.
+   */
+  async decision(what: string, from: number): Promise<WatchDecision> {
+    const find = (ev: BuildEvent[]) => ev.slice(from).find((e): e is WatchDecision => e.type === 'watch-change' || e.type === 'watch-skip');
+    await this.waitFor(what, (ev) => find(ev) !== undefined);
+    return find(this.events)!;
   }
 
   /** Number of finished builds so far. */
