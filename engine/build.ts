@@ -10,11 +10,13 @@ import { xxh64 } from '../cache/hash.js';
 import { layerDigest, normalizeEntries } from '../cache/layer-digest.js';
 import type { Layer, LayerEntry } from '../cache/layer-types.js';
 import { StoreError, type HistoryEntry, type ImageRecord, type KeyRecord, type Store } from '../cache/store-types.js';
-import { ContextError, ContextReader } from './context.js';
-import { copyFromContext, copyFromView, CopyError, type CopyResult } from './copy.js';
+import { ContextReader } from './context.js';
+import { copyFromContext, copyFromView, type CopyResult } from './copy.js';
 import { loadDockerignore } from './dockerignore.js';
 import type { Instruction } from './dockerfile/types.js';
-import { EXIT, UserError } from './errors.js';
+import { EXIT, UserError, toUserError, type ErrorCode } from './errors.js';
+import { stratumEnv } from './env.js';
+import { preflight } from './preflight.js';
 import { type EventBus, type MissReason, type StepInfo } from './events.js';
 import { runCommand, LOG_TAIL_LINES } from './executor.js';
 import { explainMiss, type PreviousStep } from './explain-miss.js';
@@ -123,6 +125,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     return result;
   };
 
+  // The environment, the store, -t and -o are checked before any step runs.
+  try {
+    await preflight(opts);
+  } catch (err) {
+    const error = toUserError(err);
+    if (!error) throw err;
+    return done({ ok: false, exitCode: error.exitCode, error });
+  }
+
   let contextReal: string;
   try {
     contextReal = realpathSync(opts.contextDir);
@@ -193,7 +204,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     },
     entries: () => viewOf(run).entries(),
   });
-  const created = (ms: number) => rfc3339(process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : ms);
+  const epoch = stratumEnv().sourceDateEpoch;
+  const created = (ms: number) => rfc3339(epoch !== undefined ? epoch * 1000 : ms);
 
   try {
     for (const step of plan.steps) {
@@ -405,7 +417,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   // --- helpers that close over the build -------------------------------------------------------
   /** A user error located at a step's instruction in the Dockerfile. */
-  function stepError(step: PlannedStep, code: string, message: string, hint: string): UserError {
+  function stepError(step: PlannedStep, code: ErrorCode, message: string, hint: string): UserError {
     const n = step.instr.node;
     return new UserError(code, message, hint, EXIT.usage, { code, message, hint, file: display, line: n.startLine, column: n.column, length: n.original.length });
   }
@@ -574,19 +586,4 @@ function imageConfig(st: ConfigState) {
   if (st.env.length) cfg.Env = st.env.map(([k, v]) => `${k}=${v}`);
   if (st.workdir !== '/') cfg.WorkingDir = st.workdir;
   return cfg;
-}
-
-function toUserError(err: unknown): UserError | undefined {
-  if (err instanceof UserError) return err;
-  if (err instanceof ContextError) return new UserError(`CONTEXT_${err.code}`, err.message, err.hint, EXIT.usage);
-  if (err instanceof CopyError) return new UserError('COPY', err.message, err.hint, EXIT.usage);
-  if (err instanceof StoreError) {
-    if (err.code === 'ECHANGED') return new UserError('ECHANGED', `${String(err.facts.path ?? 'a file')} changed while it was being copied`, 'build again once the file is saved', EXIT.io, undefined, String(err.facts.path ?? ''));
-    return new UserError(err.code, `store error: ${err.message}`, 'run `stratum cache verify` to check and repair the store', EXIT.io);
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e && typeof e.code === 'string' && typeof e.syscall === 'string') {
-    return new UserError(e.code, `${e.syscall} ${e.path ?? ''}: ${e.message}`, e.code === 'ENOSPC' ? 'free some disk space (`stratum prune`)' : 'check permissions and free space', EXIT.io, undefined, e.path);
-  }
-  return undefined;
 }
