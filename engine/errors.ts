@@ -207,8 +207,9 @@ export function toUserError(err: unknown, hints: { errno?: string } = {}): UserE
  *     hint: did you mean RUN?
  *
  * `source` is the Dockerfile text (read from `diagnostic.file` when not given and readable).
+ * Takes a UserError, or the `error` of a build-done event (message and hint).
  */
-export function formatError(err: UserError, source?: string): string {
+export function formatError(err: { message: string; hint?: string | undefined; diagnostic?: Diagnostic | undefined }, source?: string): string {
   const d = err.diagnostic;
   if (!d) return `error: ${err.message}${err.hint ? `\nhint: ${err.hint}` : ''}`;
   if (source === undefined) {

@@ -155,6 +155,18 @@ t.test('a Dockerfile error: position, the line underlined, the hint (what the us
   assert.is(buildDone(r)?.ok, false);
 });
 
+t.test('watch prints a failed build\'s error as build does', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nRUUN make\n' });
+  const { child, done } = startCli(['watch', '--progress=plain', '--cache-dir', rig.path('store'), rig.path('ctx')]);
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  for (let i = 0; i < 200 && !err.includes('watch: waiting'); i++) await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGINT');
+  const r = await done;
+  assert.match(r.stderr, 'error: unknown instruction "RUUN"\nhint: did you mean RUN?\n');
+  noStack(r);
+});
+
 t.test('EPIPE: a reader that stops early (| head) ends stratum quietly', async () => {
   // Enough output that it cannot all sit in the pipe before the reader goes away.
   rig.write({ 'ctx/Dockerfile': 'FROM scratch\n' + Array.from({ length: 3000 }, (_, i) => `LABEL k${i}=v${i}`).join('\n') + '\n' });

@@ -1,6 +1,6 @@
 /** `stratum watch`: rebuild on every change; the Ink UI on a terminal, plain or NDJSON otherwise. */
 import { EventBus } from '../../engine/events.js';
-import { EXIT } from '../../engine/errors.js';
+import { EXIT, formatError } from '../../engine/errors.js';
 import { Watcher } from '../../engine/watch.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
@@ -15,6 +15,8 @@ export async function watchCommand(opts: BuildCliOptions, io: Io): Promise<numbe
     ...engineOptions(opts, store, bus, mode),
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
   });
+  // A failed build's error, as `stratum build` prints it (the Ink UI shows it in its header).
+  if (mode !== 'tty') bus.on((e) => void (e.type === 'build-done' && e.error && io.stderr.write(formatError(e.error) + '\n')));
   const tui = await attachReporter(bus, mode, io, { mode: 'watch', onQuit: () => void watcher.stop(), onRebuild: (force) => watcher.rebuild(force) });
   const stop = () => void watcher.stop();
   process.once('SIGINT', stop);
