@@ -83,10 +83,12 @@ t.test('--cache-dir that is a file: usage error before any step', async () => {
   assert.is(r.stderr, `error: the store ${rig.path('afile')} is not a directory\nhint: pass --cache-dir a directory (it is created if missing), or fix STRATUM_CACHE_DIR\n`);
   noStack(r);
   failedBeforeAnyStep(r, `the store ${rig.path('afile')} is not a directory`);
-  // The store commands say the same.
-  const images = await runCli(['images', '--cache-dir', rig.path('afile')]);
-  assert.is(images.code, 2);
-  assert.is(images.stderr, r.stderr);
+  // The store commands, plan and watch say the same (watch before it starts watching).
+  for (const args of [['images'], ['du'], ['plan', rig.path('ctx')], ['watch', '--progress=plain', rig.path('ctx')]]) {
+    const other = await runCli([...args, '--cache-dir', rig.path('afile')]);
+    assert.is(other.code, 2, args[0]);
+    assert.is(other.stderr, r.stderr, args[0]);
+  }
 });
 
 // An unwritable store that is unwritable for root too: root ignores file modes, so the store

@@ -2,6 +2,7 @@
 import { EventBus } from '../../engine/events.js';
 import { EXIT, formatError } from '../../engine/errors.js';
 import { Watcher } from '../../engine/watch.js';
+import { preflight } from '../../engine/preflight.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
 import { attachReporter } from '../reporters/attach.js';
@@ -9,6 +10,8 @@ import { engineOptions, resolveProgress, type Io } from './build.js';
 
 export async function watchCommand(opts: BuildCliOptions, io: Io): Promise<number> {
   const store = createStore(opts.cacheDir ?? defaultStoreRoot());
+  // A bad store, -t or -o ends the session before it starts, rather than failing every cycle.
+  await preflight({ store, tags: opts.tags, outputs: opts.outputs });
   const bus = new EventBus((err) => io.stderr.write(`stratum: reporter error: ${String(err)}\n`));
   const mode = resolveProgress(opts.progress, io.stdout);
   const watcher = new Watcher({
