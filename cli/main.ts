@@ -4,7 +4,7 @@
  * command, set the exit code. Heavy modules (the engine, Ink, chokidar) are imported only by
  * the command that needs them: start-up time is a feature.
  */
-import { EXIT, UserError } from '../engine/errors.js';
+import { EXIT, formatError, toUserError } from '../engine/errors.js';
 import { USAGE, usageError } from './usage.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -19,6 +19,9 @@ async function main(argv: string[]): Promise<number> {
     io.stdout.write(`stratum ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}\n`);
     return EXIT.ok;
   }
+  // Every environment input is checked before the command runs; build checks it in the
+  // engine instead, so that its JSON progress still ends with a build-done event.
+  if (command !== 'build') (await import('../engine/env.js')).stratumEnv();
   const { parseBuildArgs } = await import('./options.js');
   switch (command) {
     case 'build': {
@@ -69,15 +72,26 @@ function help(out: NodeJS.WriteStream): number {
   return EXIT.ok;
 }
 
+// A reader that stops early (`stratum images | head -1`) closes the pipe: stop quietly, as
+// git and docker do, with the status of a process killed by SIGPIPE (128 + 13).
+const EPIPE_EXIT = 141;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EPIPE_EXIT);
+    throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  async (err: unknown) => {
-    if (err instanceof UserError) {
-      const { formatUserError } = await import('./report-error.js');
-      process.stderr.write(formatUserError(err) + '\n');
-      process.exitCode = err.exitCode;
+  (err: unknown) => {
+    if (isEpipe(err)) process.exit(EPIPE_EXIT);
+    const user = toUserError(err);
+    if (user) {
+      process.stderr.write(formatError(user) + '\n');
+      process.exitCode = user.exitCode;
       return;
     }
     // A bug: say so plainly, with the stack, and exit 3 (never a silent hang).
@@ -85,3 +99,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = EXIT.io;
   },
 );
+
+function isEpipe(err: unknown): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === 'EPIPE';
+}

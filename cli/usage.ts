@@ -1,5 +1,5 @@
 /** Usage text and usage errors (exit code 2). */
-import { EXIT, UserError } from '../engine/errors.js';
+export { usageError } from '../engine/errors.js';
 
 export const USAGE = `stratum — build a Dockerfile into cached, content-addressed layers
 
@@ -36,7 +36,3 @@ Base images: FROM NAME uses an image built with -t or imported with \`stratum lo
 FROM oci-layout://DIR[:TAG] imports an OCI layout directory (DIR relative to the Dockerfile's folder).
 
 Exit codes: 0 success, 1 a step failed, 2 bad usage or Dockerfile, 3 store or I/O failure.`;
-
-export function usageError(message: string, hint = 'run `stratum --help` for usage'): UserError {
-  return new UserError('USAGE', message, hint, EXIT.usage);
-}

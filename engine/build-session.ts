@@ -7,7 +7,7 @@
 import type { LayerDigest, StepKey } from '../cache/digest.js';
 import type { Store } from '../cache/store-types.js';
 import type { ContextReader } from './context.js';
-import { EXIT, UserError } from './errors.js';
+import { EXIT, UserError, type ErrorCode } from './errors.js';
 import type { EventBus, StepInfo } from './events.js';
 import type { Executor } from './executor-types.js';
 import { rfc3339 } from './image-history.js';
@@ -49,7 +49,7 @@ export function createdAt(sourceDateEpoch: number | undefined): (ms: number) => 
 }
 
 /** A user error located at a step's instruction in the Dockerfile. */
-export function stepError(session: Pick<Session, 'display'>, step: PlannedStep, code: string, message: string, hint: string): UserError {
+export function stepError(session: Pick<Session, 'display'>, step: PlannedStep, code: ErrorCode, message: string, hint: string): UserError {
   const n = step.instr.node;
   return new UserError(code, message, hint, EXIT.usage, { code, message, hint, file: session.display, line: n.startLine, column: n.column, length: n.original.length });
 }

@@ -19,7 +19,8 @@ import { hostExecutor } from './executors/host.js';
 import { imageConfig } from './image-history.js';
 import { loadDockerfile, normalizeRef } from './load.js';
 import { publishLocal } from './output-local.js';
-import { exportEpoch } from './oci/ref-names.js';
+import { stratumEnv } from './env.js';
+import { preflight } from './preflight.js';
 import type { Plan, PlannedStage } from './plan.js';
 import { solve } from './solver.js';
 import type { Platform } from './platform.js';
@@ -117,17 +118,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     return result;
   };
 
-  // Validated before anything runs: a bad value is the user's error, with a build-done event.
-  let sourceDateEpoch = opts.sourceDateEpoch;
-  const rawEpoch = (opts.hostEnv ?? process.env).SOURCE_DATE_EPOCH;
-  if (sourceDateEpoch === undefined && rawEpoch !== undefined && rawEpoch !== '') {
-    try {
-      sourceDateEpoch = exportEpoch({ SOURCE_DATE_EPOCH: rawEpoch });
-    } catch (err) {
-      if (err instanceof UserError) return done({ ok: false, exitCode: err.exitCode, error: err });
-      throw err;
-    }
+  // The environment, the store, -t and -o are checked before any step runs: a bad value is
+  // the user's error, still with a build-done event.
+  try {
+    await preflight(opts);
+  } catch (err) {
+    const error = toUserError(err);
+    if (!error) throw err;
+    return done({ ok: false, exitCode: error.exitCode, error });
   }
+  const sourceDateEpoch = opts.sourceDateEpoch ?? stratumEnv().sourceDateEpoch;
 
   let contextReal: string;
   try {

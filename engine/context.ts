@@ -44,6 +44,7 @@ export class ContextError extends Error {
     readonly hint: string,
   ) {
     super(message);
+    this.name = 'ContextError';
   }
 }
 

@@ -32,6 +32,7 @@ export interface CopyResult {
 export class CopyError extends Error {
   constructor(message: string, readonly hint: string) {
     super(message);
+    this.name = 'CopyError';
   }
 }
 

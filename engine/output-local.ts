@@ -32,7 +32,9 @@ export interface PublishStats {
   linked: number;
 }
 
-export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, dest: string): PublishStats {
+/** Throws unless `dest` may be replaced (absent, empty, or written by stratum before); the
+ *  previous publish's record. Also run before a build (engine/preflight.ts). */
+export function checkLocalDest(store: Store, dest: string): OutputDoc | undefined {
   const doc = store.readDoc<OutputDoc>('outputs', dest);
   const prev = doc?.v === 1 ? doc : undefined;
   const destStat = lstatOrUndefined(dest);
@@ -42,6 +44,12 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
   if (destStat && !prev && readdirSync(dest).length > 0) {
     throw new UserError('OUTPUT_NOT_OURS', `output directory ${dest} is not empty and was not written by stratum`, 'choose a new or empty directory for dest=, or remove this one first: stratum replaces the whole directory', EXIT.usage, undefined, dest);
   }
+  return prev;
+}
+
+export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, dest: string): PublishStats {
+  const prev = checkLocalDest(store, dest);
+  const destStat = lstatOrUndefined(dest);
 
   // Unchanged since the last publish? Same chain and every file's stat as recorded.
   if (prev && destStat && prev.chain === chain && unchangedOnDisk(dest, prev)) return { changed: false, copied: 0, linked: 0 };

@@ -10,7 +10,7 @@ import { suite } from './util/rig.js';
 import { parseDockerfile } from '../engine/dockerfile/parse.js';
 import { toInstructions } from '../engine/dockerfile/instructions.js';
 import { expandInstruction } from '../engine/dockerfile/expand.js';
-import { formatDiagnostic } from '../engine/dockerfile/diagnostic.js';
+import { formatDiagnostic } from '../engine/errors.js';
 
 const DIR = fileURLToPath(new URL('../../test/fixtures/dockerfile/official/', import.meta.url));
 const files = readdirSync(DIR)

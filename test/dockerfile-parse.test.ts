@@ -7,7 +7,7 @@ import { suite } from './util/rig.js';
 import { parseDockerfile } from '../engine/dockerfile/parse.js';
 import { toInstructions } from '../engine/dockerfile/instructions.js';
 import { dumpDockerfile, dumpNode } from '../engine/dockerfile/dump.js';
-import { formatDiagnostic } from '../engine/dockerfile/diagnostic.js';
+import { formatDiagnostic } from '../engine/errors.js';
 import type { Diagnostic, Instruction, ParsedDockerfile } from '../engine/dockerfile/types.js';
 
 function parse(text: string): ParsedDockerfile {
@@ -239,7 +239,7 @@ t.test('errors inside ONBUILD point into the trigger; carets line up under tabs'
   const text = 'FROM a\n\tCOPY --chmod=999 x y\n';
   assert.is(
     formatDiagnostic(error(text), text),
-    "Dockerfile:2:7 invalid chmod parameter: '999'. it should be octal string and between 0 and 07777 — hint: write --chmod=0755 (octal) or --chmod=u+x (symbolic)\n2 | \tCOPY --chmod=999 x y\n    \t     ^^^^^^^^^^^",
+    "error: Dockerfile:2:7: invalid chmod parameter: '999'. it should be octal string and between 0 and 07777\n2 | \tCOPY --chmod=999 x y\n  | \t     ^^^^^^^^^^^\nhint: write --chmod=0755 (octal) or --chmod=u+x (symbolic)",
   );
 });
 
@@ -260,8 +260,8 @@ t.test('a physical line longer than 65535 bytes is refused', () => {
 t.test('unknown instruction: error at the keyword with a suggestion', () => {
   const d = error('FROM a\n\nRUUN make\n');
   assert.equal(d, { code: 'DF_UNKNOWN_INSTRUCTION', message: 'unknown instruction "RUUN"', hint: 'did you mean RUN?', file: 'Dockerfile', line: 3, column: 1, length: 4 });
-  assert.is(formatDiagnostic(d), 'Dockerfile:3:1 unknown instruction "RUUN" — hint: did you mean RUN?');
-  assert.is(formatDiagnostic(d, 'FROM a\n\nRUUN make\n'), 'Dockerfile:3:1 unknown instruction "RUUN" — hint: did you mean RUN?\n3 | RUUN make\n    ^^^^');
+  assert.is(formatDiagnostic(d), 'error: Dockerfile:3:1: unknown instruction "RUUN"\nhint: did you mean RUN?');
+  assert.is(formatDiagnostic(d, 'FROM a\n\nRUUN make\n'), 'error: Dockerfile:3:1: unknown instruction "RUUN"\n3 | RUUN make\n  | ^^^^\nhint: did you mean RUN?');
   expectError('FROM a\n    xyzzy\n', { line: 2, column: 5, length: 5, message: 'unknown instruction "xyzzy"', hint: 'instructions are FROM, RUN, CMD, LABEL, MAINTAINER, EXPOSE, ENV, ADD, COPY, ENTRYPOINT, VOLUME, USER, WORKDIR, ARG, ONBUILD, STOPSIGNAL, HEALTHCHECK, SHELL' });
 });
 

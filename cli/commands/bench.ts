@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EXIT, UserError } from '../../engine/errors.js';
+import { EXIT, UserError, formatError, toUserError } from '../../engine/errors.js';
 import { loadDockerfile } from '../../engine/load.js';
 import { ContextReader } from '../../engine/context.js';
 import { createMatcher, loadDockerignore } from '../../engine/dockerignore.js';
@@ -247,15 +247,10 @@ export async function benchCommand(opts: BenchCliOptions, io: Io): Promise<numbe
       return 130;
     }
     if (err instanceof BenchBuildError) {
-      io.stderr.write(`error: bench: ${err.message}\nhint: run \`stratum build\` on this context to see the failure in full; bench builds with empty temporary stores, so a FROM <image> from your store is not available\n`);
+      io.stderr.write(formatError(new UserError('STEP_FAILED', `bench: ${err.message}`, 'run `stratum build` on this context to see the failure in full; bench builds with empty temporary stores, so a FROM <image> from your store is not available', EXIT.stepFailed)) + '\n');
       return EXIT.stepFailed;
     }
-    if (err instanceof UserError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    if (e && typeof e.code === 'string' && typeof e.syscall === 'string') {
-      throw new UserError(e.code, `bench: ${e.syscall} ${e.path ?? ''}: ${e.message}`, 'check free space and permissions of $TMPDIR (bench copies the context there)', EXIT.io, undefined, e.path);
-    }
-    throw err;
+    throw toUserError(err, { errno: 'check free space and permissions of $TMPDIR (bench copies the context there)' }) ?? err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -5,7 +5,7 @@ import { EventBus } from '../../engine/events.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
 import { attachReporter, type Streams } from '../reporters/attach.js';
-import { formatUserError } from '../report-error.js';
+import { formatError } from '../../engine/errors.js';
 
 export type Io = Streams;
 
@@ -65,7 +65,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
     tui?.unmount();
     // The step's output tail is already on screen (the UI's failure panel, or the plain log);
     // the error itself, with its position and hint, goes to stderr in every mode.
-    if (result.error) io.stderr.write(formatUserError(result.error) + '\n');
+    if (result.error) io.stderr.write(formatError(result.error) + '\n');
     if (interrupted || result.cancelled) return 130;
     return result.exitCode;
   } finally {

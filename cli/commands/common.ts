@@ -7,8 +7,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
-import { StoreError, type LocalStore } from '../../cache/store-types.js';
-import { EXIT, UserError } from '../../engine/errors.js';
+import type { LocalStore } from '../../cache/store-types.js';
+import { EXIT, UserError, toUserError } from '../../engine/errors.js';
+import { checkStoreRoot } from '../../engine/preflight.js';
 import { usageError } from '../usage.js';
 
 export { formatSize } from '../ui/format.js';
@@ -35,21 +36,8 @@ export function openStore(cacheDir: string | undefined, mustExist = false): Loca
   if (mustExist && !existsSync(root)) {
     throw new UserError('NO_STORE', `no store at ${root}`, 'build something first, or pass --cache-dir (or set STRATUM_CACHE_DIR) to the store you mean', EXIT.usage, undefined, root);
   }
+  checkStoreRoot(root, false);
   return createStore(root);
-}
-
-/** A store or filesystem error as the user error it is (bad names are usage errors). */
-export function asUserError(err: unknown): UserError | undefined {
-  if (err instanceof UserError) return err;
-  if (err instanceof StoreError) {
-    if (err.code === 'EINVALID') return new UserError('EINVALID', err.message, 'image names look like webapp:dev or registry.example/team/app:1.0', EXIT.usage);
-    return new UserError(err.code, `store error: ${err.message}`, 'run `stratum cache verify` to check and repair the store', EXIT.io);
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e && typeof e.code === 'string' && typeof e.syscall === 'string') {
-    return new UserError(e.code, `${e.syscall} ${e.path ?? ''}: ${e.message}`, e.code === 'ENOSPC' ? 'free some disk space (`stratum prune`)' : 'check permissions and free space', EXIT.io, undefined, e.path);
-  }
-  return undefined;
 }
 
 /** Run a command body, turning store and filesystem errors into user errors. */
@@ -57,7 +45,7 @@ export async function withStoreErrors<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw asUserError(err) ?? err;
+    throw toUserError(err) ?? err;
   }
 }
 

@@ -10,6 +10,7 @@ import { EventBus, type BuildEvent } from '../../engine/events.js';
 import { EXIT } from '../../engine/errors.js';
 import { loadDockerfile } from '../../engine/load.js';
 import type { Instruction, Node } from '../../engine/dockerfile/types.js';
+import { checkStoreRoot } from '../../engine/preflight.js';
 import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
 import type { Io } from './build.js';
@@ -62,6 +63,7 @@ function expandedArgs(i: Instruction): Args {
 
 export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number> {
   const storeRoot = opts.cacheDir ?? defaultStoreRoot();
+  checkStoreRoot(storeRoot, false);
   const store = existsSync(storeRoot) ? createStore(storeRoot) : undefined;
   const display = relative(process.cwd(), resolve(opts.dockerfile)) || opts.dockerfile;
   const loaded = loadDockerfile(opts.dockerfile, display, { buildArgs: opts.buildArgs, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), ...(store ? { store } : {}) });

@@ -2,10 +2,9 @@
  * `stratum rmi IMAGE…`: untag images. Their layers stay in the store as cache until
  * `stratum prune` finds nothing else using them (as `docker rmi` leaves build cache).
  */
-import { EXIT } from '../../engine/errors.js';
-import { formatUserError } from '../report-error.js';
+import { EXIT, formatError, toUserError } from '../../engine/errors.js';
 import { usageError } from '../usage.js';
-import { asUserError, openStore, parseCommand, withStoreErrors, type CommandIo } from './common.js';
+import { openStore, parseCommand, withStoreErrors, type CommandIo } from './common.js';
 import { requireImage } from './inspect.js';
 
 export const RMI_USAGE = `Usage: stratum rmi IMAGE... [--cache-dir DIR]
@@ -26,9 +25,9 @@ export async function rmiCommand(argv: string[], io: CommandIo): Promise<number>
         io.stdout.write(`Untagged: ${image.name}\n`);
       } catch (err) {
         // Like docker: report each image that is not there, untag the others, fail at the end.
-        const e = asUserError(err);
+        const e = toUserError(err);
         if (!e) throw err;
-        io.stderr.write(formatUserError(e) + '\n');
+        io.stderr.write(formatError(e) + '\n');
         code = e.exitCode;
       }
     }

@@ -1,8 +1,6 @@
 /**
- * Building and printing Dockerfile diagnostics.
- *
- * Printed form: `Dockerfile:3:1 unknown instruction "RUUN" — hint: did you mean RUN?`, and with
- * the source text, the offending line with the span underlined.
+ * Building Dockerfile diagnostics. They are printed by engine/errors.ts `formatDiagnostic`,
+ * the one formatter users see.
  */
 import { isSpace } from './go-text.js';
 import type { Diagnostic, Node, Result } from './types.js';
@@ -90,27 +88,6 @@ export function keywordSpan(node: Node): { file: string; line: number; column: n
   while (i < o.length && isSpace(o.charCodeAt(i))) i++;
   while (i + len < o.length && !isSpace(o.charCodeAt(i + len))) len++;
   return { file: node.file ?? 'Dockerfile', line: node.startLine, column: node.column, length: Math.max(1, len) };
-}
-
-/**
- * One line for a terminal or a log: `file:line:col message — hint: …`. With `source` (the
- * Dockerfile text), the offending line follows, with the span underlined.
- */
-export function formatDiagnostic(d: Diagnostic, source?: string): string {
-  let out = `${d.file}:${d.line}:${d.column} ${d.message}`;
-  if (d.hint) out += ` — hint: ${d.hint}`;
-  if (source !== undefined) {
-    const text = source.split('\n')[d.line - 1];
-    if (text !== undefined) {
-      const line = text.replace(/\r$/, '');
-      const gutter = `${d.line} | `;
-      const width = Math.max(1, Math.min(d.length, line.length - d.column + 1));
-      // Keep tabs in the padding so the carets line up under tab-indented text.
-      const pad = line.slice(0, d.column - 1).replace(/[^\t]/g, ' ');
-      out += `\n${gutter}${line}\n${' '.repeat(gutter.length)}${pad}${'^'.repeat(width)}`;
-    }
-  }
-  return out;
 }
 
 /** Levenshtein distance, for "did you mean" hints (short words only). */

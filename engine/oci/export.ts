@@ -135,7 +135,7 @@ function collectGarbage(blobDir: string, index: OciIndex): void {
 }
 
 /** A layout directory is written into only if it is new, empty, or already an OCI layout. */
-function checkLayoutDest(dest: string): void {
+export function checkLayoutDest(dest: string): void {
   if (!existsSync(dest)) return;
   if (!statSync(dest).isDirectory()) throw new UserError('OUTPUT_NOT_DIR', `output ${dest} exists and is not a directory`, 'use dest=NAME.tar for an archive file, or choose another directory', EXIT.usage, undefined, dest);
   if (readdirSync(dest).length && !existsSync(join(dest, 'oci-layout'))) {
@@ -281,7 +281,7 @@ function rememberArchive(store: Store, dest: string, key: string): void {
   store.writeDoc('oci-archive-outputs', dest, { key, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } satisfies ArchiveDoc);
 }
 
-function checkFileDest(dest: string): void {
+export function checkFileDest(dest: string): void {
   if (existsSync(dest) && statSync(dest).isDirectory()) {
     throw new UserError('OUTPUT_IS_DIR', `output ${dest} is a directory, but the export is a tar file`, 'use tar=false for an OCI layout directory, or choose a file name ending in .tar', EXIT.usage, undefined, dest);
   }

@@ -4,7 +4,7 @@
  * name in `io.containerd.image.name` (`docker.io/library/webapp:dev`), as BuildKit writes them.
  * Also the export timestamp, which every exported date uses.
  */
-import { EXIT, UserError } from '../errors.js';
+import { sourceDateEpoch } from '../env.js';
 
 /** Split `repo[:tag][@digest]` (the tag is after the last ':' that follows the last '/'). */
 export function splitRef(name: string): { repo: string; tag?: string; digest?: string } {
@@ -43,12 +43,7 @@ export function familiarName(name: string): string {
  * "now": the same build must give the same bytes, as ko and jib do by default.
  */
 export function exportEpoch(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw === undefined || raw === '') return 0;
-  if (!/^\d+$/.test(raw)) {
-    throw new UserError('SOURCE_DATE_EPOCH', `SOURCE_DATE_EPOCH must be whole seconds since 1970 (got ${JSON.stringify(raw)})`, 'e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)', EXIT.usage);
-  }
-  return Number(raw);
+  return sourceDateEpoch(env) ?? 0;
 }
 
 /** RFC 3339 in UTC without fractional seconds, as Go's time.Time marshals a whole second. */
