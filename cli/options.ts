@@ -85,9 +85,10 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     debounceMs = Number(v.debounce.replace(/ms$/, ''));
     if (!Number.isFinite(debounceMs) || debounceMs < 0) throw usageError(`${command}: --debounce takes milliseconds, e.g. --debounce 50`);
   }
-  const executor = v.executor ?? (process.env.STRATUM_EXECUTOR || undefined);
+  // STRATUM_EXECUTOR is read (and validated) by the engine's env module.
+  const executor = v.executor;
   if (executor !== undefined && executor !== 'sandbox' && executor !== 'host') {
-    throw usageError(`${command}: ${v.executor !== undefined ? '--executor' : 'STRATUM_EXECUTOR'} must be sandbox or host (got "${executor}")`, 'sandbox (the default) runs every RUN isolated; host runs it on this machine, for machines without user namespaces');
+    throw usageError(`${command}: --executor must be sandbox or host (got "${executor}")`, 'sandbox (the default) runs every RUN isolated; host runs it on this machine, for machines without user namespaces');
   }
   let jobs: number | undefined;
   if (v.jobs !== undefined) {

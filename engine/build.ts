@@ -186,7 +186,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     executorFor(_run, step) {
       let ex = executors.get(step.stage);
       if (!ex) {
-        const kind = executorKind(plan, step.stage, opts.executor ?? 'host');
+        const kind = executorKind(plan, step.stage, opts.executor ?? stratumEnv().executor ?? 'host');
         ex = makeExecutor(kind, store, `${historyId}\0${step.stageName}`);
         executors.set(step.stage, ex);
       }
@@ -225,7 +225,7 @@ async function runStages(s: Session, signal: AbortSignal | undefined): Promise<S
       return { ok: value.kind === 'ok', value };
     },
   }));
-  const jobs = s.opts.jobs ?? availableParallelism();
+  const jobs = s.opts.jobs ?? stratumEnv().jobs ?? availableParallelism();
   const r = await solve(tasks, { jobs, ...(signal ? { signal } : {}) });
   if (r.ok) return { kind: 'ok' };
   if (r.failed !== undefined) return r.results.get(r.failed)!.value;
