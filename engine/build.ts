@@ -17,10 +17,11 @@ import type { Instruction } from './dockerfile/types.js';
 import { EXIT, UserError } from './errors.js';
 import { type EventBus, type MissReason, type StepInfo } from './events.js';
 import { runCommand, LOG_TAIL_LINES } from './executor.js';
-import { explainMiss, type PreviousStep } from './explain-miss.js';
+import { explainMiss } from './explain-miss.js';
 import { loadDockerfile, normalizeRef } from './load.js';
 import { runEnv, type Plan, type PlannedStep, type ConfigState } from './plan.js';
 import { filesDigest, KEY_SCHEMA, stepKey, type FileRow, type KeyRecordV1 } from './step-key.js';
+import { openStepHistory } from './step-history.js';
 import { chainDigest, mergeChain } from './union-view.js';
 import { Workspace, type ViewLike } from './workspace.js';
 import { publishLocal } from './output-local.js';
@@ -78,11 +79,6 @@ interface StageRun {
   history: HistoryEntry[];
   view?: ViewLike;
   workspace?: Workspace;
-}
-
-interface StepHistoryDoc {
-  v: 1;
-  steps: Record<string, { record: KeyRecordV1; filesBlob?: string }>;
 }
 
 const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -158,9 +154,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now() });
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
-  const prevDoc = store.readDoc<StepHistoryDoc>('steps', historyId);
-  const history: StepHistoryDoc = prevDoc?.v === 1 ? prevDoc : { v: 1, steps: {} };
-  let historyDirty = false;
+  const stepHistory = openStepHistory(store, historyId, plan);
 
   const runs = new Map<number, StageRun>();
   /** Dry run: stages whose chain is unknown from a step on (stage → first missing step). */
@@ -242,7 +236,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
 
       // --- key ---------------------------------------------------------------------------
-      const identity = `${step.stageName}#${step.stageIndex}`;
       let copy: CopyResult | undefined;
       let fileRows: FileRow[] | undefined;
       const record: KeyRecordV1 = { schema: KEY_SCHEMA, op: ins.kind, parent: run.chain, instruction: '', flags: {} };
@@ -309,14 +302,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         savedMs += cached.durationMs;
         applyStepResult(run, cached.layer, cached.chain, false);
         run.history.push(historyEntry(step, cached.layer, store, created(cached.created)));
-        rememberStep(identity, record, fileRows);
+        stepHistory.remember(step, record, fileRows);
         bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size: cached.layer ? (store.getLayer(cached.layer)?.size ?? 0) : 0, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
         continue;
       }
 
       // --- miss: explain, execute, commit -------------------------------------------------
       misses++;
-      const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(previousStep(identity), record, fileRows);
+      const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(stepHistory.previous(step), record, fileRows);
       start({ cached: false, reason: why.text });
       if (opts.dryRun) {
         if (ins.kind === 'RUN') {
@@ -366,7 +359,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
       applyStepResult(run, layer?.digest ?? null, chain, ins.kind === 'RUN');
       run.history.push(historyEntry(step, layer?.digest ?? null, store, created(keyRecord.created)));
-      rememberStep(identity, record, fileRows);
+      stepHistory.remember(step, record, fileRows);
       bus.emit({ type: 'step-done', ...info, cached: false, layer: layer?.digest ?? null, size: layer?.size ?? 0, ms: durationMs, reason: why.text, why });
     }
 
@@ -387,11 +380,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         await exportImage(store, { ...image, name: normalizeRef(opts.tags?.[0] ?? 'stratum-build:latest') }, out);
       }
     }
-    flushHistory();
+    stepHistory.flush();
     ctx.save();
     return done({ ok: true, exitCode: EXIT.ok, image });
   } catch (err) {
-    flushHistory();
+    stepHistory.flush();
     ctx.save();
     const error = toUserError(err);
     if (!error) throw err;
@@ -408,35 +401,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   function stepError(step: PlannedStep, code: string, message: string, hint: string): UserError {
     const n = step.instr.node;
     return new UserError(code, message, hint, EXIT.usage, { code, message, hint, file: display, line: n.startLine, column: n.column, length: n.original.length });
-  }
-
-  function previousStep(identity: string): PreviousStep | undefined {
-    const prev = history.steps[identity];
-    if (!prev) return undefined;
-    let files: FileRow[] | undefined;
-    if (prev.filesBlob) {
-      try {
-        const buf = store.readBlob(prev.filesBlob as never);
-        if (buf) files = JSON.parse(buf.toString('utf8')) as FileRow[];
-      } catch {
-        files = undefined;
-      }
-    }
-    return { record: prev.record, ...(files ? { files } : {}) };
-  }
-
-  function rememberStep(identity: string, record: KeyRecordV1, rows: FileRow[] | undefined): void {
-    const prev = history.steps[identity];
-    if (prev && JSON.stringify(prev.record) === JSON.stringify(record)) return;
-    let filesBlob: string | undefined;
-    if (rows) filesBlob = store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
-    history.steps[identity] = { record, ...(filesBlob ? { filesBlob } : {}) };
-    historyDirty = true;
-  }
-
-  function flushHistory(): void {
-    if (historyDirty) store.writeDoc('steps', historyId, history);
-    historyDirty = false;
   }
 
   async function executeRun(
