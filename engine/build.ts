@@ -339,6 +339,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         }
         if (!res.ok) {
           bus.emit({ type: 'step-failed', ...info, ms: Math.round(performance.now() - startedAt), message: res.message, hint: res.hint, exitCode: res.exitCode, signal: res.signal, logTail: res.tail });
+          stepHistory.flush();
           return done({ ok: false, exitCode: EXIT.stepFailed, error: new UserError('STEP_FAILED', `${display}:${step.line}: ${res.message}`, res.hint, EXIT.stepFailed) });
         }
         entries = res.entries;
