@@ -32,7 +32,7 @@ const cases: [name: string, prev: string[], next: string[], expected: string][] 
   ['a RUN replaced by a COPY is a new step (kinds differ)', BASE, ['WORKDIR /app', 'COPY package.json ./', 'COPY vendor/ ./vendor/', 'COPY src/ ./src/', 'RUN npm run build'], '0 1 - 3 4'],
   ['edited and inserted in one gap: the similar one is the edit', BASE, ['WORKDIR /app', 'COPY package.json ./', 'RUN echo hello > /etc/motd', 'RUN npm ci --prefer-offline', 'COPY src/ ./src/', 'RUN npm run build'], '0 1 - 2 3 4'],
   ['a line deleted and the next edited', ['RUN apt-get update', 'RUN apt-get install -y curl', 'COPY . .'], ['RUN apt-get install -y curl git', 'COPY . .'], '1 2'],
-  ['whitespace does not make a line different', ['RUN  make   all'], ['RUN make all'], '0'],
+  ['whitespace does not make a line different', ['RUN  make   all', 'RUN make\ttest'], ['RUN make test', 'RUN make all'], '1 0'],
   ['the keyword\'s case does not either', ['run make all'], ['RUN make all'], '0'],
   ['identical lines keep their order', ['RUN make', 'COPY a ./', 'RUN make'], ['RUN make', 'COPY b ./', 'COPY a ./', 'RUN make'], '0 - 1 2'],
   ['a step whose text is unlike anything is new, when its gap holds two', ['COPY a ./', 'RUN echo one', 'RUN echo two', 'COPY z ./'], ['COPY a ./', 'RUN curl -fsSL https://x.example | sh', 'COPY z ./'], '0 - 3'],
