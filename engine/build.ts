@@ -26,7 +26,7 @@ import { solve } from './solver.js';
 import type { Platform } from './platform.js';
 import { runStage } from './stage-runner.js';
 import { viewOf, type StageRun } from './stage-state.js';
-import { StepHistory } from './step-history.js';
+import { openStepHistory } from './step-history.js';
 import type { StepOutcome } from './steps/step-outcome.js';
 
 /** Where a finished build is published. `oci` and `docker` are image archives (a .tar file, or
@@ -181,7 +181,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     runs: new Map(),
     dirtyStages: new Map(),
     dryLayers: new Map(),
-    history: new StepHistory(store, historyId),
+    history: openStepHistory(store, historyId, plan),
     created: createdAt(sourceDateEpoch),
     executorFor(_run, step) {
       let ex = executors.get(step.stage);

@@ -20,7 +20,9 @@ export function explainMiss(prev: PreviousStep | undefined, next: KeyRecordV1, n
     return { kind: 'instruction', text: 'instruction changed' };
   }
   if (next.files && p.files?.digest !== next.files.digest) {
-    const d = diffFiles(prev.files ?? [], nextFiles ?? []);
+    // Without the old list (its blob pruned) every path would look added: say less, not wrong.
+    if (!prev.files) return { kind: 'files', text: 'copied files changed' };
+    const d = diffFiles(prev.files, nextFiles ?? []);
     const parts: string[] = [];
     const name = (list: string[], verb: string) => {
       if (!list.length) return;

@@ -1,60 +1,121 @@
 /**
- * The record of the last build of each step of one Dockerfile in one context, kept in the
- * store so that a miss can be explained against it ("src/app.js changed"). Steps are
- * identified by stage and position.
+ * What the last build of a Dockerfile recorded about each of its steps, so that a miss can be
+ * explained against "the same step" (engine/explain-miss.ts). One document per (context,
+ * Dockerfile) in the store: per stage, the ordered steps with their kind, text, key record and
+ * the blob of their copied-file list. Which old step is the same as a new one is decided by
+ * engine/step-match.ts, so inserting, deleting or swapping lines keeps each step's history.
  */
+import type { BlobDigest } from '../cache/digest.js';
 import type { Store } from '../cache/store-types.js';
 import type { PreviousStep } from './explain-miss.js';
-import type { PlannedStep } from './plan.js';
+import type { Plan, PlannedStage, PlannedStep } from './plan.js';
+import { matchStages, matchSteps } from './step-match.js';
 import type { FileRow, KeyRecordV1 } from './step-key.js';
 
+const DOC_KIND = 'steps';
+/** v1 keyed steps by `stage#position`; it is ignored, not migrated (one build rebuilds it). */
+const DOC_VERSION = 2;
+
+interface StepEntry {
+  kind: KeyRecordV1['op'];
+  /** The instruction as written, continuation lines joined: what the matcher compares. */
+  text: string;
+  record: KeyRecordV1;
+  /** Blob holding the JSON FileRow list of a COPY/ADD from the context. */
+  filesBlob?: string;
+}
+
+interface StageEntry {
+  /** The `AS` name in lower case, or null. */
+  name: string | null;
+  steps: StepEntry[];
+}
+
 interface StepHistoryDoc {
-  v: 1;
-  steps: Record<string, { record: KeyRecordV1; filesBlob?: string }>;
+  v: typeof DOC_VERSION;
+  /** By stage position in the Dockerfile. */
+  stages: StageEntry[];
 }
 
-export class StepHistory {
-  readonly #store: Store;
-  readonly #id: string;
-  readonly #doc: StepHistoryDoc;
-  #dirty = false;
+export interface StepHistory {
+  /** The last recorded build of the same step, if any. */
+  previous(step: PlannedStep): PreviousStep | undefined;
+  /** Record a step that hit or was built. */
+  remember(step: PlannedStep, record: KeyRecordV1, rows: FileRow[] | undefined): void;
+  /** Write the document if it changed. Steps not reached (a failed build, a stage outside the
+   *  target) keep what the previous document said about them. */
+  flush(): void;
+}
 
-  constructor(store: Store, id: string) {
-    this.#store = store;
-    this.#id = id;
-    const prev = store.readDoc<StepHistoryDoc>('steps', id);
-    this.#doc = prev?.v === 1 ? prev : { v: 1, steps: {} };
-  }
+/** Steps that have a cache key; only they are recorded and matched. */
+const KEYED = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
+const keyedSteps = (st: PlannedStage) => st.steps.filter((s) => KEYED.has(s.instr.kind));
 
-  previous(step: PlannedStep): PreviousStep | undefined {
-    const prev = this.#doc.steps[identity(step)];
-    if (!prev) return undefined;
-    let files: FileRow[] | undefined;
-    if (prev.filesBlob) {
-      try {
-        const buf = this.#store.readBlob(prev.filesBlob as never);
-        if (buf) files = JSON.parse(buf.toString('utf8')) as FileRow[];
-      } catch {
-        files = undefined;
+/** Load the history of `id` (context and Dockerfile) and match its steps to the plan's. */
+export function openStepHistory(store: Store, id: string, plan: Plan): StepHistory {
+  const raw = store.readDoc<StepHistoryDoc>(DOC_KIND, id);
+  const prevDoc: StepHistoryDoc = raw?.v === DOC_VERSION && Array.isArray(raw.stages) ? raw : { v: DOC_VERSION, stages: [] };
+
+  const matched = new Map<PlannedStep, StepEntry>();
+  const stageMatch = matchStages(prevDoc.stages, plan.stages.map((st) => ({ name: stageName(st) })));
+  plan.stages.forEach((st, k) => {
+    const prevStage = stageMatch[k] === undefined ? undefined : prevDoc.stages[stageMatch[k]];
+    if (!prevStage) return;
+    const steps = keyedSteps(st);
+    const m = matchSteps(prevStage.steps, steps.map((s) => ({ kind: s.instr.kind, text: s.text })));
+    steps.forEach((s, i) => {
+      const j = m[i];
+      if (j !== undefined) matched.set(s, prevStage.steps[j]!);
+    });
+  });
+  const remembered = new Map<PlannedStep, StepEntry>();
+  let written = JSON.stringify(raw ?? null);
+
+  return {
+    previous(step) {
+      const prev = matched.get(step);
+      if (!prev) return undefined;
+      let files: FileRow[] | undefined;
+      if (prev.filesBlob) {
+        try {
+          const buf = store.readBlob(prev.filesBlob as BlobDigest);
+          if (buf) files = JSON.parse(buf.toString('utf8')) as FileRow[];
+        } catch {
+          files = undefined;
+        }
       }
-    }
-    return { record: prev.record, ...(files ? { files } : {}) };
-  }
+      return { record: prev.record, ...(files ? { files } : {}) };
+    },
 
-  remember(step: PlannedStep, record: KeyRecordV1, rows: FileRow[] | undefined): void {
-    const id = identity(step);
-    const prev = this.#doc.steps[id];
-    if (prev && JSON.stringify(prev.record) === JSON.stringify(record)) return;
-    let filesBlob: string | undefined;
-    if (rows) filesBlob = this.#store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
-    this.#doc.steps[id] = { record, ...(filesBlob ? { filesBlob } : {}) };
-    this.#dirty = true;
-  }
+    remember(step, record, rows) {
+      const prev = matched.get(step);
+      let filesBlob: string | undefined;
+      if (rows) {
+        // An unchanged record has an unchanged file list: reuse its blob rather than rewrite it.
+        filesBlob = prev?.filesBlob && JSON.stringify(prev.record) === JSON.stringify(record) ? prev.filesBlob : store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
+      }
+      remembered.set(step, { kind: record.op, text: step.text, record, ...(filesBlob ? { filesBlob } : {}) });
+    },
 
-  flush(): void {
-    if (this.#dirty) this.#store.writeDoc('steps', this.#id, this.#doc);
-    this.#dirty = false;
-  }
+    flush() {
+      const doc: StepHistoryDoc = {
+        v: DOC_VERSION,
+        stages: plan.stages.map((st) => ({
+          name: stageName(st),
+          steps: keyedSteps(st).flatMap((s) => {
+            const e = remembered.get(s) ?? matched.get(s);
+            return e ? [e] : [];
+          }),
+        })),
+      };
+      const json = JSON.stringify(doc);
+      if (json === written) return;
+      store.writeDoc(DOC_KIND, id, doc);
+      written = json;
+    },
+  };
 }
 
-const identity = (step: PlannedStep) => `${step.stageName}#${step.stageIndex}`;
+function stageName(st: PlannedStage): string | null {
+  return st.name === undefined ? null : st.name.toLowerCase();
+}
