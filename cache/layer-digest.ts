@@ -4,7 +4,7 @@
  */
 import { asLayerDigest, type LayerDigest } from './digest.js';
 import type { LayerEntry } from './layer-types.js';
-import { xxh64 } from './hash.js';
+import { sha256 } from './hash.js';
 
 /** Schema of the canonical entry list; bump when the serialization changes. */
 export const LAYER_SCHEMA = 1;
@@ -83,7 +83,7 @@ export function normalizeEntries(entries: readonly LayerEntry[]): LayerEntry[] {
 
 /** Digest of an already-normalized entry list. */
 export function layerDigest(sorted: readonly LayerEntry[]): LayerDigest {
-  return asLayerDigest(xxh64(JSON.stringify([LAYER_SCHEMA, sorted.map(canonicalEntry)])));
+  return asLayerDigest(sha256(JSON.stringify([LAYER_SCHEMA, sorted.map(canonicalEntry)])));
 }
 
 /** Sum of file sizes. */

@@ -3,7 +3,7 @@
  * layer digest; parsing re-computes the digest from the entries, so a manifest that was
  * edited, truncated or renamed is rejected (a miss), never used.
  */
-import { asBlobDigest, isHex16, type LayerDigest } from './digest.js';
+import { asBlobDigest, isDigestHex, type LayerDigest } from './digest.js';
 import type { Layer, LayerEntry } from './layer-types.js';
 import { LAYER_SCHEMA, layerDigest, layerSize, normalizeEntries } from './layer-digest.js';
 
@@ -44,7 +44,7 @@ function parseEntry(x: unknown): LayerEntry | undefined {
   const okMode = typeof mode === 'number' && Number.isInteger(mode);
   switch (x.type) {
     case 'file':
-      if (!okMode || typeof x.digest !== 'string' || !isHex16(x.digest)) return undefined;
+      if (!okMode || typeof x.digest !== 'string' || !isDigestHex(x.digest)) return undefined;
       if (typeof x.size !== 'number' || !Number.isSafeInteger(x.size) || x.size < 0) return undefined;
       return { path, type: 'file', mode, size: x.size, digest: asBlobDigest(x.digest) };
     case 'dir':

@@ -20,6 +20,7 @@ import type { PruneOptions, PruneReport } from './store-types.js';
 import { decodeLayer } from './layer-manifest.js';
 import { decodeKey } from './key-file.js';
 import { listImages } from './image-store.js';
+import { removeLegacyFolders } from './store-legacy.js';
 import { walkFanned } from './store-walk.js';
 import { step } from './timed-steps.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
@@ -49,6 +50,9 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   /** Corrupt or stray files, by folder: removed whatever else happens. */
   const junk = { keys: [] as Item[], layers: [] as Item[], blobs: [] as Item[] };
   const item = (path: string, size: number, mtime: number): Item => ({ path, size, mtime, refs: 0, removed: false });
+
+  // An older layout's folders (`blobs-v1/`…) are invisible to this store: only space.
+  const legacy = step(steps, 'remove old layout folders', () => removeLegacyFolders(L.root));
 
   const roots = step(steps, 'read images', () => {
     const set = new Set<string>(opts.roots);
@@ -166,14 +170,15 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   step(steps, 'sweep blobs', () => gone.blobs.forEach((x) => sfs.unlink(x.path)));
   if (all.length) bumpEpoch(s);
 
-  const freedBytes = sum(all);
+  const freedBytes = sum(all) + legacy.bytes;
   return {
     steps,
+    removedLegacy: legacy.folders,
     removedKeys: gone.keys.length,
     removedLayers: gone.layers.length,
     removedBlobs: gone.blobs.length,
     freedBytes,
-    sizeBefore,
-    sizeAfter: sizeBefore - freedBytes,
+    sizeBefore: sizeBefore + legacy.bytes,
+    sizeAfter: sizeBefore - sum(all),
   };
 }

@@ -6,7 +6,7 @@
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { asBlobDigest, EMPTY_CHAIN, type BlobDigest, type ChainDigest, type LayerDigest, type StepKey } from '../cache/digest.js';
-import { xxh64 } from '../cache/hash.js';
+import { sha256 } from '../cache/hash.js';
 import { layerDigest, normalizeEntries } from '../cache/layer-digest.js';
 import type { Layer, LayerEntry } from '../cache/layer-types.js';
 import { StoreError, type HistoryEntry, type ImageRecord, type KeyRecord, type Store } from '../cache/store-types.js';
@@ -20,7 +20,8 @@ import { runCommand, LOG_TAIL_LINES } from './executor.js';
 import { explainMiss, type PreviousStep } from './explain-miss.js';
 import { loadDockerfile, normalizeRef } from './load.js';
 import { runEnv, type Plan, type PlannedStep, type ConfigState } from './plan.js';
-import { filesDigest, KEY_SCHEMA, stepKey, type FileRow, type KeyRecordV1 } from './step-key.js';
+import { filesDigest, KEY_SCHEMA, ociPlatform, stepKey, type FileRow, type KeyRecordV1 } from './step-key.js';
+import type { ExecutorKind } from './executor-types.js';
 import { chainDigest, mergeChain } from './union-view.js';
 import { Workspace, type ViewLike } from './workspace.js';
 import { publishLocal } from './output-local.js';
@@ -55,6 +56,8 @@ export interface BuildOptions {
   reportStoreSize?: boolean;
   /** Called with each step's cache key as soon as it is known (watch mode's staleness check). */
   onStepKey?: (index: number, key: StepKey) => void;
+  /** The executor RUN steps use; part of every key. Default 'host' (today's executor). */
+  executor?: ExecutorKind;
 }
 
 export interface BuildResult {
@@ -193,6 +196,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     },
     entries: () => viewOf(run).entries(),
   });
+  const platform = ociPlatform();
+  const executor: ExecutorKind = opts.executor ?? 'host';
   const created = (ms: number) => rfc3339(process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : ms);
 
   try {
@@ -245,7 +250,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const identity = `${step.stageName}#${step.stageIndex}`;
       let copy: CopyResult | undefined;
       let fileRows: FileRow[] | undefined;
-      const record: KeyRecordV1 = { schema: KEY_SCHEMA, op: ins.kind, parent: run.chain, instruction: '', flags: {} };
+      const record: KeyRecordV1 = { schema: KEY_SCHEMA, op: ins.kind, platform, executor, parent: run.chain, instruction: '', flags: {} };
       if (ins.kind === 'RUN') {
         record.instruction = ins.exec ? JSON.stringify(ins.exec) : (ins.shell ?? '') + ins.heredocs.map((h) => `\n${h.content}${h.name}`).join('');
         if (ins.network) record.flags.network = ins.network;
@@ -326,7 +331,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           continue;
         }
         // COPY and WORKDIR layers follow from their inputs alone: compute them, store nothing.
-        const entries = ins.kind === 'WORKDIR' ? workdirEntries(resolveWorkdirAfter(step), lazyView(run)) : copyEntries(copy!, ins, (c) => ({ digest: asBlobDigest(xxh64(c)), size: Buffer.byteLength(c) }));
+        const entries = ins.kind === 'WORKDIR' ? workdirEntries(resolveWorkdirAfter(step), lazyView(run)) : copyEntries(copy!, ins, (c) => ({ digest: asBlobDigest(sha256(c)), size: Buffer.byteLength(c) }));
         let layer: LayerDigest | null = null;
         if (entries.length) {
           const sorted = normalizeEntries(entries);

@@ -26,7 +26,7 @@
  * Pure code, no I/O.
  */
 import { asChainDigest, EMPTY_CHAIN, type ChainDigest, type LayerDigest } from '../cache/digest.js';
-import { xxh64 } from '../cache/hash.js';
+import { sha256 } from '../cache/hash.js';
 import { compareLayerPaths, normalizeEntries } from '../cache/layer-digest.js';
 import type { LayerEntry, View, ViewEntry } from '../cache/layer-types.js';
 
@@ -238,12 +238,12 @@ export function mergeChain(digests: readonly LayerDigest[], lookup: (d: LayerDig
 }
 
 /**
- * The chain digest after one more step: xxh64(`${below} ${layer}`), as OCI's ChainID
+ * The chain digest after one more step: sha256(`${below} ${layer}`), as OCI's ChainID
  * H(chain(L1..Ln-1), digest(Ln)). A step without a layer (`null`: a metadata-only
  * instruction) leaves the chain as it was.
  */
 export function chainDigest(below: ChainDigest, layer: LayerDigest | null): ChainDigest {
-  return layer === null ? below : asChainDigest(xxh64(`${below} ${layer}`));
+  return layer === null ? below : asChainDigest(sha256(`${below} ${layer}`));
 }
 
 /** The chain digest of layers given bottom first; EMPTY_CHAIN for none. */

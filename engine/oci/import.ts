@@ -26,7 +26,7 @@ import { IMAGE_NAME, REF_NAME, sha256Hex, type Descriptor, type DockerArchiveEnt
 import { familiarName, rfc3339 } from './ref-names.js';
 
 /** Bump when the mapping from layer tars to stratum layers changes (cached imports go stale). */
-const IMPORT_FORMAT = 1;
+const IMPORT_FORMAT = 2;
 const LAYER_DOCS = 'oci-imported-layers';
 const BASE_DOCS = 'oci-layout-bases';
 

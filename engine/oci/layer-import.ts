@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { asBlobDigest, type BlobDigest } from '../../cache/digest.js';
-import { createXxh64 } from '../../cache/hash.js';
+import { createSha256 } from '../../cache/hash.js';
 import type { Layer, LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
 import { compressionOf } from './archive-dir.js';
@@ -206,7 +206,7 @@ async function storeBody(store: Store, spool: string, body: AsyncIterable<Buffer
     return store.writeBlob(data);
   }
   const tmp = join(spool, randomBytes(8).toString('hex'));
-  const h = createXxh64();
+  const h = createSha256();
   let n = 0;
   try {
     await pipeline(

@@ -11,14 +11,14 @@
  * - exactly the layer's entries: no implicit parent directories, so importing the tar gives
  *   back the same entries and the same layer digest.
  *
- * File contents stream from the store's blobs and are checked against their xxh64 on the
+ * File contents stream from the store's blobs and are checked against their sha256 on the
  * way out (a corrupt blob fails the export rather than shipping wrong bytes).
  */
 import { createReadStream } from 'node:fs';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import type { Layer, LayerEntry } from '../../cache/layer-types.js';
 import { StoreError, type Store } from '../../cache/store-types.js';
-import { createXxh64 } from '../../cache/hash.js';
+import { createSha256 } from '../../cache/hash.js';
 import { packEntry } from './tar-stream-util.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -80,7 +80,7 @@ async function writeEntry(store: Store, pack: Pack, e: LayerEntry, base: { mtime
 /** A large blob's bytes, checked against its digest and size once read (before the entry ends). */
 async function* verifiedBlob(store: Store, e: Extract<LayerEntry, { type: 'file' }>): AsyncGenerator<Buffer> {
   if (!store.hasBlob(e.digest)) throw new StoreError('EMISSING', `blob ${e.digest} of ${e.path} is missing from the store`, { digest: e.digest, path: e.path });
-  const h = createXxh64();
+  const h = createSha256();
   let size = 0;
   for await (const chunk of createReadStream(store.blobPath(e.digest), { highWaterMark: 64 * 1024 })) {
     const buf = chunk as Buffer;
