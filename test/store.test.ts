@@ -155,6 +155,33 @@ t.test('putLayer sorts entries, names the layer by their digest and refuses miss
   expectStoreError(() => store.putLayer([fileEntry('x', a), fileEntry('x', a)]), 'EINVALID');
 });
 
+t.test('a v2 layer (owners, xattrs, hardlinks, devices, fifos) round trips through its manifest, and verify keeps it', ({ store }) => {
+  const a = store.writeBlob(Buffer.from('perl'));
+  const entries: LayerEntry[] = [
+    { path: 'dev', type: 'dir', mode: 0o755 },
+    { path: 'dev/null', type: 'char', mode: 0o666, major: 1, minor: 3 },
+    { path: 'dev/sda', type: 'block', mode: 0o660, major: 8, minor: 0, gid: 6 },
+    { path: 'home/app', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 },
+    { path: 'run/ctl', type: 'fifo', mode: 0o600 },
+    { path: 'usr/bin/perl', type: 'file', mode: 0o755, size: a.size, digest: a.digest, uid: 1000, gid: 1000, xattrs: { 'security.capability': 'AQAAAgAgAAAAAAAAAAAAAAAAAAA=' } },
+    { path: 'usr/bin/perl5', type: 'hardlink', target: 'usr/bin/perl' },
+  ];
+  const layer = store.putLayer(entries);
+  assert.is(layer.size, a.size, 'a hardlink adds no bytes');
+  const fresh = createStore(store.root).getLayer(layer.digest);
+  assert.equal(fresh?.entries, layer.entries);
+  assert.equal(fresh?.entries.find((e) => e.path === 'usr/bin/perl'), entries[5]);
+  // Owners and xattrs are part of the digest; uid 0 written out is the same as omitted.
+  const other = store.putLayer(entries.map((e) => (e.path === 'home/app' ? { ...e, uid: 1001 } : e)));
+  assert.is.not(other.digest, layer.digest);
+  const explicitRoot = store.putLayer(entries.map((e) => (e.path === 'run/ctl' ? { ...e, uid: 0, gid: 0 } : e)));
+  assert.is(explicitRoot.digest, layer.digest);
+  expectStoreError(() => store.putLayer([{ path: 'x', type: 'hardlink', target: 'y' }]), 'EINVALID');
+  const v = store.verify();
+  assert.is(v.badLayers, 0);
+  assert.ok(createStore(store.root).getLayer(layer.digest));
+});
+
 t.test('a corrupt layer manifest is a miss', ({ store }) => {
   const { layer } = buildEntry(store);
   const path = join(store.root, 'layers-v2', layer.digest.slice(0, 2), `${layer.digest}.json`);
