@@ -21,6 +21,7 @@ import { decodeLayer } from './layer-manifest.js';
 import { decodeKey } from './key-file.js';
 import { listImages } from './image-store.js';
 import { removeLegacyFolders } from './store-legacy.js';
+import { originBlob } from './layer-origin.js';
 import { walkFanned } from './store-walk.js';
 import { step } from './timed-steps.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
@@ -83,6 +84,10 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
         continue;
       }
       const blobs = [...new Set(layer.entries.flatMap((e) => (e.type === 'file' ? [e.digest as string] : [])))];
+      // An imported layer's original blob lives as long as the layer (cache/layer-origin.ts);
+      // one that is gone only loses the origin, it does not break the layer.
+      const origin = originBlob(s, layer.digest);
+      if (origin !== undefined && !blobs.includes(origin) && sfs.stat(L.blob(origin))?.isFile()) blobs.push(origin);
       out.set(layer.digest, { ...it, blobs, root: roots.has(layer.digest) });
     }
     return out;

@@ -1,5 +1,6 @@
 import type { BlobDigest, ChainDigest, LayerDigest, StepKey } from './digest.js';
 import type { Layer, LayerEntry } from './layer-types.js';
+import type { LayerOrigin } from './layer-origin.js';
 
 /** On-disk layout version: every store folder is named `<kind>-v<STORE_VERSION>`. */
 export const STORE_VERSION = 2;
@@ -115,6 +116,12 @@ export interface Store {
   putLayer(entries: LayerEntry[]): Layer;
   /** undefined when absent or corrupt (a corrupt manifest is deleted). LRU-cached in memory. */
   getLayer(digest: LayerDigest): Layer | undefined;
+
+  /** Record the blob an imported layer came in (the blob must be stored first; see
+   *  layer-origin.ts). An existing origin is kept. */
+  putLayerOrigin(origin: LayerOrigin): void;
+  /** The layer's origin, or undefined when it has none or its blob is gone. */
+  getLayerOrigin(digest: LayerDigest): LayerOrigin | undefined;
 
   // --- keys --------------------------------------------------------------------------------
   /** Written last. The layer (if any) must already be in the store. */
