@@ -171,7 +171,11 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   const all = [...gone.keys, ...gone.layers, ...gone.blobs];
   if (all.length) bumpEpoch(s);
   step(steps, 'sweep keys', () => gone.keys.forEach((x) => sfs.unlink(x.path)));
-  step(steps, 'sweep layers', () => gone.layers.forEach((x) => sfs.unlink(x.path)));
+  step(steps, 'sweep layers', () => {
+    gone.layers.forEach((x) => sfs.unlink(x.path));
+    // A removed layer's origin record goes with it (its blob is swept below).
+    for (const [d, l] of layers) if (l.removed) sfs.unlink(L.origin(d));
+  });
   step(steps, 'sweep blobs', () => gone.blobs.forEach((x) => sfs.unlink(x.path)));
   if (all.length) bumpEpoch(s);
 

@@ -131,4 +131,17 @@ t.test('prune removes the folders of the v1 layout and counts their bytes, and n
   assert.ok(createStore(store.root).getKey(a.key), 'the v2 entries are untouched');
 });
 
+t.test('an imported layer keeps its origin blob as long as the layer, and both go together', ({ store }) => {
+  const e = entry(store, 1, 2 * HOUR);
+  const gz = store.writeBlob(Buffer.from('pretend gzip bytes'));
+  store.putLayerOrigin({ layer: e.layer.digest, diffId: 'd'.repeat(64), tarSize: 2048, compressed: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: gz.digest, size: gz.size } });
+  const kept = store.prune({ roots: new Set(), graceMs: 0 });
+  assert.equal([kept.removedKeys, kept.removedLayers, kept.removedBlobs], [0, 0, 0], 'the origin blob is referenced by its layer');
+  assert.is(createStore(store.root).getLayerOrigin(e.layer.digest)?.compressed.digest, gz.digest);
+  const gone = store.prune({ until: HOUR, roots: new Set(), graceMs: 0 });
+  assert.equal([gone.removedKeys, gone.removedLayers, gone.removedBlobs], [1, 1, 2], 'key, layer, file blob and origin blob');
+  assert.not.ok(existsSync(join(store.root, 'origins-v2', e.layer.digest.slice(0, 2), `${e.layer.digest}.json`)), 'the origin record goes with its layer');
+  assert.not.ok(createStore(store.root).hasBlob(gz.digest));
+});
+
 t.run();
