@@ -8,7 +8,7 @@
  */
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, linkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite, Rig } from './util/rig.js';
 import { runCli, type CliResult } from './util/cli.js';
@@ -23,7 +23,7 @@ t.beforeEach(() => {
 });
 t.afterEach(() => rig.cleanup());
 
-const cli = (args: string[], store = 'store') => runCli([...args.slice(0, 1), '--cache-dir', rig.path(store), ...args.slice(1)]);
+const cli = (args: string[], store = 'store', env?: Record<string, string>) => runCli([...args.slice(0, 1), '--cache-dir', rig.path(store), ...args.slice(1)], env ? { env } : {});
 async function ok(r: Promise<CliResult>): Promise<CliResult> {
   const res = await r;
   assert.is(res.code, 0, `${res.stdout}\n${res.stderr}`);
@@ -154,5 +154,31 @@ t.test('a v2 layer re-tarred by stratum (no origin) unpacks with umoci to the sa
   const b = createStore(rig.path('store2')).getImage('back:1')!;
   assert.equal(b.layers, a.layers, 'the same layer digest on the way back');
 });
+
+for (const privileged of [true, false]) {
+  t.test(`a RUN on the base (host executor${privileged ? '' : ', mknod refused'}) sees the hardlink pair and leaves devices and fifos out of its layer`, async () => {
+    const L = await umociBase();
+    await ok(cli(['load', L, '-t', 'base:v2']));
+    rig.write({ 'ctx/Dockerfile': 'FROM base:v2\nRUN test "$(stat -c %i usr/bin/perl)" = "$(stat -c %i usr/bin/perl5.36)" && echo linked > marker\n' });
+    let env: Record<string, string> | undefined;
+    if (!privileged) {
+      // A mknod that fails, as it does for an unprivileged user.
+      rig.write({ 'fakebin/mknod': '#!/bin/sh\necho "mknod: Operation not permitted" >&2\nexit 1\n' });
+      chmodSync(rig.path('fakebin', 'mknod'), 0o755);
+      env = { PATH: `${rig.path('fakebin')}:${process.env.PATH ?? ''}` };
+    }
+    await ok(cli(['build', '-t', 'run:1', rig.path('ctx')], 'store', env));
+    const store = createStore(rig.path('store'));
+    const image = store.getImage('run:1')!;
+    const top = store.getLayer(asLayerDigest(image.layers.at(-1)!))!;
+    assert.equal(top.entries.map((e) => `${e.path} ${e.type}`), ['marker file'], 'only what the RUN wrote: no whiteouts of nodes it could not see');
+    // A second RUN on top still keeps them (the workspace remembers what it could not make).
+    rig.write({ 'ctx/Dockerfile': 'FROM base:v2\nRUN test "$(stat -c %i usr/bin/perl)" = "$(stat -c %i usr/bin/perl5.36)" && echo linked > marker\nRUN echo two > second\n' });
+    await ok(cli(['build', '-t', 'run:2', rig.path('ctx')], 'store', env));
+    const image2 = createStore(rig.path('store')).getImage('run:2')!;
+    const top2 = createStore(rig.path('store')).getLayer(asLayerDigest(image2.layers.at(-1)!))!;
+    assert.equal(top2.entries.map((e) => `${e.path} ${e.type}`), ['second file']);
+  });
+}
 
 t.run();
