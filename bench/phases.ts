@@ -17,10 +17,11 @@ import { loadDockerignore } from '../engine/dockerignore.js';
 import { loadDockerfile } from '../engine/load.js';
 import { publishLocal } from '../engine/output-local.js';
 import type { PlannedStep } from '../engine/plan.js';
-import { filesDigest, KEY_SCHEMA, stepKey, type KeyRecordV1 } from '../engine/step-key.js';
+import { filesDigest, KEY_SCHEMA, ociPlatform, stepKey, type KeyRecordV2 } from '../engine/step-key.js';
 import { chainDigest, mergeLayers, type UnionView } from '../engine/union-view.js';
 import { Workspace, type ViewLike } from '../engine/workspace.js';
 import { copyFloor, hashFloor, walkFloor } from './floors.js';
+import { measureHashCost } from './hash-cost.js';
 import { interleaveMedians } from './measure.js';
 import { timeNode } from './child.js';
 
@@ -173,12 +174,16 @@ export async function measurePhases(o: PhaseOptions): Promise<PhaseRow[]> {
   const below = mergeLayers([[{ path: 'app', type: 'dir', mode: 0o755 }]]);
   const computeKey = () => {
     const c = copyFromContext(srcStep.instr, srcStep.before.workdir, stub, below);
-    const record: KeyRecordV1 = { schema: KEY_SCHEMA, op: 'COPY', parent: EMPTY_CHAIN, instruction: 'src/ ./src/', flags: {}, workdir: '/app', files: { digest: filesDigest(c.rows), count: c.rows.length } };
+    const record: KeyRecordV2 = { schema: KEY_SCHEMA, op: 'COPY', platform: ociPlatform(), executor: 'host', parent: EMPTY_CHAIN, instruction: 'src/ ./src/', flags: {}, workdir: '/app', files: { digest: filesDigest(c.rows), count: c.rows.length } };
     return stepKey(record);
   };
   const serialized = JSON.stringify(copyFromContext(srcStep.instr, srcStep.before.workdir, stub, below).rows);
   const [keyMs, keyFloor] = await interleaveMedians(rounds * 4, [{ run: computeKey }, { run: () => xxh64(serialized) }]);
-  rows.push(row('key of COPY src/ (rows, sort, digest)', `${seen.get('src/')![0]!.children.length} entries`, keyMs!, 'xxh64 of the rows as bytes', keyFloor!, 'building, sorting and serializing the rows; small beside the walk'));
+  rows.push(row('key of COPY src/ (rows, sort, digest)', `${seen.get('src/')![0]!.children.length} entries`, keyMs!, 'xxh64 of the rows as bytes', keyFloor!, 'building, sorting and serializing the rows, sha256 of them; small beside the walk'));
+
+  // --- sha256 identities against xxh64 (bench/hash-cost.ts) -----------------------------------------
+  log(`${label}: hash cost`);
+  rows.push(...(await measureHashCost(contextDir, rounds, label)));
 
   // --- blob writes (a cold build's COPY) ----------------------------------------------------------
   log(`${label}: blob writes`);

@@ -307,7 +307,33 @@ async function profileMisses(r: Results, cfg: ReturnType<typeof config>, scratch
   }
 }
 
-main().catch((err: unknown) => {
+/**
+ * `node dist/bench/run.js --only=hash [--files=N]`: one generated context (default 10,000
+ * files) and the sha256-vs-xxh64 rows of bench/hash-cost.ts, printed as a table; nothing
+ * else of the suite runs and RESULTS.md is left alone. `--help` lists this.
+ */
+async function onlyHash(args: string[]): Promise<void> {
+  const cfg = config();
+  const files = Number(args.find((a) => a.startsWith('--files='))?.slice('--files='.length) ?? 10_000);
+  const scratch = mkdtempSync(join(cfg.dir, 'stratum-bench-hash-'));
+  try {
+    const ctx = generateContext(join(scratch, 'ctx'), { files, depFiles: 0 });
+    log(`generated ${ctx.files} files (${(ctx.bytes / 1e6).toFixed(0)} MB)`);
+    const { measureHashCost } = await import('./hash-cost.js');
+    const rows = await measureHashCost(ctx.dir, cfg.rounds, `${ctx.files}-file context`);
+    for (const r of rows) process.stdout.write(`${r.phase} | ${r.on} | ${r.ms.toFixed(2)} ms | ${r.floor} ${r.floorMs!.toFixed(2)} ms | ×${r.ratio!.toFixed(2)}\n`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+const argv = process.argv.slice(2);
+const entry = argv.includes('--help')
+  ? async () => void process.stdout.write('usage: node dist/bench/run.js            the whole suite (regenerates bench/RESULTS.md)\n       node dist/bench/run.js --only=hash [--files=N]   sha256 vs xxh64 only (bench/hash-cost.ts)\nsettings: STRATUM_BENCH_* environment variables, see the top of bench/run.ts\n')
+  : argv.includes('--only=hash')
+    ? () => onlyHash(argv)
+    : main;
+entry().catch((err: unknown) => {
   process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

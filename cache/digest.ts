@@ -6,15 +6,17 @@
 declare const brand: unique symbol;
 type Brand<T, B extends string> = T & { readonly [brand]: B };
 
-/** xxh64 (16 hex) of a file's bytes: the name of a blob in the store. */
+/** sha256 (64 hex) of a file's bytes: the name of a blob in the store. Not an OCI blob
+ *  digest, which is the sha256 of a whole (compressed) layer tar; the same algorithm over
+ *  different bytes. */
 export type BlobDigest = Brand<string, 'BlobDigest'>;
-/** xxh64 of a layer's canonical entry list. */
+/** sha256 of a layer's canonical entry list (not its OCI diffID: the tar's sha256). */
 export type LayerDigest = Brand<string, 'LayerDigest'>;
-/** H(chain below, layer digest), as OCI's ChainID; the empty chain has EMPTY_CHAIN. */
+/** sha256 of (chain below, layer digest), as OCI's ChainID; the empty chain has EMPTY_CHAIN. */
 export type ChainDigest = Brand<string, 'ChainDigest'>;
-/** xxh64 of a step's canonical key record. */
+/** sha256 of a step's canonical key record. */
 export type StepKey = Brand<string, 'StepKey'>;
-/** sha256 hex, for what leaves the machine (OCI export, registries). */
+/** sha256 hex of bytes that leave the machine as they are (OCI blobs: tars, gzip, JSON). */
 export type Sha256Digest = Brand<string, 'Sha256Digest'>;
 
 export const asBlobDigest = (s: string) => s as BlobDigest;
@@ -23,11 +25,12 @@ export const asChainDigest = (s: string) => s as ChainDigest;
 export const asStepKey = (s: string) => s as StepKey;
 export const asSha256 = (s: string) => s as Sha256Digest;
 
-/** The chain digest of no layers at all (FROM scratch). */
-export const EMPTY_CHAIN = '0000000000000000' as ChainDigest;
+/** The chain digest of no layers at all (FROM scratch): 64 zeros. */
+export const EMPTY_CHAIN = '0'.repeat(64) as ChainDigest;
 
-const HEX16 = /^[0-9a-f]{16}$/;
-/** True when `s` looks like one of our 64-bit digests (used to validate names read from disk). */
-export function isHex16(s: string): boolean {
-  return HEX16.test(s);
+const HEX64 = /^[0-9a-f]{64}$/;
+/** True when `s` looks like one of our digests (sha256, 64 lower-case hex): used to validate
+ *  names read from disk and digests read from records. */
+export function isDigestHex(s: string): boolean {
+  return HEX64.test(s);
 }

@@ -1,11 +1,17 @@
 /**
- * Hashing: xxh64 from xxhash-wasm for fingerprints, keys and local blob names.
+ * Hashing. Two algorithms, for two kinds of trust:
  *
- * Large files are streamed in 64 KiB chunks through create64(): measured 4.4 GB/s on the
- * project's machines, where h64Raw over one huge buffer gave 0.9 GB/s. Small files take one
- * read into a reused buffer and one h64Raw call. Reads are synchronous on purpose: for the
- * many small files of a build context, a sync loop beats promise overhead (DESIGN.md: read +
- * xxh64 of 50k small files in ~450 ms).
+ * - sha256 for every identity another machine or a remote cache may trust: blob names (file
+ *   content digests), layer digests, chain digests and step keys (issue 11, item 4). A 64-bit
+ *   non-cryptographic hash can be collided on purpose, and a layer digest over xxh64 blob
+ *   names would be only as strong as xxh64.
+ * - xxh64 (xxhash-wasm) where a collision costs a re-hash, not a wrong result: names of
+ *   local documents and directories (hashes of names, checked against the name inside), and
+ *   the bench floors.
+ *
+ * Files are read synchronously in 64 KiB chunks into one reused buffer and streamed through
+ * one hasher: for the many small files of a build context a sync loop beats promise overhead.
+ * The cost of sha256 against xxh64 is measured by bench/phases.ts ("hash: sha256 vs xxh64").
  */
 import xxhash from 'xxhash-wasm';
 import { openSync, readSync, closeSync } from 'node:fs';
@@ -37,8 +43,28 @@ export function createXxh64(): { update(data: string | Uint8Array): void; digest
   };
 }
 
-/** xxh64 and size of a file's content, read synchronously in 64 KiB chunks. */
+/** sha256 (the content digest, a blob's name) and size of a file, read synchronously in
+ *  64 KiB chunks. */
 export function hashFileSync(path: string): { digest: string; size: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const h = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, shared, 0, CHUNK, null);
+      if (n === 0) break;
+      h.update(n === CHUNK ? shared : shared.subarray(0, n));
+      size += n;
+    }
+    return { digest: h.digest('hex'), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** xxh64 and size of a file's content, read synchronously in 64 KiB chunks (local
+ *  fingerprints only; and the bench's comparison with hashFileSync). */
+export function hashFileXxh64Sync(path: string): { digest: string; size: number } {
   const fd = openSync(path, 'r');
   try {
     const first = readSync(fd, shared, 0, CHUNK, null);
@@ -58,9 +84,21 @@ export function hashFileSync(path: string): { digest: string; size: number } {
   }
 }
 
-/** sha256 hex of bytes: what leaves the machine is addressed by sha256, as OCI requires. */
+/** sha256 hex of a string (UTF-8) or bytes: content digests, layer and chain digests, step
+ *  keys, and what leaves the machine (OCI requires sha256). */
 export function sha256(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** A streaming sha256 hasher with the same shape as createXxh64(). */
+export function createSha256(): { update(data: string | Uint8Array): void; digest(): string } {
+  const h = createHash('sha256');
+  return {
+    update(data) {
+      h.update(data);
+    },
+    digest: () => h.digest('hex'),
+  };
 }
 
 /** Canonical JSON: object keys sorted, no whitespace. The input of every key and digest. */

@@ -1,9 +1,9 @@
 /**
- * Tagged images: `images-v1/<encoded name>.json`, one file per name, replaced atomically.
+ * Tagged images: `images-v2/<encoded name>.json`, one file per name, replaced atomically.
  * An image is a root for prune: its layers are never removed while it exists.
  */
 import { join } from 'node:path';
-import { isHex16 } from './digest.js';
+import { isDigestHex } from './digest.js';
 import { StoreError, type ImageRecord } from './store-types.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { imageFileStem, normalizeImageName } from './image-name.js';
@@ -61,9 +61,9 @@ function decodeImage(text: string): ImageRecord | undefined {
   const ok =
     typeof r.name === 'string' &&
     Array.isArray(r.layers) &&
-    r.layers.every((l) => typeof l === 'string' && isHex16(l)) &&
+    r.layers.every((l) => typeof l === 'string' && isDigestHex(l)) &&
     typeof r.chain === 'string' &&
-    isHex16(r.chain) &&
+    isDigestHex(r.chain) &&
     typeof r.config === 'object' &&
     r.config !== null &&
     Array.isArray(r.history) &&

@@ -2,7 +2,7 @@
  * The on-disk form of a key record, and its checked parse. The file's mtime is the key's
  * last use (touched by getKey), which is what `prune --keep-storage` evicts by.
  */
-import { asChainDigest, asLayerDigest, isHex16, type StepKey } from './digest.js';
+import { asChainDigest, asLayerDigest, isDigestHex, type StepKey } from './digest.js';
 import type { KeyRecord } from './store-types.js';
 
 export function encodeKey(record: KeyRecord): string {
@@ -21,8 +21,8 @@ export function decodeKey(text: string, key: StepKey): KeyRecord | undefined {
   if (typeof x !== 'object' || x === null) return undefined;
   const r = x as Record<string, unknown>;
   if (r.key !== key) return undefined;
-  if (r.layer !== null && !(typeof r.layer === 'string' && isHex16(r.layer))) return undefined;
-  if (typeof r.chain !== 'string' || !isHex16(r.chain)) return undefined;
+  if (r.layer !== null && !(typeof r.layer === 'string' && isDigestHex(r.layer))) return undefined;
+  if (typeof r.chain !== 'string' || !isDigestHex(r.chain)) return undefined;
   if (!Number.isFinite(r.created) || !Number.isFinite(r.durationMs)) return undefined;
   return {
     key,

@@ -64,7 +64,7 @@ export function getLayer(s: StoreState, digest: LayerDigest): Layer | undefined 
  * True when the manifest is present and valid and every blob it names is present. The
  * blobs are checked with a stat each; their bytes are verified when read.
  *
- * The answer is remembered across processes in a marker (`complete-v1/<2 hex>/<digest>`)
+ * The answer is remembered across processes in a marker (`complete-v2/<2 hex>/<digest>`)
  * holding the store epoch it was checked at. Every deletion the store
  * makes (verify, prune, an integrity failure) changes the epoch, so a marker never outlives a
  * blob the store removed; a stale one just means one more check. Without it, every cache hit
@@ -74,7 +74,7 @@ export function getLayer(s: StoreState, digest: LayerDigest): Layer | undefined 
  */
 export function layerComplete(s: StoreState, digest: LayerDigest): boolean {
   if (s.complete.has(digest)) return true;
-  const marker = join(s.layout.root, 'complete-v1', digest.slice(0, 2), digest);
+  const marker = join(s.layout.completeDir, digest.slice(0, 2), digest);
   const epoch = s.epoch ?? '';
   if (epoch !== '' && sfs.readFile(marker)?.toString('utf8') === epoch) {
     s.complete.set(digest, true);

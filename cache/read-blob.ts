@@ -4,7 +4,7 @@
  * the next build writes it again, and the read throws EINTEGRITY with the facts.
  */
 import type { BlobDigest } from './digest.js';
-import { createXxh64, xxh64 } from './hash.js';
+import { createSha256, sha256 } from './hash.js';
 import { StoreError } from './store-types.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
 import * as sfs from './fs.js';
@@ -28,7 +28,7 @@ export function readBlob(s: StoreState, digest: BlobDigest, size?: number): Buff
     s.present.delete(digest);
     return undefined;
   }
-  const found = xxh64(data);
+  const found = sha256(data);
   if (found !== digest || (size !== undefined && data.length !== size)) {
     sfs.unlink(path);
     bumpEpoch(s);
@@ -45,15 +45,15 @@ export function readBlob(s: StoreState, digest: BlobDigest, size?: number): Buff
 const CHUNK = 64 * 1024;
 const buf = Buffer.allocUnsafe(CHUNK);
 
-/** xxh64 and size of a stored file, streamed in 64 KiB chunks (for verify: blobs can be
+/** sha256 and size of a stored file, streamed in 64 KiB chunks (for verify: blobs can be
  *  large, and it must not hold them in memory). Undefined when the file is gone. */
 export function hashStoredFile(path: string): { digest: string; size: number } | undefined {
   const fd = sfs.openRead(path);
   if (fd === undefined) return undefined;
   try {
     const first = sfs.read(fd, buf, CHUNK, path);
-    if (first < CHUNK) return { digest: xxh64(buf.subarray(0, first)), size: first };
-    const h = createXxh64();
+    if (first < CHUNK) return { digest: sha256(buf.subarray(0, first)), size: first };
+    const h = createSha256();
     let size = 0;
     for (let n = first; n > 0; n = sfs.read(fd, buf, CHUNK, path)) {
       h.update(n === CHUNK ? buf : buf.subarray(0, n));

@@ -20,6 +20,8 @@ import type { PruneOptions, PruneReport } from './store-types.js';
 import { decodeLayer } from './layer-manifest.js';
 import { decodeKey } from './key-file.js';
 import { listImages } from './image-store.js';
+import { removeLegacyFolders } from './store-legacy.js';
+import { originBlob } from './layer-origin.js';
 import { walkFanned } from './store-walk.js';
 import { step } from './timed-steps.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
@@ -50,6 +52,9 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   const junk = { keys: [] as Item[], layers: [] as Item[], blobs: [] as Item[] };
   const item = (path: string, size: number, mtime: number): Item => ({ path, size, mtime, refs: 0, removed: false });
 
+  // An older layout's folders (`blobs-v1/`…) are invisible to this store: only space.
+  const legacy = step(steps, 'remove old layout folders', () => removeLegacyFolders(L.root));
+
   const roots = step(steps, 'read images', () => {
     const set = new Set<string>(opts.roots);
     for (const image of listImages(s)) for (const l of image.layers) set.add(l);
@@ -79,6 +84,10 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
         continue;
       }
       const blobs = [...new Set(layer.entries.flatMap((e) => (e.type === 'file' ? [e.digest as string] : [])))];
+      // An imported layer's original blob lives as long as the layer (cache/layer-origin.ts);
+      // one that is gone only loses the origin, it does not break the layer.
+      const origin = originBlob(s, layer.digest);
+      if (origin !== undefined && !blobs.includes(origin) && sfs.stat(L.blob(origin))?.isFile()) blobs.push(origin);
       out.set(layer.digest, { ...it, blobs, root: roots.has(layer.digest) });
     }
     return out;
@@ -162,18 +171,23 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   const all = [...gone.keys, ...gone.layers, ...gone.blobs];
   if (all.length) bumpEpoch(s);
   step(steps, 'sweep keys', () => gone.keys.forEach((x) => sfs.unlink(x.path)));
-  step(steps, 'sweep layers', () => gone.layers.forEach((x) => sfs.unlink(x.path)));
+  step(steps, 'sweep layers', () => {
+    gone.layers.forEach((x) => sfs.unlink(x.path));
+    // A removed layer's origin record goes with it (its blob is swept below).
+    for (const [d, l] of layers) if (l.removed) sfs.unlink(L.origin(d));
+  });
   step(steps, 'sweep blobs', () => gone.blobs.forEach((x) => sfs.unlink(x.path)));
   if (all.length) bumpEpoch(s);
 
-  const freedBytes = sum(all);
+  const freedBytes = sum(all) + legacy.bytes;
   return {
     steps,
+    removedLegacy: legacy.folders,
     removedKeys: gone.keys.length,
     removedLayers: gone.layers.length,
     removedBlobs: gone.blobs.length,
     freedBytes,
-    sizeBefore,
-    sizeAfter: sizeBefore - freedBytes,
+    sizeBefore: sizeBefore + legacy.bytes,
+    sizeAfter: sizeBefore - sum(all),
   };
 }

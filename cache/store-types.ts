@@ -1,8 +1,9 @@
 import type { BlobDigest, ChainDigest, LayerDigest, StepKey } from './digest.js';
 import type { Layer, LayerEntry } from './layer-types.js';
+import type { LayerOrigin } from './layer-origin.js';
 
 /** On-disk layout version: every store folder is named `<kind>-v<STORE_VERSION>`. */
-export const STORE_VERSION = 1;
+export const STORE_VERSION = 2;
 
 /**
  * What a cache key points at. Written last, after its layer and every blob the layer names,
@@ -96,7 +97,7 @@ export interface VerifyReport {
 export interface Store {
   readonly root: string;
 
-  // --- blobs: file contents by xxh64 -------------------------------------------------------
+  // --- blobs: file contents by sha256 ------------------------------------------------------
   blobPath(digest: BlobDigest): string;
   hasBlob(digest: BlobDigest): boolean;
   /** Copy a file into the store, hashing while copying. If `expect` is given and that blob is
@@ -115,6 +116,12 @@ export interface Store {
   putLayer(entries: LayerEntry[]): Layer;
   /** undefined when absent or corrupt (a corrupt manifest is deleted). LRU-cached in memory. */
   getLayer(digest: LayerDigest): Layer | undefined;
+
+  /** Record the blob an imported layer came in (the blob must be stored first; see
+   *  layer-origin.ts). An existing origin is kept. */
+  putLayerOrigin(origin: LayerOrigin): void;
+  /** The layer's origin, or undefined when it has none or its blob is gone. */
+  getLayerOrigin(digest: LayerDigest): LayerOrigin | undefined;
 
   // --- keys --------------------------------------------------------------------------------
   /** Written last. The layer (if any) must already be in the store. */
@@ -167,7 +174,9 @@ export interface PruneReport {
   removedKeys: number;
   removedLayers: number;
   removedBlobs: number;
-  /** Bytes of the removed files (blobs + manifests + keys). */
+  /** Folders of an older store layout that were removed (`blobs-v1`, …). */
+  removedLegacy: string[];
+  /** Bytes of the removed files (blobs + manifests + keys, and old layout folders). */
   freedBytes: number;
   sizeBefore: number;
   sizeAfter: number;

@@ -1,8 +1,8 @@
 /**
- * Walking the fanned-out folders (`<2 hex>/<16 hex><suffix>`) for verify, prune and size.
+ * Walking the fanned-out folders (`<2 hex>/<64 hex><suffix>`) for verify, prune and size.
  */
 import { join } from 'node:path';
-import { isHex16 } from './digest.js';
+import { isDigestHex } from './digest.js';
 import type { Stats } from './fs.js';
 import * as sfs from './fs.js';
 
@@ -16,7 +16,7 @@ export interface FannedFile {
 const FAN = /^[0-9a-f]{2}$/;
 
 /** Every file under `base`, with the digest its name claims (undefined for stray names:
- *  a wrong fan-out folder, a wrong suffix, not 16 hex). Directories are not listed. */
+ *  a wrong fan-out folder, a wrong suffix, not 64 hex). Directories are not listed. */
 export function walkFanned(base: string, suffix: string): FannedFile[] {
   const out: FannedFile[] = [];
   for (const fan of sfs.readdir(base)) {
@@ -31,7 +31,7 @@ export function walkFanned(base: string, suffix: string): FannedFile[] {
       const stat = sfs.stat(path);
       if (!stat || stat.isDirectory()) continue;
       const stem = name.endsWith(suffix) ? name.slice(0, name.length - suffix.length) : '';
-      const ok = isHex16(stem) && stem.startsWith(fan) && stat.isFile();
+      const ok = isDigestHex(stem) && stem.startsWith(fan) && stat.isFile();
       out.push({ digest: ok ? stem : undefined, path, stat });
     }
   }

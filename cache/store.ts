@@ -21,6 +21,7 @@ import { createState, syncEpoch } from './store-state.js';
 import { writeBlobBytes, writeBlobFromFile } from './write-blob.js';
 import { hasBlob, readBlob } from './read-blob.js';
 import { getLayer, putLayer } from './layer-store.js';
+import { getLayerOrigin, putLayerOrigin } from './layer-origin.js';
 import { getKey, putKey } from './key-store.js';
 import { getImage, listImages, putImage, removeImage } from './image-store.js';
 import { verifyStore } from './store-verify.js';
@@ -59,6 +60,15 @@ export function createStore(root: string): LocalStore {
     getLayer(digest: LayerDigest) {
       syncEpoch(s);
       return getLayer(s, digest);
+    },
+
+    putLayerOrigin(origin) {
+      syncEpoch(s);
+      putLayerOrigin(s, origin);
+    },
+    getLayerOrigin(digest: LayerDigest) {
+      syncEpoch(s);
+      return getLayerOrigin(s, digest);
     },
 
     putKey(record) {

@@ -9,7 +9,7 @@ import type { Store } from '../cache/store-types.js';
 import type { ContextReader } from './context.js';
 import { EXIT, UserError, type ErrorCode } from './errors.js';
 import type { EventBus, StepInfo } from './events.js';
-import type { Executor } from './executor-types.js';
+import type { Executor, ExecutorKind } from './executor-types.js';
 import { rfc3339 } from './image-history.js';
 import type { Plan, PlannedStep } from './plan.js';
 import type { DryLayers, StageRun } from './stage-state.js';
@@ -37,8 +37,11 @@ export interface Session {
   readonly dirtyStages: Map<number, number>;
   readonly dryLayers: DryLayers;
   readonly history: StepHistory;
-  /** The executor for RUN in a stage. */
+  /** The executor for RUN in a stage, and its kind (part of every key of the stage). */
   executorFor(run: StageRun, step: PlannedStep): Executor;
+  executorKind(step: PlannedStep): ExecutorKind;
+  /** The platform built for, in OCI's form (`linux/amd64`): part of every key. */
+  readonly platform: string;
   /** RFC 3339 time for history rows (SOURCE_DATE_EPOCH when set). */
   created(ms: number): string;
 }

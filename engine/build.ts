@@ -23,7 +23,8 @@ import { stratumEnv } from './env.js';
 import { preflight } from './preflight.js';
 import type { Plan, PlannedStage } from './plan.js';
 import { solve } from './solver.js';
-import type { Platform } from './platform.js';
+import { formatPlatform, type Platform } from './platform.js';
+import { ociPlatform } from './step-key.js';
 import { runStage } from './stage-runner.js';
 import { viewOf, type StageRun } from './stage-state.js';
 import { openStepHistory } from './step-history.js';
@@ -166,6 +167,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
   const executors = new Map<number, Executor>();
+  const choice = opts.executor ?? stratumEnv().executor ?? 'host';
   const session: Session = {
     opts,
     store,
@@ -183,11 +185,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     dryLayers: new Map(),
     history: openStepHistory(store, historyId, plan),
     created: createdAt(sourceDateEpoch),
+    platform: opts.platform ? formatPlatform(opts.platform) : ociPlatform(),
+    executorKind: (step) => executorKind(plan, step.stage, choice),
     executorFor(_run, step) {
       let ex = executors.get(step.stage);
       if (!ex) {
-        const kind = executorKind(plan, step.stage, opts.executor ?? stratumEnv().executor ?? 'host');
-        ex = makeExecutor(kind, store, `${historyId}\0${step.stageName}`);
+        ex = makeExecutor(executorKind(plan, step.stage, choice), store, `${historyId}\0${step.stageName}`);
         executors.set(step.stage, ex);
       }
       return ex;

@@ -1,7 +1,8 @@
 /**
  * The build context as content fingerprints, with a persisted stat cache like git's index:
  * path → (inode, size, mtime_ns, ctime_ns, mode, digest). A file whose stat is unchanged is
- * not read again. A file whose mtime or ctime is not safely older than the moment it was
+ * not read again. The comparison is by stat; the digest it keeps is the file's sha256, the
+ * blob name that COPY puts into keys and layers. A file whose mtime or ctime is not safely older than the moment it was
  * hashed is "racy" (git's racy-clean rule) and is re-hashed next time, so a change within the
  * same timestamp tick is never missed. A change that restores size and mtime still moves the
  * ctime, which is compared too.
@@ -49,8 +50,9 @@ export class ContextError extends Error {
 }
 
 type CacheRow = [ino: string, size: number, mtimeNs: string, ctimeNs: string, mode: number, digest: string, racy: 0 | 1];
+/** v2: the digest column is sha256 (the blob name); v1 rows held xxh64 and are dropped. */
 interface StatCacheDoc {
-  v: 1;
+  v: 2;
   rows: Record<string, CacheRow>;
 }
 
@@ -79,13 +81,13 @@ export class ContextReader {
     this.#store = store;
     this.#excluded = excluded;
     const doc = store?.readDoc<StatCacheDoc>('contexts', this.#realRoot);
-    this.#rows = doc?.v === 1 && doc.rows && typeof doc.rows === 'object' ? doc.rows : {};
+    this.#rows = doc?.v === 2 && doc.rows && typeof doc.rows === 'object' ? doc.rows : {};
   }
 
   /** Persist the stat cache if anything was (re)hashed. */
   save(): void {
     if (this.#dirty && this.#store) {
-      this.#store.writeDoc('contexts', this.#realRoot, { v: 1, rows: this.#rows } satisfies StatCacheDoc);
+      this.#store.writeDoc('contexts', this.#realRoot, { v: 2, rows: this.#rows } satisfies StatCacheDoc);
       this.#dirty = false;
     }
   }

@@ -194,7 +194,11 @@ export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, bel
     if (e.type === 'file') entries.set(target, { path: target, type: 'file', mode: chmod ?? e.mode, size: e.size, digest: e.digest });
     else if (e.type === 'dir') entries.set(target, { path: target, type: 'dir', mode: chmod ?? e.mode });
     else if (e.type === 'symlink') entries.set(target, { path: target, type: 'symlink', mode: e.mode, target: e.target });
-    else entries.set(target, toLayerEntry(target, e));
+    else {
+      // Devices and fifos: like files, owned by root in the copy unless --chown says otherwise.
+      const { uid: _u, gid: _g, ...rest } = toLayerEntry(target, e) as LayerEntry & { uid?: number; gid?: number };
+      entries.set(target, rest as LayerEntry);
+    }
   };
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
   const all = [...src.entries()];

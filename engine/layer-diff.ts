@@ -18,7 +18,8 @@ import { compareLayerPaths } from '../cache/layer-digest.js';
 import type { EntryMeta, LayerEntry, ViewEntry } from '../cache/layer-types.js';
 import { parentPath, type ViewReader } from './union-view.js';
 
-/** True when two visible entries are the same state (type, mode, and content or target). */
+/** True when two visible entries are the same state: type, mode, owner, xattrs, and content
+ *  (and hardlink group), link target or device numbers. */
 export function sameViewEntry(a: ViewEntry, b: ViewEntry): boolean {
   if (a.type !== b.type || a.mode !== b.mode || !sameMeta(a, b)) return false;
   switch (a.type) {
@@ -26,7 +27,7 @@ export function sameViewEntry(a: ViewEntry, b: ViewEntry): boolean {
     case 'fifo':
       return true;
     case 'file':
-      return b.type === 'file' && a.size === b.size && a.digest === b.digest;
+      return b.type === 'file' && a.size === b.size && a.digest === b.digest && a.link === b.link;
     case 'symlink':
       return b.type === 'symlink' && a.target === b.target;
     case 'char':
@@ -49,7 +50,8 @@ function metaOf(e: EntryMeta): EntryMeta {
   return { ...(e.uid ? { uid: e.uid } : {}), ...(e.gid ? { gid: e.gid } : {}), ...(e.xattrs && Object.keys(e.xattrs).length ? { xattrs: e.xattrs } : {}) };
 }
 
-/** The layer entry that sets `path` to `e`. */
+/** The layer entry that sets `path` to `e` (a hardlink member becomes a plain file: a
+ *  `hardlink` entry needs its group's file in the same layer, which diffViews arranges). */
 export function toLayerEntry(path: string, e: ViewEntry): LayerEntry {
   switch (e.type) {
     case 'file':
@@ -70,13 +72,43 @@ export function toLayerEntry(path: string, e: ViewEntry): LayerEntry {
  * The minimal layer that turns `from` into `to`, sorted by path (a valid layer).
  * Property, tested over random trees: `applyLayer(from.clone(), diffViews(from, to))` equals `to`.
  * Both views must be valid (every ancestor of a present path is a present dir).
+ *
+ * Hardlink groups change as a whole: when the head (first path) or any member of a group in
+ * `to` changed, the head is emitted as a `file` and every member as a `hardlink` to it. A
+ * `hardlink` entry must name a file of its own layer, and re-emitting the head alone would
+ * (by the union view's rule) cut the unchanged members out of the group.
  */
 export function diffViews(from: ViewReader, to: ViewReader): LayerEntry[] {
   const out: LayerEntry[] = [];
+  /** Heads of groups in `to` → their members; heads of groups that changed. */
+  let groups: Map<string, string[]> | undefined;
+  let changedGroups: Set<string> | undefined;
   for (const path of to.keys()) {
     const t = to.get(path)!;
     const f = from.get(path);
-    if (!f || !sameViewEntry(f, t)) out.push(toLayerEntry(path, t));
+    const same = f !== undefined && sameViewEntry(f, t);
+    if (t.type === 'file' && t.link !== undefined) {
+      groups ??= new Map();
+      const m = groups.get(t.link);
+      if (m) m.push(path);
+      else groups.set(t.link, [path]);
+      if (!same) (changedGroups ??= new Set()).add(t.link);
+      continue;
+    }
+    if (!same) {
+      // A changed file may head a group (known only once every path was seen).
+      if (t.type === 'file') (changedGroups ??= new Set()).add(path);
+      out.push(toLayerEntry(path, t));
+    }
+  }
+  if (changedGroups && groups) {
+    const emitted = new Set(out.map((e) => e.path));
+    for (const head of changedGroups) {
+      const members = groups.get(head);
+      if (!members) continue; // a plain file that changed, heading no group
+      if (!emitted.has(head)) out.push(toLayerEntry(head, to.get(head)!));
+      for (const m of members) out.push({ path: m, type: 'hardlink', target: head });
+    }
   }
   for (const path of from.keys()) {
     if (to.has(path)) continue;

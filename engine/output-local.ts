@@ -7,6 +7,10 @@
  * (measured on these machines: hardlink 1.0 s vs copy 5.8 s for 50k files), only changed files
  * are copied from the store, and when nothing changed nothing is touched at all.
  *
+ * Hardlink groups of the view are hard links here too; device nodes and fifos are left out (an
+ * unprivileged user cannot make devices, and neither belongs in a directory of build
+ * results); owners are not applied (the files belong to whoever ran the build).
+ *
  * Safety: DIR is replaced only if it is absent, empty, or was last written by stratum (its
  * manifest is in the store). A directory with the user's own files is never wiped.
  */
@@ -77,6 +81,15 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
       // Device nodes and fifos cannot be made by an unprivileged user and are no use in an
       // output directory of build results: they are left out.
       if (e.type !== 'file') continue;
+      // A hardlink group is materialized as hard links to its first path, written earlier
+      // (it sorts first); the union view only keeps `link` while that path is unchanged.
+      if (e.link !== undefined && files[e.link]?.[3] === e.digest) {
+        linkSync(join(staging, e.link), abs);
+        const s = lstatSync(abs, { bigint: true });
+        files[rel] = [String(s.ino), Number(s.size), String(s.mtimeNs), e.digest];
+        linked++;
+        continue;
+      }
       const old = prev?.files[rel];
       let reused = false;
       if (old && old[3] === e.digest && destStat) {

@@ -5,7 +5,12 @@
  * - `whiteout` at P deletes P and everything beneath it in lower layers.
  * - `opaque` at P is a directory with that mode that hides everything lower beneath P;
  *   entries of the same layer beneath P still show.
- * - `file` / `symlink` at P hides every lower entry beneath P (a file replaced a directory).
+ * - `file` / `symlink` / a device or fifo at P hides every lower entry beneath P (a file
+ *   replaced a directory).
+ * - `hardlink` at P names a `file` entry of the same layer (sorting before P): P shows that
+ *   file's content, mode, owner and xattrs, as a `file` whose `link` names the group's first
+ *   path. An upper layer that changes one path of a group does not change the others (as on
+ *   disk after a copy-up), and materializing links P only while both still agree.
  * - `dir` at P over a lower dir only changes the mode: the lower children stay visible.
  *   Over a lower file or symlink it replaces it.
  * - A path whose parents appear in no layer gets implicit parent dirs, mode 0o755.
@@ -26,9 +31,9 @@
  * Pure code, no I/O.
  */
 import { asChainDigest, EMPTY_CHAIN, type ChainDigest, type LayerDigest } from '../cache/digest.js';
-import { xxh64 } from '../cache/hash.js';
+import { sha256 } from '../cache/hash.js';
 import { compareLayerPaths, normalizeEntries } from '../cache/layer-digest.js';
-import type { LayerEntry, View, ViewEntry } from '../cache/layer-types.js';
+import type { EntryMeta, LayerEntry, View, ViewEntry } from '../cache/layer-types.js';
 
 /** Mode of a directory that no layer names (a parent of a copied path, or a replaced file). */
 export const IMPLICIT_DIR_MODE = 0o755;
@@ -48,16 +53,33 @@ export function parentPath(path: string): string {
   return i < 0 ? '' : path.slice(0, i);
 }
 
-/** The visible state a layer entry leaves at its own path, or undefined for a whiteout. */
-export function toViewEntry(e: LayerEntry): ViewEntry | undefined {
+/** The owner and xattr fields of an entry, only those that are set (shared objects). */
+function metaOf(e: EntryMeta): EntryMeta {
+  return { ...(e.uid ? { uid: e.uid } : {}), ...(e.gid ? { gid: e.gid } : {}), ...(e.xattrs && Object.keys(e.xattrs).length ? { xattrs: e.xattrs } : {}) };
+}
+
+/**
+ * The visible state a layer entry leaves at its own path, or undefined for a whiteout. A
+ * hardlink needs the file entry it names (`linked`, from the same layer): it shows as that
+ * file, with `link` naming the file's path, the first path of the group.
+ */
+export function toViewEntry(e: LayerEntry, linked?: Extract<LayerEntry, { type: 'file' }>): ViewEntry | undefined {
   switch (e.type) {
     case 'file':
-      return { type: 'file', mode: e.mode, size: e.size, digest: e.digest };
+      return { type: 'file', mode: e.mode, size: e.size, digest: e.digest, ...metaOf(e) };
+    case 'hardlink':
+      if (!linked || linked.path !== e.target) throw new Error(`hardlink ${JSON.stringify(e.path)} needs the file entry ${JSON.stringify(e.target)} of its layer`);
+      return { type: 'file', mode: linked.mode, size: linked.size, digest: linked.digest, ...metaOf(linked), link: e.target };
     case 'dir':
     case 'opaque':
-      return { type: 'dir', mode: e.mode };
+      return { type: 'dir', mode: e.mode, ...metaOf(e) };
     case 'symlink':
-      return { type: 'symlink', mode: e.mode, target: e.target };
+      return { type: 'symlink', mode: e.mode, target: e.target, ...metaOf(e) };
+    case 'char':
+    case 'block':
+      return { type: e.type, mode: e.mode, major: e.major, minor: e.minor, ...metaOf(e) };
+    case 'fifo':
+      return { type: 'fifo', mode: e.mode, ...metaOf(e) };
     case 'whiteout':
       return undefined;
   }
@@ -74,6 +96,10 @@ export function toViewEntry(e: LayerEntry): ViewEntry | undefined {
 export class UnionView implements ViewReader {
   readonly #entries = new Map<string, ViewEntry>();
   readonly #children = new Map<string, Set<string>>();
+  /** Hardlink groups: the first path of a group → the other paths whose entry links to it.
+   *  Invariant: a `link` always names a present, unchanged group head; replacing or deleting
+   *  the head turns its members into plain files (they keep their content, as a copy would). */
+  readonly #members = new Map<string, Set<string>>();
   /** Sorted paths, rebuilt lazily after a path is added or removed. */
   #sorted: string[] | undefined;
 
@@ -115,6 +141,7 @@ export class UnionView implements ViewReader {
     const u = new UnionView();
     for (const [p, e] of this.#entries) u.#entries.set(p, e);
     for (const [p, kids] of this.#children) u.#children.set(p, new Set(kids));
+    for (const [p, m] of this.#members) u.#members.set(p, new Set(m));
     u.#sorted = this.#sorted;
     return u;
   }
@@ -122,8 +149,17 @@ export class UnionView implements ViewReader {
   /** Apply one layer on top of this view (see the file comment for the rules). Throws on an
    *  invalid layer: a bad path, a duplicate path or a bad mode. */
   apply(layer: readonly LayerEntry[]): void {
+    /** This layer's file entries, for its hardlinks (normalizeEntries put each file first). */
+    let files: Map<string, Extract<LayerEntry, { type: 'file' }>> | undefined;
     for (const e of normalizeEntries(layer)) {
       switch (e.type) {
+        case 'file':
+          (files ??= new Map()).set(e.path, e);
+          this.#put(e.path, toViewEntry(e)!);
+          break;
+        case 'hardlink':
+          this.#put(e.path, toViewEntry(e, files?.get(e.target))!);
+          break;
         case 'whiteout':
           this.#removeSubtree(e.path);
           break;
@@ -145,12 +181,47 @@ export class UnionView implements ViewReader {
     const old = this.#entries.get(path);
     if (old) {
       if (old.type === 'dir' && entry.type !== 'dir') this.#removeBeneath(path);
-      this.#entries.set(path, entry);
+      this.#forget(path, old);
+      this.#set(path, entry);
       return;
     }
     this.#ensureParentDir(path);
-    this.#entries.set(path, entry);
+    this.#set(path, entry);
     this.#link(path);
+  }
+
+  /** Store an entry, joining its hardlink group when it names a present head (else it is
+   *  stored as a plain file: a link to nothing is not kept). */
+  #set(path: string, entry: ViewEntry): void {
+    if (entry.type === 'file' && entry.link !== undefined) {
+      const head = this.#entries.get(entry.link);
+      if (head?.type === 'file' && head.link === undefined && entry.link !== path) {
+        let m = this.#members.get(entry.link);
+        if (!m) this.#members.set(entry.link, (m = new Set()));
+        m.add(path);
+      } else {
+        const { link: _, ...plain } = entry;
+        entry = plain;
+      }
+    }
+    this.#entries.set(path, entry);
+  }
+
+  /** The entry at `path` (`old`) is being replaced or deleted: leave its group, and when it
+   *  heads one, turn the members into plain files. */
+  #forget(path: string, old: ViewEntry): void {
+    if (old.type !== 'file') return;
+    if (old.link !== undefined) this.#members.get(old.link)?.delete(path);
+    const members = this.#members.get(path);
+    if (!members) return;
+    this.#members.delete(path);
+    for (const m of members) {
+      const e = this.#entries.get(m);
+      if (e?.type === 'file' && e.link === path) {
+        const { link: _, ...plain } = e;
+        this.#entries.set(m, plain);
+      }
+    }
   }
 
   /** Make every ancestor of `path` a dir: walk up to the first existing dir, then create the
@@ -162,6 +233,7 @@ export class UnionView implements ViewReader {
       const e = this.#entries.get(p);
       if (e?.type === 'dir') break;
       if (e) {
+        this.#forget(p, e);
         this.#entries.set(p, { type: 'dir', mode: IMPLICIT_DIR_MODE });
         break;
       }
@@ -184,8 +256,10 @@ export class UnionView implements ViewReader {
 
   /** Delete `path` and its subtree; a missing path is fine (a whiteout of nothing). */
   #removeSubtree(path: string): void {
-    if (!this.#entries.has(path)) return;
+    const old = this.#entries.get(path);
+    if (!old) return;
     this.#removeBeneath(path);
+    this.#forget(path, old);
     this.#entries.delete(path);
     const parent = parentPath(path);
     const kids = this.#children.get(parent);
@@ -202,6 +276,8 @@ export class UnionView implements ViewReader {
     const stack = [...kids];
     while (stack.length) {
       const p = stack.pop()!;
+      const old = this.#entries.get(p);
+      if (old) this.#forget(p, old);
       this.#entries.delete(p);
       const grand = this.#children.get(p);
       if (grand) {
@@ -238,12 +314,12 @@ export function mergeChain(digests: readonly LayerDigest[], lookup: (d: LayerDig
 }
 
 /**
- * The chain digest after one more step: xxh64(`${below} ${layer}`), as OCI's ChainID
+ * The chain digest after one more step: sha256(`${below} ${layer}`), as OCI's ChainID
  * H(chain(L1..Ln-1), digest(Ln)). A step without a layer (`null`: a metadata-only
  * instruction) leaves the chain as it was.
  */
 export function chainDigest(below: ChainDigest, layer: LayerDigest | null): ChainDigest {
-  return layer === null ? below : asChainDigest(xxh64(`${below} ${layer}`));
+  return layer === null ? below : asChainDigest(sha256(`${below} ${layer}`));
 }
 
 /** The chain digest of layers given bottom first; EMPTY_CHAIN for none. */

@@ -13,11 +13,12 @@
  * clock has moved past the newest timestamp we recorded (a probe file's ctime tells), which
  * costs at most one tick (≤ 10 ms) and only right after we wrote something.
  */
-import { copyFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { hashFileSync } from '../cache/hash.js';
 import { asBlobDigest, type ChainDigest, type LayerDigest } from '../cache/digest.js';
-import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
+import type { EntryMeta, LayerEntry, ViewEntry } from '../cache/layer-types.js';
 import type { Store } from '../cache/store-types.js';
 import { EMPTY_CHAIN } from '../cache/digest.js';
 import { diffViews } from './layer-diff.js';
@@ -39,6 +40,9 @@ interface WsState {
   clean: boolean;
   stats: Record<string, StatRow>;
   maxCtimeNs: string;
+  /** Device nodes and fifos of the view that could not be made here (mknod needs privileges):
+   *  the snapshot keeps them as they were, so a RUN does not whiteout what it never saw. */
+  unmade?: string[];
 }
 
 export interface SyncStats {
@@ -95,6 +99,7 @@ export class Workspace {
         rmSync(this.root, { recursive: true, force: true });
         mkdirSync(this.root, { recursive: true });
         st.stats = {};
+        st.unmade = undefined;
         current = new Map();
       }
     }
@@ -158,6 +163,26 @@ export class Workspace {
           clearForLeaf(abs, () => forget(e.path));
           symlinkSync(e.target, abs);
           break;
+        case 'hardlink':
+          // Its file sorts, and so was written, first; linking moves its ctime: record it again.
+          clearForLeaf(abs, () => forget(e.path));
+          linkSync(join(this.root, e.target), abs);
+          this.#record(e.target, join(this.root, e.target));
+          break;
+        case 'char':
+        case 'block':
+        case 'fifo': {
+          clearForLeaf(abs, () => forget(e.path));
+          const args = e.type === 'fifo' ? [abs, 'p'] : [abs, e.type === 'char' ? 'c' : 'b', String(e.major), String(e.minor)];
+          try {
+            execFileSync('mknod', ['-m', e.mode.toString(8), ...args], { stdio: 'ignore' });
+          } catch {
+            // Unprivileged: the node is left out of the tree, and kept in the view (see scan).
+            (this.#state.unmade ??= []).push(e.path);
+            continue;
+          }
+          break;
+        }
       }
       this.#record(e.path, abs);
       written++;
@@ -208,22 +233,45 @@ export class Workspace {
         const same = prev !== undefined && prev[0] === row[0] && prev[1] === row[1] && prev[2] === row[2] && prev[3] === row[3] && prev[4] === row[4];
         const mode = Number(s.mode & 0o7777n);
         const known = same ? base.get(rel) : undefined;
+        // The host tree holds no owners or xattrs of the image (an unprivileged user cannot set
+        // them): a path that keeps its type (and, for a file, its content) keeps the base's.
+        const was = base.get(rel);
         if (s.isDirectory()) {
-          view.set(rel, { type: 'dir', mode });
+          view.set(rel, { type: 'dir', mode, ...(was?.type === 'dir' ? metaOf(was) : {}) });
           visit(rel, abs);
         } else if (known && known.type !== 'dir') {
           view.set(rel, known);
         } else if (s.isSymbolicLink()) {
-          view.set(rel, { type: 'symlink', mode, target: readlinkSync(abs) });
+          view.set(rel, { type: 'symlink', mode, target: readlinkSync(abs), ...(was?.type === 'symlink' ? metaOf(was) : {}) });
         } else if (s.isFile()) {
           hashed++;
           const h = store ? this.#store.writeBlobFromFile(abs) : hashFileSync(abs);
-          view.set(rel, { type: 'file', mode, size: h.size, digest: asBlobDigest(h.digest) });
+          const digest = asBlobDigest(h.digest);
+          const sameContent = was?.type === 'file' && was.digest === digest;
+          view.set(rel, { type: 'file', mode, size: h.size, digest, ...(sameContent ? metaOf(was) : {}), ...(sameContent && was.link !== undefined ? { link: was.link } : {}) });
         }
         // Sockets and FIFOs left by a RUN are not part of a layer.
       }
     };
     visit('', this.root);
+    // A hardlink group survives only while its paths are still one inode on disk.
+    for (const [rel, e] of view) {
+      if (e.type !== 'file' || e.link === undefined) continue;
+      if (stats[rel]?.[0] !== stats[e.link]?.[0] || view.get(e.link)?.type !== 'file') {
+        const { link: _, ...plain } = e;
+        view.set(rel, plain);
+      }
+    }
+    // Nodes this workspace could not make stay as the base view has them, while their parent
+    // directory is still there (a RUN cannot have changed what it could not see).
+    const unmade = this.#state.unmade?.filter((rel) => {
+      const e = base.get(rel);
+      const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+      if (!e || view.has(rel) || (parent !== '' && view.get(parent)?.type !== 'dir')) return false;
+      view.set(rel, e);
+      return true;
+    });
+    if (unmade) this.#state.unmade = unmade.length ? unmade : undefined;
     this.#state.stats = stats;
     this.#state.maxCtimeNs = String(maxC);
     return { view, hashed };
@@ -255,6 +303,11 @@ export class Workspace {
   exists(rel: string): boolean {
     return existsSync(join(this.root, rel));
   }
+}
+
+/** The owner and xattr fields of an entry, only those that are set. */
+function metaOf(e: EntryMeta): EntryMeta {
+  return { ...(e.uid ? { uid: e.uid } : {}), ...(e.gid ? { gid: e.gid } : {}), ...(e.xattrs && Object.keys(e.xattrs).length ? { xattrs: e.xattrs } : {}) };
 }
 
 /** Make room for a file or symlink at `abs`: remove what is there (a directory with its

@@ -58,7 +58,7 @@ t.test('history shows empty layers for LABEL, ENV and CMD and byte sizes for fil
       ['LABEL', true, 0],
     ],
   );
-  assert.ok(rows.filter((r) => !r.EmptyLayer).every((r) => /^[0-9a-f]{16}$/.test(r.ID!)));
+  assert.ok(rows.filter((r) => !r.EmptyLayer).every((r) => /^[0-9a-f]{64}$/.test(r.ID!)));
   assert.ok(rows.filter((r) => r.EmptyLayer).every((r) => r.ID === null));
 
   const text = (await ok(cli('history', 'app:1'))).stdout.split('\n');
@@ -193,7 +193,7 @@ t.test('cache verify finds and removes a corrupt blob; the next build rebuilds i
   const clean = JSON.parse((await ok(cli('cache', 'verify', '--format', 'json'))).stdout) as { badBlobs: number; checkedBlobs: number };
   assert.is(clean.badBlobs, 0);
   assert.ok(clean.checkedBlobs >= 2);
-  const blobs = rig.path('store', 'blobs-v1');
+  const blobs = rig.path('store', 'blobs-v2');
   const payload = Buffer.alloc(3_000, 'a'.charCodeAt(0));
   for (const fan of readdirSync(blobs)) {
     for (const name of readdirSync(join(blobs, fan))) {

@@ -14,10 +14,24 @@ const d = (path: string, mode = 0o755): LayerEntry => ({ path, type: 'dir', mode
 const l = (path: string, target: string, mode = 0o777): LayerEntry => ({ path, type: 'symlink', mode, target });
 const w = (path: string): LayerEntry => ({ path, type: 'whiteout' });
 const o = (path: string, mode = 0o755): LayerEntry => ({ path, type: 'opaque', mode });
+const hl = (path: string, target: string): LayerEntry => ({ path, type: 'hardlink', target });
+const dv = (path: string, major: number, minor: number): LayerEntry => ({ path, type: 'char', mode: 0o666, major, minor });
+const fifo = (path: string): LayerEntry => ({ path, type: 'fifo', mode: 0o644 });
+const own = (e: LayerEntry, uid: number, gid: number, xattrs?: Record<string, string>): LayerEntry => ({ ...e, uid, gid, ...(xattrs ? { xattrs } : {}) }) as LayerEntry;
 
-/** One line per entry: `-gone`, `dir/`, `dir/ 700`, `file=digest`, `file=digest 755`, `link->target`. */
+/** One line per entry: `-gone`, `dir/`, `dir/ 700`, `file=digest`, `file=digest 755`, `link->target`,
+ *  `hard=>file`, `dev c1,3`, `pipe|`; owners as ` @uid:gid`, xattrs as ` +name`. */
 function showLayer(layer: readonly LayerEntry[]): string[] {
-  return layer.map((e) => {
+  return layer.map((e) => showOne(e) + metaText(e));
+}
+function metaText(e: LayerEntry | ViewEntry): string {
+  if (!('mode' in e)) return '';
+  let s = e.uid || e.gid ? ` @${e.uid ?? 0}:${e.gid ?? 0}` : '';
+  for (const k of Object.keys(e.xattrs ?? {}).sort()) s += ` +${k}`;
+  return s;
+}
+function showOne(e: LayerEntry): string {
+  {
     const m = (dflt: number) => ('mode' in e && e.mode !== dflt ? ` ${e.mode.toString(8)}` : '');
     switch (e.type) {
       case 'whiteout':
@@ -30,12 +44,18 @@ function showLayer(layer: readonly LayerEntry[]): string[] {
         return `${e.path}=${e.digest}${m(0o644)}`;
       case 'symlink':
         return `${e.path}->${e.target}${m(0o777)}`;
-      default:
-        return `${e.path} ${e.type}`;
+      case 'hardlink':
+        return `${e.path}=>${e.target}`;
+      case 'char':
+      case 'block':
+        return `${e.path} ${e.type[0]}${e.major},${e.minor}${m(0o666)}`;
+      case 'fifo':
+        return `${e.path}|${m(0o644)}`;
     }
-  });
+  }
 }
-const showView = (v: UnionView) => showLayer(v.entries().map(([p, e]) => toLayerEntry(p, e)));
+/** The view, as showLayer prints entries, plus ` ~first` for a hardlinked file. */
+const showView = (v: UnionView) => v.entries().map(([p, e]) => showOne(toLayerEntry(p, e)) + (e.type === 'file' && e.link !== undefined ? ` ~${e.link}` : '') + metaText(e));
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -90,7 +110,18 @@ function checkShape(from: UnionView, to: UnionView, diff: readonly LayerEntry[],
       const was = from.get(e.path);
       const now = to.get(e.path);
       assert.ok(now, `${label}: ${e.path} is in to`);
-      assert.ok(!was || !sameViewEntry(was, now!), `${label}: ${e.path} changed`);
+      // The one allowed repeat: a hardlink group one of whose paths changed is re-stated
+      // whole (its first path as a file, every other path as a hardlink to it).
+      const group = e.type === 'hardlink' || diff.some((x) => x.type === 'hardlink' && x.target === e.path);
+      assert.ok(!was || group || !sameViewEntry(was, now!), `${label}: ${e.path} changed`);
+      if (group && was && sameViewEntry(was, now!)) {
+        const head = e.type === 'hardlink' ? e.target : e.path;
+        const members = [...to.keys()].filter((p) => { const x = to.get(p)!; return x.type === 'file' && x.link === head; });
+        assert.ok(
+          [head, ...members].some((p) => { const a = from.get(p); return !a || !sameViewEntry(a, to.get(p)!); }) || from.has(head) === false,
+          `${label}: the group of ${head} changed somewhere`,
+        );
+      }
     }
   }
 }
@@ -141,6 +172,27 @@ const cases: Case[] = [
     diff: ['-r/a/b/c', '-r/a/y'],
   },
   { name: 'an implicit parent that turns explicit with the same mode is unchanged', from: [[f('a/b')]], to: [[d('a'), f('a/b')]], diff: [] },
+  // --- layer model v2
+  { name: 'v2: an owner change alone is a change', from: [[f('a')]], to: [[own(f('a'), 1000, 1000)]], diff: ['a=x @1000:1000'] },
+  { name: 'v2: an xattr change alone is a change', from: [[own(f('a'), 0, 0, { 'user.a': 'MQ==' })]], to: [[own(f('a'), 0, 0, { 'user.a': 'Mg==' })]], diff: ['a=x +user.a'] },
+  { name: 'v2: a dir owner change does not repeat its children', from: [base], to: [base, [own(d('app'), 1, 1)]], diff: ['app/ @1:1'] },
+  { name: 'v2: a new hardlink group is its file and its links', from: [], to: [[f('a', 'p'), hl('b', 'a'), hl('c', 'a')]], diff: ['a=p', 'b=>a', 'c=>a'] },
+  { name: 'v2: an unchanged group is not repeated', from: [[f('a', 'p'), hl('b', 'a')]], to: [[f('a', 'p'), hl('b', 'a')], [f('z')]], diff: ['z=x'] },
+  {
+    name: 'v2: a new link to an unchanged file re-states the file and every member',
+    from: [[f('a', 'p'), hl('b', 'a'), f('c', 'p')]],
+    to: [[f('a', 'p'), hl('b', 'a'), hl('c', 'a')]],
+    diff: ['a=p', 'b=>a', 'c=>a'],
+  },
+  {
+    name: 'v2: a changed file at the first path carries its whole group',
+    from: [[f('a', 'p'), hl('b', 'a')]],
+    to: [[f('a', 'q'), hl('b', 'a')]],
+    diff: ['a=q', 'b=>a'],
+  },
+  { name: 'v2: a member leaving its group is a plain file', from: [[f('a', 'p'), hl('b', 'a'), hl('c', 'a')]], to: [[f('a', 'p'), hl('b', 'a'), f('c', 'p')]], diff: ['c=p'] },
+  { name: 'v2: a deleted member is a whiteout', from: [[f('a', 'p'), hl('b', 'a')]], to: [[f('a', 'p')]], diff: ['-b'] },
+  { name: 'v2: devices and fifos: new, renumbered, and replaced', from: [[dv('n', 1, 3), dv('z', 1, 5), fifo('q')]], to: [[dv('n', 1, 3), dv('z', 1, 7), f('q'), fifo('r')]], diff: ['q=x', 'r|', 'z c1,7'] },
 ];
 
 for (const c of cases) {
@@ -213,6 +265,46 @@ t.test('random round trip: applying diffViews(from, to) on from gives to (4,000 
     assert.equal(diffViews(to, to), [], `${label}: a view against itself`);
   }
   assert.ok(nonEmpty > 3000, `most pairs differ (${nonEmpty})`);
+});
+
+t.test('v2 random round trip with hardlink groups, owners, devices and fifos (2,000 seeded pairs)', () => {
+  const names = ['a', 'b', 'c', 'd'];
+  const layer = (rand: () => number): LayerEntry[] => {
+    const byPath = new Map<string, LayerEntry>();
+    for (let i = Math.floor(rand() * 8); i > 0; i--) {
+      const path = Array.from({ length: 1 + Math.floor(rand() * 2) }, () => pick(rand, names)).join('/');
+      const r = rand();
+      const e =
+        r < 0.3 ? own(f(path, pick(rand, ['x', 'y'])), pick(rand, [0, 1000]), pick(rand, [0, 1000]))
+        : r < 0.45 ? d(path)
+        : r < 0.55 ? dv(path, 1, pick(rand, [3, 5]))
+        : r < 0.62 ? fifo(path)
+        : r < 0.8 ? w(path)
+        : undefined;
+      if (e && !byPath.has(path)) byPath.set(path, e);
+    }
+    // Hardlinks to files that sort before them.
+    const files = [...byPath.values()].filter((e) => e.type === 'file').map((e) => e.path);
+    for (let i = Math.floor(rand() * 3); i > 0 && files.length; i--) {
+      const target = pick(rand, files);
+      const path = `${target}~${i}`;
+      if (!byPath.has(path)) byPath.set(path, hl(path, target));
+    }
+    return [...byPath.values()];
+  };
+  let linked = 0;
+  for (let seed = 1; seed <= 2000; seed++) {
+    const rand = rng(50_000 + seed);
+    const from = mergeLayers(Array.from({ length: 1 + Math.floor(rand() * 3) }, () => layer(rand)));
+    const to = from.clone();
+    for (let i = 1 + Math.floor(rand() * 2); i > 0; i--) to.apply(layer(rand));
+    const diff = diffViews(from, to);
+    if (diff.some((e) => e.type === 'hardlink')) linked++;
+    assert.equal(showView(roundTrip(from, diff)), showView(to), `seed ${seed}: diff ${JSON.stringify(showLayer(diff))}`);
+    checkShape(from, to, diff, `seed ${seed}`);
+    assert.equal(diffViews(to, to), []);
+  }
+  assert.ok(linked > 200, `enough diffs carry hardlinks (${linked})`);
 });
 
 t.test('random minimality: dropping any one entry but a new parent dir breaks the round trip (1,000 pairs)', () => {

@@ -175,7 +175,7 @@ t.test('re-exporting into a layout rewrites nothing that is there, and never re-
   const before = new Map(readdirSync(blobDir).map((n) => [n, statSync(join(blobDir, n))]));
 
   // Corrupt one content blob in the store with same-size bytes: only a re-tar would read it.
-  const storeBlobs = rig.path('store', 'blobs-v1');
+  const storeBlobs = rig.path('store', 'blobs-v2');
   const keep = readFileSync(join(ctx, 'tree/a/keep.txt'));
   let corrupted = '';
   for (const fan of readdirSync(storeBlobs)) {

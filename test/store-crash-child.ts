@@ -11,7 +11,7 @@ import { fsCallCount } from '../cache/fs.js';
 import { hashFileSync } from '../cache/hash.js';
 import { asBlobDigest, asChainDigest, asStepKey } from '../cache/digest.js';
 
-export const CRASH_KEYS = ['00000000000000a1', '00000000000000a2', '00000000000000a3'].map(asStepKey);
+export const CRASH_KEYS = ['00000000000000000000000000000000000000000000000000000000000000a1', '00000000000000000000000000000000000000000000000000000000000000a2', '00000000000000000000000000000000000000000000000000000000000000a3'].map(asStepKey);
 export const CRASH_IMAGE = 'crash/test:1';
 
 function main(root: string, src: string): void {
@@ -27,17 +27,17 @@ function main(root: string, src: string): void {
     { path: 'app/big.bin', type: 'file', mode: 0o600, ...big },
     { path: 'app/link', type: 'symlink', mode: 0o777, target: 'small.txt' },
   ]);
-  const record = { key: CRASH_KEYS[0]!, layer: l1.digest, chain: asChainDigest('00000000000000c1'), record: { step: 1 }, created: 1, durationMs: 5 };
+  const record = { key: CRASH_KEYS[0]!, layer: l1.digest, chain: asChainDigest('00000000000000000000000000000000000000000000000000000000000000c1'), record: { step: 1 }, created: 1, durationMs: 5 };
   store.putKey(record);
 
   const l2 = store.putLayer([
     { path: 'app/out', type: 'file', mode: 0o755, ...inline },
     { path: 'app/small.txt', type: 'whiteout' },
   ]);
-  store.putKey({ ...record, key: CRASH_KEYS[1]!, layer: l2.digest, chain: asChainDigest('00000000000000c2'), record: { step: 2 } });
-  store.putKey({ ...record, key: CRASH_KEYS[2]!, layer: null, chain: asChainDigest('00000000000000c2'), record: { step: 3 } });
+  store.putKey({ ...record, key: CRASH_KEYS[1]!, layer: l2.digest, chain: asChainDigest('00000000000000000000000000000000000000000000000000000000000000c2'), record: { step: 2 } });
+  store.putKey({ ...record, key: CRASH_KEYS[2]!, layer: null, chain: asChainDigest('00000000000000000000000000000000000000000000000000000000000000c2'), record: { step: 3 } });
 
-  store.putImage({ name: CRASH_IMAGE, layers: [l1.digest, l2.digest], chain: asChainDigest('00000000000000c2'), config: {}, history: [], created: '2026-01-01T00:00:00Z' });
+  store.putImage({ name: CRASH_IMAGE, layers: [l1.digest, l2.digest], chain: asChainDigest('00000000000000000000000000000000000000000000000000000000000000c2'), config: {}, history: [], created: '2026-01-01T00:00:00Z' });
   store.writeDoc('steps', 'crash', { steps: 3 });
   process.stdout.write(`${JSON.stringify({ calls: fsCallCount() })}\n`);
 }

@@ -30,7 +30,7 @@ function checkStore(root: string, k: number): void {
   const store = createStore(root);
   const at = `after a crash at call ${k}`;
   for (const key of CRASH_KEYS) {
-    const file = join(root, 'keys-v1', key.slice(0, 2), `${key}.json`);
+    const file = join(root, 'keys-v2', key.slice(0, 2), `${key}.json`);
     const onDisk = existsSync(file);
     const rec = store.getKey(key);
     assert.is(rec !== undefined, onDisk, `${at}: key ${key} on disk must resolve`);
@@ -41,7 +41,7 @@ function checkStore(root: string, k: number): void {
       if (e.type === 'file') assert.ok(store.readBlob(e.digest, e.size), `${at}: blob ${e.path}`);
     }
   }
-  const image = existsSync(join(root, 'images-v1')) && readdirSync(join(root, 'images-v1')).length ? store.getImage(CRASH_IMAGE) : undefined;
+  const image = existsSync(join(root, 'images-v2')) && readdirSync(join(root, 'images-v2')).length ? store.getImage(CRASH_IMAGE) : undefined;
   for (const l of image?.layers ?? []) assert.ok(store.getLayer(l), `${at}: image layer ${l}`);
   const report = store.verify();
   assert.equal([report.badBlobs, report.badLayers, report.badKeys], [0, 0, 0], `${at}: verify found bad entries`);

@@ -1,5 +1,5 @@
 import * as assert from 'uvu/assert';
-import { existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite, Rig } from './util/rig.js';
 import { createStore } from '../cache/store.js';
@@ -25,21 +25,21 @@ const BLOB = 10_000;
 function entry(store: LocalStore, i: number, ageMs: number): { key: StepKey; layer: Layer } {
   const blob = store.writeBlob(Buffer.alloc(BLOB, i));
   const layer = store.putLayer([{ path: `f${i}`, type: 'file', mode: 0o644, size: blob.size, digest: blob.digest }]);
-  const key = asStepKey(`00000000000000${i.toString(16).padStart(2, '0')}`);
-  store.putKey({ key, layer: layer.digest, chain: asChainDigest('00000000000000c0'), record: { i }, created: 0, durationMs: 10 });
+  const key = asStepKey(`${'0'.repeat(62)}${i.toString(16).padStart(2, '0')}`);
+  store.putKey({ key, layer: layer.digest, chain: asChainDigest('00000000000000000000000000000000000000000000000000000000000000c0'), record: { i }, created: 0, durationMs: 10 });
   const when = new Date(Date.now() - ageMs);
-  utimesSync(join(store.root, 'keys-v1', key.slice(0, 2), `${key}.json`), when, when);
+  utimesSync(join(store.root, 'keys-v2', key.slice(0, 2), `${key}.json`), when, when);
   return { key, layer };
 }
 
-const layerFile = (store: LocalStore, d: LayerDigest) => join(store.root, 'layers-v1', d.slice(0, 2), `${d}.json`);
+const layerFile = (store: LocalStore, d: LayerDigest) => join(store.root, 'layers-v2', d.slice(0, 2), `${d}.json`);
 
 t.test('prune --keep-storage keeps the most recently used and never an image\'s layers', ({ store }) => {
   const e = [1, 2, 3, 4].map((i) => entry(store, i, (5 - i) * HOUR)); // e[0] oldest … e[3] newest
   store.putImage({
     name: 'webapp:dev',
     layers: [e[0]!.layer.digest],
-    chain: asChainDigest('00000000000000c1'),
+    chain: asChainDigest('00000000000000000000000000000000000000000000000000000000000000c1'),
     config: {},
     history: [],
     created: '2026-01-01T00:00:00Z',
@@ -52,7 +52,7 @@ t.test('prune --keep-storage keeps the most recently used and never an image\'s 
   const report = store.prune({ keepStorage, roots: new Set(), graceMs: 0 });
   assert.equal(
     report.steps.map((s) => s.name),
-    ['read images', 'read keys', 'read layers', 'read blobs', 'mark', 'expire', 'evict least recently used', 'sweep keys', 'sweep layers', 'sweep blobs'],
+    ['remove old layout folders', 'read images', 'read keys', 'read layers', 'read blobs', 'mark', 'expire', 'evict least recently used', 'sweep keys', 'sweep layers', 'sweep blobs'],
   );
   assert.is(report.sizeBefore, before);
   assert.is(report.sizeAfter, store.size());
@@ -106,13 +106,42 @@ t.test('prune removes dangling keys and corrupt files', ({ store }) => {
   const b = entry(store, 2, 0);
   // Key 2 loses its layer (as after a crash of an older, non-atomic tool, or a hand edit).
   rmSync(layerFile(store, b.layer.digest));
-  writeFileSync(join(store.root, 'keys-v1', 'zz'), 'stray');
+  writeFileSync(join(store.root, 'keys-v2', 'zz'), 'stray');
   const report = store.prune({ roots: new Set(), graceMs: 0 });
   assert.equal([report.removedKeys, report.removedLayers, report.removedBlobs], [2, 0, 1]);
   assert.ok(createStore(store.root).getKey(a.key));
-  assert.not.ok(existsSync(join(store.root, 'keys-v1', 'zz')));
+  assert.not.ok(existsSync(join(store.root, 'keys-v2', 'zz')));
   const v = store.verify();
   assert.is(v.badBlobs + v.badLayers + v.badKeys, 0, 'what is left is consistent');
+});
+
+t.test('prune removes the folders of the v1 layout and counts their bytes, and nothing of v2', ({ store }) => {
+  const a = entry(store, 1, 0);
+  for (const kind of ['blobs-v1', 'keys-v1', 'layers-v1', 'images-v1', 'docs-v1', 'complete-v1']) {
+    mkdirSync(join(store.root, kind, 'ab'), { recursive: true });
+    writeFileSync(join(store.root, kind, 'ab', 'abcdef0123456789'), 'x'.repeat(100));
+  }
+  writeFileSync(join(store.root, 'notes-v1'), 'not ours: a file with a look-alike name stays');
+  const report = store.prune({ roots: new Set(), graceMs: 0 });
+  assert.equal(report.removedLegacy, ['blobs-v1', 'complete-v1', 'docs-v1', 'images-v1', 'keys-v1', 'layers-v1']);
+  assert.is(report.freedBytes, 600);
+  assert.is(report.sizeBefore - report.sizeAfter, 600);
+  for (const kind of ['blobs-v1', 'keys-v1', 'layers-v1', 'images-v1', 'docs-v1', 'complete-v1']) assert.not.ok(existsSync(join(store.root, kind)), kind);
+  assert.ok(existsSync(join(store.root, 'notes-v1')));
+  assert.ok(createStore(store.root).getKey(a.key), 'the v2 entries are untouched');
+});
+
+t.test('an imported layer keeps its origin blob as long as the layer, and both go together', ({ store }) => {
+  const e = entry(store, 1, 2 * HOUR);
+  const gz = store.writeBlob(Buffer.from('pretend gzip bytes'));
+  store.putLayerOrigin({ layer: e.layer.digest, diffId: 'd'.repeat(64), tarSize: 2048, compressed: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: gz.digest, size: gz.size } });
+  const kept = store.prune({ roots: new Set(), graceMs: 0 });
+  assert.equal([kept.removedKeys, kept.removedLayers, kept.removedBlobs], [0, 0, 0], 'the origin blob is referenced by its layer');
+  assert.is(createStore(store.root).getLayerOrigin(e.layer.digest)?.compressed.digest, gz.digest);
+  const gone = store.prune({ until: HOUR, roots: new Set(), graceMs: 0 });
+  assert.equal([gone.removedKeys, gone.removedLayers, gone.removedBlobs], [1, 1, 2], 'key, layer, file blob and origin blob');
+  assert.not.ok(existsSync(join(store.root, 'origins-v2', e.layer.digest.slice(0, 2), `${e.layer.digest}.json`)), 'the origin record goes with its layer');
+  assert.not.ok(createStore(store.root).hasBlob(gz.digest));
 });
 
 t.run();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { suite, Rig } from './util/rig.js';
 import { createStore, defaultStoreRoot } from '../cache/store.js';
 import { fsCallCount, setStoreFault } from '../cache/fs.js';
-import { xxh64 } from '../cache/hash.js';
+import { sha256, xxh64 } from '../cache/hash.js';
 import { asBlobDigest, asChainDigest, asLayerDigest, asStepKey, type BlobDigest, type LayerDigest } from '../cache/digest.js';
 import type { LayerEntry } from '../cache/layer-types.js';
 import { StoreError, type ImageRecord, type KeyRecord, type LocalStore } from '../cache/store-types.js';
@@ -22,8 +22,8 @@ t.beforeEach((ctx) => {
 });
 t.afterEach((ctx) => ctx.rig.cleanup());
 
-const KEY1 = asStepKey('00000000000000a1');
-const CHAIN = asChainDigest('00000000000000c1');
+const KEY1 = asStepKey('00000000000000000000000000000000000000000000000000000000000000a1');
+const CHAIN = asChainDigest('00000000000000000000000000000000000000000000000000000000000000c1');
 
 function keyRecord(layer: LayerDigest | null, key = KEY1): KeyRecord {
   return { key, layer, chain: CHAIN, record: { v: 1, instruction: 'RUN make' }, created: 1_700_000_000_000, durationMs: 1234 };
@@ -65,9 +65,9 @@ const tmpFiles = (store: LocalStore) => (existsSync(join(store.root, 'tmp')) ? r
 t.test('writes a blob once and dedupes a second write', ({ rig, store }) => {
   const data = Buffer.from('hello, store');
   const first = store.writeBlob(data);
-  assert.equal(first, { digest: xxh64(data), size: data.length });
+  assert.equal(first, { digest: sha256(data), size: data.length });
   const path = store.blobPath(first.digest);
-  assert.ok(path.endsWith(join('blobs-v1', first.digest.slice(0, 2), first.digest)), path);
+  assert.ok(path.endsWith(join('blobs-v2', first.digest.slice(0, 2), first.digest)), path);
   assert.is(statSync(path).mode & 0o777, 0o444, 'blobs are read-only');
 
   setStoreFault(undefined); // restarts the call count
@@ -82,7 +82,7 @@ t.test('writes a blob once and dedupes a second write', ({ rig, store }) => {
   assert.equal(other.writeBlobFromFile(rig.path('src.txt'), first), first);
   assert.is(fsCallCount(), 1, 'with `expect` and the blob present: one stat, no read');
   assert.equal(other.writeBlob(data), first);
-  assert.equal(readdirSync(join(store.root, 'blobs-v1', first.digest.slice(0, 2))), [first.digest]);
+  assert.equal(readdirSync(join(store.root, 'blobs-v2', first.digest.slice(0, 2))), [first.digest]);
   assert.equal(tmpFiles(store), []);
   assert.ok(store.hasBlob(first.digest));
   assert.equal(store.readBlob(first.digest, first.size), data);
@@ -93,7 +93,7 @@ t.test('stores large files streamed in chunks under the digest of their bytes', 
   for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
   rig.write({ big });
   const w = store.writeBlobFromFile(rig.path('big'));
-  assert.equal(w, { digest: xxh64(big), size: big.length });
+  assert.equal(w, { digest: sha256(big), size: big.length });
   assert.equal(store.readBlob(w.digest), big);
   assert.equal(store.writeBlobFromFile(rig.path('big')), w, 'a second copy finds the blob present');
   assert.equal(tmpFiles(store), []);
@@ -104,18 +104,18 @@ t.test('rejects a blob whose bytes changed since fingerprinting (ECHANGED) and l
     const before = Buffer.alloc(size, 1);
     const after = Buffer.alloc(size, 2);
     rig.write({ f: after });
-    const expect = { digest: asBlobDigest(xxh64(before)), size };
+    const expect = { digest: asBlobDigest(sha256(before)), size };
     const err = expectStoreError(() => store.writeBlobFromFile(rig.path('f'), expect), 'ECHANGED');
-    assert.equal(err.facts.found, { digest: xxh64(after), size });
+    assert.equal(err.facts.found, { digest: sha256(after), size });
     assert.ok(err.message.includes(rig.path('f')), 'the message names the file');
-    assert.not.ok(store.hasBlob(asBlobDigest(xxh64(after))), 'the new bytes are not stored');
+    assert.not.ok(store.hasBlob(asBlobDigest(sha256(after))), 'the new bytes are not stored');
     assert.not.ok(store.hasBlob(expect.digest));
     assert.equal(tmpFiles(store), []);
   }
   // A size change with the same prefix, and a deleted file, are changes too.
   rig.write({ g: 'abc' });
-  expectStoreError(() => store.writeBlobFromFile(rig.path('g'), { digest: asBlobDigest(xxh64('abcd')), size: 4 }), 'ECHANGED');
-  expectStoreError(() => store.writeBlobFromFile(rig.path('gone'), { digest: asBlobDigest(xxh64('x')), size: 1 }), 'ECHANGED');
+  expectStoreError(() => store.writeBlobFromFile(rig.path('g'), { digest: asBlobDigest(sha256('abcd')), size: 4 }), 'ECHANGED');
+  expectStoreError(() => store.writeBlobFromFile(rig.path('gone'), { digest: asBlobDigest(sha256('x')), size: 1 }), 'ECHANGED');
   assert.equal(tmpFiles(store), []);
 });
 
@@ -126,7 +126,7 @@ t.test('readBlob rejects and deletes a corrupt blob', ({ store }) => {
   writeFileSync(path, 'precious bytez');
   const err = expectStoreError(() => store.readBlob(w.digest), 'EINTEGRITY');
   assert.is(err.facts.expected, w.digest);
-  assert.is(err.facts.found, xxh64('precious bytez'));
+  assert.is(err.facts.found, sha256('precious bytez'));
   assert.is(err.facts.path, path);
   assert.not.ok(existsSync(path), 'the bad blob is deleted so it is rebuilt');
   assert.is(store.readBlob(w.digest), undefined, 'then it is simply absent');
@@ -146,7 +146,7 @@ t.test('putLayer sorts entries, names the layer by their digest and refuses miss
   const again = createStore(store.root).getLayer(layer.digest);
   assert.equal(again, layer, 'a fresh store reads the same layer back');
   const err = expectStoreError(
-    () => store.putLayer([fileEntry('x', { digest: asBlobDigest('0123456789abcdef'), size: 3 }), fileEntry('y', a)]),
+    () => store.putLayer([fileEntry('x', { digest: asBlobDigest('0000000000000000000000000000000000000000000000000123456789abcdef'), size: 3 }), fileEntry('y', a)]),
     'EMISSING',
   );
   assert.is(err.facts.count, 1);
@@ -155,9 +155,36 @@ t.test('putLayer sorts entries, names the layer by their digest and refuses miss
   expectStoreError(() => store.putLayer([fileEntry('x', a), fileEntry('x', a)]), 'EINVALID');
 });
 
+t.test('a v2 layer (owners, xattrs, hardlinks, devices, fifos) round trips through its manifest, and verify keeps it', ({ store }) => {
+  const a = store.writeBlob(Buffer.from('perl'));
+  const entries: LayerEntry[] = [
+    { path: 'dev', type: 'dir', mode: 0o755 },
+    { path: 'dev/null', type: 'char', mode: 0o666, major: 1, minor: 3 },
+    { path: 'dev/sda', type: 'block', mode: 0o660, major: 8, minor: 0, gid: 6 },
+    { path: 'home/app', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 },
+    { path: 'run/ctl', type: 'fifo', mode: 0o600 },
+    { path: 'usr/bin/perl', type: 'file', mode: 0o755, size: a.size, digest: a.digest, uid: 1000, gid: 1000, xattrs: { 'security.capability': 'AQAAAgAgAAAAAAAAAAAAAAAAAAA=' } },
+    { path: 'usr/bin/perl5', type: 'hardlink', target: 'usr/bin/perl' },
+  ];
+  const layer = store.putLayer(entries);
+  assert.is(layer.size, a.size, 'a hardlink adds no bytes');
+  const fresh = createStore(store.root).getLayer(layer.digest);
+  assert.equal(fresh?.entries, layer.entries);
+  assert.equal(fresh?.entries.find((e) => e.path === 'usr/bin/perl'), entries[5]);
+  // Owners and xattrs are part of the digest; uid 0 written out is the same as omitted.
+  const other = store.putLayer(entries.map((e) => (e.path === 'home/app' ? { ...e, uid: 1001 } : e)));
+  assert.is.not(other.digest, layer.digest);
+  const explicitRoot = store.putLayer(entries.map((e) => (e.path === 'run/ctl' ? { ...e, uid: 0, gid: 0 } : e)));
+  assert.is(explicitRoot.digest, layer.digest);
+  expectStoreError(() => store.putLayer([{ path: 'x', type: 'hardlink', target: 'y' }]), 'EINVALID');
+  const v = store.verify();
+  assert.is(v.badLayers, 0);
+  assert.ok(createStore(store.root).getLayer(layer.digest));
+});
+
 t.test('a corrupt layer manifest is a miss', ({ store }) => {
   const { layer } = buildEntry(store);
-  const path = join(store.root, 'layers-v1', layer.digest.slice(0, 2), `${layer.digest}.json`);
+  const path = join(store.root, 'layers-v2', layer.digest.slice(0, 2), `${layer.digest}.json`);
   const good = readFileSync(path, 'utf8');
   // Valid JSON that lies: a mode changed by hand. Then a torn file.
   for (const bad of [good.replace('"mode":420', '"mode":511'), good.slice(0, good.length / 2)]) {
@@ -172,17 +199,17 @@ t.test('a corrupt layer manifest is a miss', ({ store }) => {
   }
   // A manifest copied under another layer's name does not hash to that name.
   const other = store.putLayer([{ path: 'z', type: 'dir', mode: 0o700 }]);
-  const otherPath = join(store.root, 'layers-v1', other.digest.slice(0, 2), `${other.digest}.json`);
+  const otherPath = join(store.root, 'layers-v2', other.digest.slice(0, 2), `${other.digest}.json`);
   writeFileSync(otherPath, good);
   assert.is(createStore(store.root).getLayer(other.digest), undefined);
 });
 
 t.test('putKey refuses a key whose layer is missing', ({ store }) => {
-  const missing = asLayerDigest('00000000deadbeef');
+  const missing = asLayerDigest('00000000000000000000000000000000000000000000000000000000deadbeef');
   const err = expectStoreError(() => store.putKey(keyRecord(missing)), 'EMISSING');
   assert.is(err.facts.layer, missing);
   assert.is(store.getKey(KEY1), undefined);
-  assert.not.ok(existsSync(join(store.root, 'keys-v1', KEY1.slice(0, 2), `${KEY1}.json`)), 'nothing was written');
+  assert.not.ok(existsSync(join(store.root, 'keys-v2', KEY1.slice(0, 2), `${KEY1}.json`)), 'nothing was written');
   // A key with no layer (a step without filesystem change) needs nothing.
   store.putKey(keyRecord(null));
   assert.equal(createStore(store.root).getKey(KEY1), keyRecord(null));
@@ -192,8 +219,8 @@ t.test('getKey returns the record written, from memory and from disk', ({ store 
   const { layer } = buildEntry(store);
   assert.equal(store.getKey(KEY1), keyRecord(layer.digest));
   assert.equal(createStore(store.root).getKey(KEY1), keyRecord(layer.digest));
-  assert.is(store.getKey(asStepKey('00000000000000ff')), undefined);
-  const path = join(store.root, 'keys-v1', KEY1.slice(0, 2), `${KEY1}.json`);
+  assert.is(store.getKey(asStepKey('00000000000000000000000000000000000000000000000000000000000000ff')), undefined);
+  const path = join(store.root, 'keys-v2', KEY1.slice(0, 2), `${KEY1}.json`);
   writeFileSync(path, '{"key":');
   assert.is(createStore(store.root).getKey(KEY1), undefined, 'a corrupt key is a miss');
   assert.not.ok(existsSync(path));
@@ -221,8 +248,8 @@ t.test('getKey is undefined when a blob of its layer was deleted', ({ store }) =
 
 t.test('verify removes corrupt entries and stale temp files', ({ store }) => {
   const { a, b, layer } = buildEntry(store);
-  const k2 = asStepKey('00000000000000a2');
-  const k3 = asStepKey('00000000000000a3');
+  const k2 = asStepKey('00000000000000000000000000000000000000000000000000000000000000a2');
+  const k3 = asStepKey('00000000000000000000000000000000000000000000000000000000000000a3');
   const solo = store.writeBlob(Buffer.from('solo'));
   const l2 = store.putLayer([fileEntry('solo', solo)]);
   store.putKey(keyRecord(l2.digest, k2));
@@ -230,8 +257,8 @@ t.test('verify removes corrupt entries and stale temp files', ({ store }) => {
   // Corrupt: one blob of `layer`, a stray file among blobs, a torn key.
   chmodSync(store.blobPath(a.digest), 0o644);
   writeFileSync(store.blobPath(a.digest), 'ALPHA');
-  writeFileSync(join(store.root, 'blobs-v1', b.digest.slice(0, 2), 'not-a-digest'), 'x');
-  writeFileSync(join(store.root, 'keys-v1', k3.slice(0, 2), `${k3}.json`), '{"key":"00');
+  writeFileSync(join(store.root, 'blobs-v2', b.digest.slice(0, 2), 'not-a-digest'), 'x');
+  writeFileSync(join(store.root, 'keys-v2', k3.slice(0, 2), `${k3}.json`), '{"key":"00');
   // Temp files: one of a dead writer, one old, one live (ours, fresh).
   const tmp = join(store.root, 'tmp');
   mkdirSync(tmp, { recursive: true });
@@ -280,7 +307,7 @@ t.test('images round trip under safe file names', ({ store }) => {
     store.listImages().map((i) => i.name),
     ['localhost:5000/team/app:V2', 'registry.example/x/y:1.0', 'webapp:Dev', 'webapp:dev', 'webapp:latest', `x@sha256:${'a'.repeat(64)}`],
   );
-  for (const f of readdirSync(join(store.root, 'images-v1'))) assert.match(f, /^[a-z0-9._%~-]+\.json$/);
+  for (const f of readdirSync(join(store.root, 'images-v2'))) assert.match(f, /^[a-z0-9._%~-]+\.json$/);
   assert.is(store.getImage('nothing:here'), undefined);
   assert.ok(store.removeImage('webapp:dev'));
   assert.not.ok(store.removeImage('webapp:dev'));
@@ -291,7 +318,7 @@ t.test('images round trip under safe file names', ({ store }) => {
     expectStoreError(() => store.putImage(image(bad)), 'EINVALID');
     expectStoreError(() => store.getImage(bad), 'EINVALID');
   }
-  expectStoreError(() => store.putImage({ ...image('ghost:1'), layers: [asLayerDigest('00000000deadbeef')] }), 'EMISSING');
+  expectStoreError(() => store.putImage({ ...image('ghost:1'), layers: [asLayerDigest('00000000000000000000000000000000000000000000000000000000deadbeef')] }), 'EMISSING');
 });
 
 t.test('image names encode injectively into short file names', () => {
@@ -310,7 +337,7 @@ t.test('documents round trip, and a corrupt or absent one is undefined', ({ stor
   store.writeDoc('contexts', '/src/other', { v: 2 });
   assert.equal(store.readDoc('contexts', '/src/app'), { v: 1, rows: [['a', 1]] });
   assert.equal(createStore(store.root).readDoc('contexts', '/src/other'), { v: 2 });
-  const dir = join(store.root, 'docs-v1', 'contexts');
+  const dir = join(store.root, 'docs-v2', 'contexts');
   const file = join(dir, `${xxh64('/src/app')}.json`);
   assert.ok(existsSync(file));
   writeFileSync(file, '{"name":"/src/app","value":{');
@@ -327,7 +354,7 @@ t.test('documents round trip, and a corrupt or absent one is undefined', ({ stor
 t.test('size counts blobs, manifests and keys', ({ store }) => {
   assert.is(store.size(), 0);
   buildEntry(store);
-  const files = ['blobs-v1', 'layers-v1', 'keys-v1'].flatMap((kind) => {
+  const files = ['blobs-v2', 'layers-v2', 'keys-v2'].flatMap((kind) => {
     const base = join(store.root, kind);
     return readdirSync(base).flatMap((fan) => readdirSync(join(base, fan)).map((f) => join(base, fan, f)));
   });
@@ -338,16 +365,16 @@ t.test('size counts blobs, manifests and keys', ({ store }) => {
 t.test('size stays exact when it reuses the totals of unchanged folders', ({ store }) => {
   const { layer } = buildEntry(store);
   const old = new Date(Date.now() - 3_600_000);
-  for (const kind of ['blobs-v1', 'layers-v1', 'keys-v1']) {
+  for (const kind of ['blobs-v2', 'layers-v2', 'keys-v2']) {
     for (const fan of readdirSync(join(store.root, kind))) utimesSync(join(store.root, kind, fan), old, old);
   }
   const first = store.size();
   setStoreFault(undefined);
   assert.is(store.size(), first);
   assert.ok(fsCallCount() <= 3 + 4, `a warm size() stats folders only (${fsCallCount()} calls)`);
-  const k2 = asStepKey('00000000000000a2'); // same fan-out folder as KEY1
+  const k2 = asStepKey('00000000000000000000000000000000000000000000000000000000000000a2'); // same fan-out folder as KEY1
   store.putKey(keyRecord(layer.digest, k2));
-  const keyFile = join(store.root, 'keys-v1', '00', `${k2}.json`);
+  const keyFile = join(store.root, 'keys-v2', '00', `${k2}.json`);
   assert.is(store.size(), first + statSync(keyFile).size);
   assert.is(createStore(store.root).size(), store.size());
 });

@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert';
 import { suite } from './util/rig.js';
-import { asBlobDigest, asLayerDigest, EMPTY_CHAIN, isHex16 } from '../cache/digest.js';
+import { asBlobDigest, asLayerDigest, EMPTY_CHAIN, isDigestHex } from '../cache/digest.js';
 import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
 import { applyLayer, chainDigest, chainOf, mergeLayers, toViewEntry, UnionView, IMPLICIT_DIR_MODE } from '../engine/union-view.js';
 
@@ -395,15 +395,15 @@ t.test('a path 2,000 levels deep is added and whited out without recursion limit
 });
 
 // --- chain digests
-const L1 = asLayerDigest('1111111111111111');
-const L2 = asLayerDigest('2222222222222222');
+const L1 = asLayerDigest('1'.repeat(64));
+const L2 = asLayerDigest('2'.repeat(64));
 
 t.test('chain of no layers is EMPTY_CHAIN', () => {
   assert.is(chainOf([]), EMPTY_CHAIN);
 });
 t.test('chain digest is H(chain below, layer digest), folded bottom first', () => {
   const c1 = chainDigest(EMPTY_CHAIN, L1);
-  assert.ok(isHex16(c1));
+  assert.ok(isDigestHex(c1));
   assert.is.not(c1, EMPTY_CHAIN);
   assert.is(chainOf([L1]), c1);
   assert.is(chainOf([L1, L2]), chainDigest(c1, L2));
@@ -419,10 +419,109 @@ t.test('a step without a layer leaves the chain unchanged', () => {
   assert.is(chainOf([null]), EMPTY_CHAIN);
 });
 t.test('chain digest is stable across runs (pinned value)', () => {
-  // xxh64('0000000000000000 1111111111111111'): a change here invalidates every stored key.
+  // sha256(`${'0' * 64} ${'1' * 64}`), computed outside node (python hashlib): a change here
+  // invalidates every stored key.
   assert.is(chainOf([L1]), PINNED_CHAIN_L1);
 });
 
-const PINNED_CHAIN_L1 = '31fd3b7cb73cbe58';
+const PINNED_CHAIN_L1 = 'a6ef4ea08e88c49428cd302d3d078512a8eea2ffad63e09f9a067705adcc29e2';
+
+// ---------------------------------------------------------------------------------------------
+// Layer model v2: owners, xattrs, hardlinks, devices, fifos.
+
+const h = (path: string, target: string): LayerEntry => ({ path, type: 'hardlink', target });
+const dev = (path: string, type: 'char' | 'block', major: number, minor: number, mode = 0o666): LayerEntry => ({ path, type, mode, major, minor });
+const p = (path: string, mode = 0o644): LayerEntry => ({ path, type: 'fifo', mode });
+const owned = (e: LayerEntry, uid: number, gid: number, xattrs?: Record<string, string>): LayerEntry => ({ ...e, uid, gid, ...(xattrs ? { xattrs } : {}) }) as LayerEntry;
+const CAP = Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).toString('base64');
+
+/** `show()` plus owners (`@uid:gid`), xattrs (`+name`), devices (`c1,3`) and links (`~first`). */
+function show2(view: UnionView): string[] {
+  return view.entries().map(([path, e]) => {
+    let s = `${path} ${e.type}`;
+    if (e.type === 'file') s += `=${e.digest}${e.link !== undefined ? ` ~${e.link}` : ''}`;
+    if (e.type === 'char' || e.type === 'block') s += ` ${e.major},${e.minor}`;
+    if (e.type === 'symlink') s += `->${e.target}`;
+    s += ` ${e.mode.toString(8)}`;
+    if (e.uid || e.gid) s += ` @${e.uid ?? 0}:${e.gid ?? 0}`;
+    for (const k of Object.keys(e.xattrs ?? {}).sort()) s += ` +${k}`;
+    return s;
+  });
+}
+
+const v2cases: Case[] = [
+  {
+    name: 'owners and xattrs show in the view; root-owned entries carry none',
+    layers: [[owned(d('home/app', 0o750), 1000, 1000), owned(f('home/app/run', 'r', 0o755), 1000, 1000, { 'security.capability': CAP, 'user.note': 'aGk=' }), f('etc/passwd')]],
+    view: ['etc dir 755', 'etc/passwd file=x 644', 'home dir 755', 'home/app dir 750 @1000:1000', 'home/app/run file=r 755 @1000:1000 +security.capability +user.note'],
+  },
+  {
+    name: 'a hardlink shows as its file, linked to the group\'s first path',
+    layers: [[owned(f('usr/bin/perl', 'pl', 0o755), 0, 50), h('usr/bin/perl5.36', 'usr/bin/perl')]],
+    view: ['usr dir 755', 'usr/bin dir 755', 'usr/bin/perl file=pl 755 @0:50', 'usr/bin/perl5.36 file=pl ~usr/bin/perl 755 @0:50'],
+  },
+  {
+    name: 'devices and fifos show as themselves',
+    layers: [[dev('dev/null', 'char', 1, 3), dev('dev/sda', 'block', 8, 0, 0o660), p('run/initctl', 0o600)]],
+    view: ['dev dir 755', 'dev/null char 1,3 666', 'dev/sda block 8,0 660', 'run dir 755', 'run/initctl fifo 600'],
+  },
+  {
+    name: 'an upper layer that changes the first path of a group leaves the others as plain files',
+    layers: [[f('a', 'one'), h('b', 'a'), h('c', 'a')], [f('a', 'two')]],
+    view: ['a file=two 644', 'b file=one 644', 'c file=one 644'],
+  },
+  {
+    name: 'a whiteout of the first path of a group keeps the other paths as plain files',
+    layers: [[f('a', 'one'), h('b', 'a')], [w('a')]],
+    view: ['b file=one 644'],
+  },
+  {
+    name: 'an upper layer that changes a member leaves the group without it',
+    layers: [[f('a', 'one'), h('b', 'a'), h('c', 'a')], [f('b', 'other')]],
+    view: ['a file=one 644', 'b file=other 644', 'c file=one ~a 644'],
+  },
+  {
+    name: 'an opaque dir above a group hides the members beneath it, the first path stays',
+    layers: [[f('a', 'one'), h('d/b', 'a')], [o('d')]],
+    view: ['a file=one 644', 'd dir 755'],
+  },
+  {
+    name: 'a device replaced by a file, a fifo by a dir with children',
+    layers: [[dev('x', 'char', 1, 3), p('y')], [f('x'), f('y/z')]],
+    view: ['x file=x 644', 'y dir 755', 'y/z file=x 644'],
+  },
+  {
+    name: 'a later layer regroups: a new hardlink to an unchanged file re-states the file',
+    layers: [[f('a', 'one'), f('b', 'one')], [f('a', 'one'), h('b', 'a')]],
+    view: ['a file=one 644', 'b file=one ~a 644'],
+  },
+];
+for (const c of v2cases) {
+  t.test(`v2: ${c.name}`, () => {
+    assert.equal(show2(mergeLayers(c.layers)), c.view);
+    // A clone keeps the groups: changing the first path in the clone only unlinks there.
+    const v = mergeLayers(c.layers);
+    const before = show2(v);
+    const copy = v.clone();
+    copy.apply([f('zz-new')]);
+    assert.equal(show2(v), before);
+  });
+}
+
+t.test('v2: rejects hardlinks to anything but an earlier file of the layer, bad devices, owners and xattrs', () => {
+  const v = new UnionView();
+  assert.throws(() => v.apply([h('b', 'a')]), /not a file entry earlier/);
+  assert.throws(() => v.apply([f('b'), h('a', 'b')]), /not a file entry earlier/, 'the file must sort first');
+  assert.throws(() => v.apply([d('a'), h('b', 'a')]), /not a file entry earlier/);
+  assert.throws(() => v.apply([f('a'), h('b', 'a'), h('c', 'b')]), /not a file entry earlier/, 'a link to a link');
+  assert.throws(() => v.apply([dev('n', 'char', 1.5, 3)]), /device numbers/);
+  assert.throws(() => v.apply([dev('n', 'char', -1, 3)]), /device numbers/);
+  assert.throws(() => v.apply([owned(f('a'), -1, 0)]), /uid/);
+  assert.throws(() => v.apply([owned(f('a'), 0, 2 ** 33)]), /gid/);
+  assert.throws(() => v.apply([owned(f('a'), 0, 0, { 'user.x': 'not base64!' })]), /base64/);
+  assert.throws(() => v.apply([owned(f('a'), 0, 0, { '': 'aGk=' })]), /xattr name/);
+  v.apply([f('a'), h('b', 'a'), h('c', 'a')]);
+  assert.is(v.get('c')?.type, 'file');
+});
 
 t.run();

@@ -7,6 +7,7 @@ import { EXIT } from '../../engine/errors.js';
 import { usageError } from '../usage.js';
 import { formatSize, openStore, parseCommand, table, withStoreErrors, type CommandIo } from './common.js';
 import { storeUsage } from './store-usage.js';
+import { legacyFolders } from '../../cache/store-legacy.js';
 
 export const DU_USAGE = `Usage: stratum du [--format json] [--cache-dir DIR]
 
@@ -42,6 +43,8 @@ export async function duCommand(argv: string[], io: CommandIo): Promise<number> 
       ['Total', '', '', formatSize(u.total), formatSize(u.reclaimable) + pct(u.reclaimable, u.total)],
     ];
     io.stdout.write(`${table(rows)}\n\nstore ${store.root}; workspaces, cache mounts and documents: ${formatSize(u.other.bytes)} more (not pruned)\n`);
+    const legacy = legacyFolders(store.root);
+    if (legacy.length) io.stdout.write(`old store layout folders (not used by this version): ${legacy.join(', ')}; \`stratum prune\` removes them\n`);
     return EXIT.ok;
   });
 }

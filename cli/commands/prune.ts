@@ -51,6 +51,7 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
     }
     io.stdout.write(
       `Deleted ${report.removedKeys} build keys, ${report.removedLayers} layers, ${report.removedBlobs} blobs\n` +
+        (report.removedLegacy.length ? `Deleted old store layout folders: ${report.removedLegacy.join(', ')}\n` : '') +
         `Total reclaimed space: ${formatSize(report.freedBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n`,
     );
     return EXIT.ok;

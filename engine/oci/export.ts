@@ -8,9 +8,17 @@
  *
  * Incremental: a layout directory keeps its blobs; a layer whose gzip digest is cached
  * (layer-blob.ts) and whose blob is already there is neither re-tarred nor re-gzipped.
+ *
+ * Imported layers: a layer with an origin (an imported base layer, cache/layer-origin.ts) is
+ * exported as the very blob it came in, under its original digest, media type and diffID, so
+ * a registry that has the base image's blobs already has these, and the config's diff_ids
+ * are the base image's. A docker-archive needs the uncompressed tar: a gzip origin is
+ * gunzipped, which gives back exactly the tar whose sha256 is the diffID.
  */
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { BlobDigest } from '../../cache/digest.js';
 import { basename, dirname, join } from 'node:path';
 import type { Layer } from '../../cache/layer-types.js';
 import { sha256 } from '../../cache/hash.js';
@@ -22,6 +30,60 @@ import { ociConfig } from './image-config.js';
 import { cachedTarInfo, measureLayer, produceLayer, rememberTarInfo, writeLayerGzip, type LayerTarInfo } from './layer-blob.js';
 import { IMAGE_NAME, MEDIA, REF_NAME, hostPlatform, sha256Hex, type Descriptor, type DockerArchiveEntry, type OciIndex, type OciManifest } from './oci-types.js';
 import { exportEpoch, qualifiedName, splitRef } from './ref-names.js';
+import { createGunzip } from 'node:zlib';
+import type { LayerOrigin } from '../../cache/layer-origin.js';
+
+/** Digests of an exported layer: a produced tar (LayerTarInfo), or an imported layer's origin
+ *  (then `mediaType` is the origin's and `origin` its record). */
+type ExportInfo = LayerTarInfo & { mediaType?: string; origin?: LayerOrigin };
+
+/** The export info of a layer that has an origin, or undefined. */
+function originInfo(store: Store, layer: Layer): ExportInfo | undefined {
+  const origin = store.getLayerOrigin(layer.digest);
+  if (!origin) return undefined;
+  return { diffId: origin.diffId, tarSize: origin.tarSize, gz: { digest: origin.compressed.digest, size: origin.compressed.size }, mediaType: origin.compressed.mediaType, origin };
+}
+
+/** The origin's bytes, verified against their digest while they are read (a corrupt blob fails
+ *  the export rather than shipping wrong bytes). */
+async function* originBytes(store: Store, origin: LayerOrigin): AsyncGenerator<Buffer> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(store.blobPath(origin.compressed.digest as BlobDigest), { highWaterMark: 64 * 1024 })) {
+    const b = chunk as Buffer;
+    h.update(b);
+    size += b.length;
+    yield b;
+  }
+  const found = h.digest('hex');
+  if (found !== origin.compressed.digest || size !== origin.compressed.size) {
+    throw new StoreError('EINTEGRITY', `the original blob ${origin.compressed.digest} of layer ${origin.layer} does not match its digest (found ${found}, ${size} bytes); run \`stratum cache verify\``, {
+      expected: origin.compressed.digest,
+      found,
+    });
+  }
+}
+
+/** The uncompressed tar of an origin (for a docker-archive), checked against the diffID. */
+async function* originTar(store: Store, origin: LayerOrigin): AsyncGenerator<Buffer> {
+  const raw = originBytes(store, origin);
+  if (origin.compressed.mediaType !== MEDIA.layerGzip) {
+    yield* raw;
+    return;
+  }
+  const h = createHash('sha256');
+  const gunzip = createGunzip();
+  const feed = pipeline(raw, gunzip).catch((err: unknown) => {
+    gunzip.destroy(err as Error);
+  });
+  for await (const chunk of gunzip) {
+    h.update(chunk as Buffer);
+    yield chunk as Buffer;
+  }
+  await feed;
+  const found = h.digest('hex');
+  if (found !== origin.diffId) throw new StoreError('EINTEGRITY', `the original blob of layer ${origin.layer} does not unpack to its diffID ${origin.diffId} (found ${found})`, { expected: origin.diffId, found });
+}
 
 export type ArchiveOutput = Exclude<OutputSpec, { type: 'local' }>;
 
@@ -52,14 +114,14 @@ const json = (x: unknown) => Buffer.from(JSON.stringify(x));
 const descriptor = (mediaType: string, data: Buffer): Descriptor => ({ mediaType, digest: `sha256:${sha256(data)}`, size: data.length });
 
 /** Config, manifest and index of an OCI image whose layer blobs are described by `infos`. */
-function ociDocuments(image: ImageRecord, infos: Map<string, LayerTarInfo>, epoch: number) {
+function ociDocuments(image: ImageRecord, infos: Map<string, ExportInfo>, epoch: number) {
   const info = (d: string) => infos.get(d)!;
   const config = json(ociConfig(image, image.layers.map((d) => info(d).diffId), epoch));
   const manifest: OciManifest = {
     schemaVersion: 2,
     mediaType: MEDIA.manifest,
     config: descriptor(MEDIA.config, config),
-    layers: image.layers.map((d) => ({ mediaType: MEDIA.layerGzip, digest: `sha256:${info(d).gz!.digest}`, size: info(d).gz!.size })),
+    layers: image.layers.map((d) => ({ mediaType: info(d).mediaType ?? MEDIA.layerGzip, digest: `sha256:${info(d).gz!.digest}`, size: info(d).gz!.size })),
   };
   const manifestBytes = json(manifest);
   const { tag } = splitRef(image.name);
@@ -80,8 +142,15 @@ async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string
   checkLayoutDest(dest);
   const blobDir = join(dest, 'blobs', 'sha256');
   mkdirSync(blobDir, { recursive: true });
-  const infos = new Map<string, LayerTarInfo>();
+  const infos = new Map<string, ExportInfo>();
   for (const [digest, layer] of layers) {
+    const fromOrigin = originInfo(store, layer);
+    if (fromOrigin) {
+      const gz = fromOrigin.gz!;
+      if (!blobPresent(blobDir, gz.digest, gz.size)) await copyOrigin(store, fromOrigin.origin!, join(blobDir, gz.digest));
+      infos.set(digest, fromOrigin);
+      continue;
+    }
     const cached = cachedTarInfo(store, layer.digest, epoch);
     if (cached?.gz && blobPresent(blobDir, cached.gz.digest, cached.gz.size)) {
       infos.set(digest, cached);
@@ -163,6 +232,17 @@ function blobPresent(blobDir: string, hex: string, size: number): boolean {
   }
 }
 
+/** Copy an origin blob into a layout (through a temp file; verified as it is read). */
+async function copyOrigin(store: Store, origin: LayerOrigin, dest: string): Promise<void> {
+  const tmp = join(dirname(dest), `.${basename(dest)}.stratum-${randomBytes(6).toString('hex')}`);
+  try {
+    await pipeline(originBytes(store, origin), createWriteStream(tmp, { flags: 'wx' }));
+    renameSync(tmp, dest);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 function writeBlob(blobDir: string, data: Buffer): void {
   const hex = sha256(data);
   if (!blobPresent(blobDir, hex, data.length)) writeAtomic(join(blobDir, hex), data);
@@ -194,11 +274,16 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
   // Layers whose digests are not cached are gzipped once into a staging folder: the index
   // needs every digest before the first blob goes into the archive.
   const staging = join(dirname(dest), `.${basename(dest)}.stratum-blobs-${randomBytes(6).toString('hex')}`);
-  const infos = new Map<string, LayerTarInfo>();
+  const infos = new Map<string, ExportInfo>();
   const staged = new Map<string, string>();
   let writer: TarArchiveWriter | undefined;
   try {
     for (const [digest, layer] of layers) {
+      const fromOrigin = originInfo(store, layer);
+      if (fromOrigin) {
+        infos.set(digest, fromOrigin);
+        continue;
+      }
       const cached = cachedTarInfo(store, layer.digest, epoch);
       if (cached?.gz) {
         infos.set(digest, cached);
@@ -229,10 +314,13 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
       const gz = info.gz!;
       const name = `blobs/sha256/${gz.digest}`;
       const file = staged.get(digest);
+      const origin = info.origin;
       blobs.push({
         hex: gz.digest,
         size: gz.size,
-        write: file
+        write: origin
+          ? () => w.stream(name, gz.size, originBytes(store, origin))
+          : file
           ? () => w.stream(name, gz.size, createReadStream(file))
           : async () => void (await produceLayer(store, layer, epoch, true, (s) => w.stream(name, gz.size, s), info)),
       });
@@ -297,9 +385,14 @@ export function checkFileDest(dest: string): void {
  */
 async function exportDocker(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number): Promise<void> {
   checkFileDest(dest);
-  const infos = new Map<string, LayerTarInfo>();
+  const infos = new Map<string, ExportInfo>();
   for (const [digest, layer] of layers) {
-    let info = cachedTarInfo(store, layer.digest, epoch);
+    const fromOrigin = originInfo(store, layer);
+    if (fromOrigin) {
+      infos.set(digest, fromOrigin);
+      continue;
+    }
+    let info: ExportInfo | undefined = cachedTarInfo(store, layer.digest, epoch);
     if (!info) {
       info = await measureLayer(store, layer, epoch);
       rememberTarInfo(store, layer.digest, epoch, info);
@@ -325,7 +418,9 @@ async function exportDocker(store: Store, image: ImageRecord, layers: Map<string
       if (written.has(info.diffId)) continue;
       written.add(info.diffId);
       await writer.dir(info.diffId);
-      await produceLayer(store, layer, epoch, false, (s) => writer.stream(layerName(digest), info.tarSize, s), { diffId: info.diffId, tarSize: info.tarSize });
+      const origin = info.origin;
+      if (origin) await writer.stream(layerName(digest), info.tarSize, originTar(store, origin));
+      else await produceLayer(store, layer, epoch, false, (s) => writer.stream(layerName(digest), info.tarSize, s), { diffId: info.diffId, tarSize: info.tarSize });
     }
     await writer.file('manifest.json', json(manifest));
     await writer.file('repositories', json(repositories));

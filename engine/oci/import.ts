@@ -8,11 +8,14 @@
  * docker-archive, whose manifest.json carries no digests, the config is checked against its
  * file name when that is a digest, and the layers against the config's diff_ids.
  *
- * Caches (store documents): an imported layer by diffID (a layer stratum already holds is
- * only hashed, not unpacked again), and a whole `oci-layout://` base by manifest digest, so a
+ * Each imported layer keeps its blob as received, with its diffID (its origin), so that an
+ * export of the unchanged layer ships the same bytes under the same digests.
+ *
+ * Caches (store documents): an imported layer by diffID (a layer stratum already holds, with
+ * its origin, is only hashed, not unpacked again), and a whole `oci-layout://` base by manifest digest, so a
  * rebuild (watch mode) resolves its base with a few small reads.
  */
-import { asLayerDigest, type LayerDigest } from '../../cache/digest.js';
+import { asBlobDigest, asLayerDigest, type LayerDigest } from '../../cache/digest.js';
 import { sha256 } from '../../cache/hash.js';
 import type { ImageRecord, Store } from '../../cache/store-types.js';
 import { chainOf } from '../union-view.js';
@@ -20,13 +23,13 @@ import type { ArchiveSource } from './archive-dir.js';
 import { openArchive } from './archive-source.js';
 import { importHistory, importConfig } from './image-config.js';
 import { ImportError } from './import-error.js';
-import { hashFile, importLayer } from './layer-import.js';
+import { hashFile, importLayer, type ImportedLayer } from './layer-import.js';
 import { blobName, checkBlob, openLayoutRef, parseJson, platformManifest, readIndex, readManifest, type ManifestDocs } from './layout-read.js';
-import { IMAGE_NAME, REF_NAME, sha256Hex, type Descriptor, type DockerArchiveEntry, type OciConfigFile } from './oci-types.js';
+import { IMAGE_NAME, MEDIA, REF_NAME, sha256Hex, type Descriptor, type DockerArchiveEntry, type OciConfigFile } from './oci-types.js';
 import { familiarName, rfc3339 } from './ref-names.js';
 
 /** Bump when the mapping from layer tars to stratum layers changes (cached imports go stale). */
-const IMPORT_FORMAT = 1;
+const IMPORT_FORMAT = 2;
 const LAYER_DOCS = 'oci-imported-layers';
 const BASE_DOCS = 'oci-layout-bases';
 
@@ -39,14 +42,30 @@ async function layerFor(store: Store, src: ArchiveSource, name: string, label: s
   const docName = `v${IMPORT_FORMAT} sha256:${expect.diffId}`;
   const known = store.readDoc<string>(LAYER_DOCS, docName);
   const layer = known !== undefined ? store.getLayer(asLayerDigest(known)) : undefined;
-  if (layer) {
+  if (layer && store.getLayerOrigin(layer.digest)) {
     // Still verify the blob the archive ships: a bad one means a bad archive, used or not.
     if (expect.digest !== undefined || expect.size !== undefined) checkBlob(`${src.label}: ${label}`, await hashFile(path), expect);
     return { digest: layer.digest, size: layer.size };
   }
   const imported = await importLayer(store, path, `${src.label}: ${label}`, expect);
+  keepOrigin(store, path, imported);
   store.writeDoc(LAYER_DOCS, docName, imported.layer.digest);
   return { digest: imported.layer.digest, size: imported.layer.size };
+}
+
+/**
+ * Keep the layer's blob as received, with its diffID (cache/layer-origin.ts), so that exporting
+ * the unchanged layer reuses these bytes. The store names the blob by its sha256, which
+ * importLayer has just checked against the descriptor: the two must agree.
+ */
+function keepOrigin(store: Store, path: string, imported: ImportedLayer): void {
+  const blob = store.writeBlobFromFile(path, { digest: asBlobDigest(imported.digest), size: imported.size });
+  store.putLayerOrigin({
+    layer: imported.layer.digest,
+    diffId: imported.diffId,
+    tarSize: imported.tarSize,
+    compressed: { mediaType: imported.compression === 'gzip' ? MEDIA.layerGzip : MEDIA.layerTar, digest: blob.digest, size: blob.size },
+  });
 }
 
 function toRecord(name: string, config: OciConfigFile, layers: { digest: LayerDigest; size: number }[]): ImageRecord {

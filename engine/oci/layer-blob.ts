@@ -23,7 +23,7 @@ import type { Store } from '../../cache/store-types.js';
 import { layerTar } from './layer-tar.js';
 
 /** Bump when the tar encoding (layer-tar.ts) changes: cached digests would no longer match. */
-const TAR_FORMAT = 1;
+const TAR_FORMAT = 2;
 /** zlib's default level, written out: the level is part of the bytes. */
 const GZIP_LEVEL = 6;
 const DOC_KIND = 'oci-layer-tars';

@@ -7,15 +7,23 @@
  * digests and the size matched; a mismatch leaves at most unreferenced blobs, which prune
  * removes.
  *
- * Mapping: regular files, directories and symlinks as they are; `d/.wh.x` → whiteout `d/x`;
- * `d/.wh..wh..opq` → `d` is opaque (keeping the mode of `d`'s own entry, 0o755 without one);
- * a hardlink → a file with its target's content (the target must be an earlier file of the
- * same layer). Owners, times and xattrs are dropped: stratum layers have none.
+ * Mapping (layer model v2): regular files, directories, symlinks, character and block
+ * devices and fifos as they are, with their uid/gid and their xattrs (PAX `SCHILY.xattr.*`);
+ * `d/.wh.x` → whiteout `d/x`; `d/.wh..wh..opq` → `d` is opaque (keeping the mode and owner of
+ * `d`'s own entry, 0o755 root without one); a hardlink → a `hardlink` entry (the target must
+ * be an earlier file of the same layer). A hardlink group is re-rooted at the path that sorts
+ * first, which a stratum layer requires; the group is the same set of paths. Times and user
+ * and group names are dropped: the numbers are what a container sees.
+ *
+ * The blob itself is kept (in the store, as the blob named by its sha256, which is its OCI
+ * digest) with its diffID and descriptor, as the layer's origin (cache/layer-origin.ts): an
+ * export of the unchanged layer then ships exactly those bytes, so a registry that has them
+ * already is not sent them again, and the diffID in the config is the one the image had.
  *
  * Refused, naming the entry: absolute names, `..` segments, a name twice (also a whiteout
  * and an entry of one name), an entry beneath a symlink of the same layer, a hardlink to
- * anything but an earlier file of the layer, devices and fifos, and an opaque marker at the
- * image root (stratum cannot express it).
+ * anything but an earlier file of the layer, entry types no filesystem has, and an opaque
+ * marker at the image root (stratum cannot express it).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, rmSync } from 'node:fs';
@@ -23,8 +31,10 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { asBlobDigest, type BlobDigest } from '../../cache/digest.js';
-import { createXxh64 } from '../../cache/hash.js';
-import type { Layer, LayerEntry } from '../../cache/layer-types.js';
+import { createSha256 } from '../../cache/hash.js';
+import type { EntryMeta, Layer, LayerEntry } from '../../cache/layer-types.js';
+import { compareLayerPaths } from '../../cache/layer-digest.js';
+import { fromPaxValue, XATTR_PREFIX } from './tar-pax.js';
 import type { Store } from '../../cache/store-types.js';
 import { compressionOf } from './archive-dir.js';
 import { checkBlob } from './layout-read.js';
@@ -46,8 +56,12 @@ export interface LayerExpect {
 export interface ImportedLayer {
   layer: Layer;
   diffId: string;
+  /** Bytes of the uncompressed tar. */
+  tarSize: number;
+  /** sha256 hex and size of the blob as it was (compressed or not), and whether it was gzip. */
   digest: string;
   size: number;
+  compression: 'gzip' | 'none';
 }
 
 async function* tap(source: AsyncIterable<Buffer>, onChunk: (b: Buffer) => void): AsyncGenerator<Buffer> {
@@ -75,6 +89,7 @@ export async function importLayer(store: Store, path: string, label: string, exp
   const outer = createHash('sha256');
   let outerSize = 0;
   const inner = createHash('sha256');
+  let innerSize = 0;
   const spool = store.dir('import', `${process.pid}-${randomBytes(8).toString('hex')}`);
   const builder = new LayerBuilder(label);
   try {
@@ -83,7 +98,11 @@ export async function importLayer(store: Store, path: string, label: string, exp
         outer.update(b);
         outerSize += b.length;
       });
-    const measureInner = (s: AsyncIterable<Buffer>) => tap(s, (b) => inner.update(b));
+    const measureInner = (s: AsyncIterable<Buffer>) =>
+      tap(s, (b) => {
+        inner.update(b);
+        innerSize += b.length;
+      });
     const entries = (s: AsyncIterable<Buffer>) => readTar(s, (entry) => builder.add(store, spool, entry));
     if (kind === 'gzip') await pipeline(createReadStream(path), measureOuter, createGunzip(), measureInner, entries);
     else await pipeline(createReadStream(path), measureOuter, measureInner, entries);
@@ -102,7 +121,7 @@ export async function importLayer(store: Store, path: string, label: string, exp
     throw new ImportError('DIFFID_MISMATCH', `${label}: uncompressed layer has sha256 ${diffId}, the config's rootfs.diff_ids says ${expect.diffId}`);
   }
   const layer = store.putLayer(builder.finish());
-  return { layer, diffId, ...found };
+  return { layer, diffId, tarSize: innerSize, ...found, compression: kind };
 }
 
 type Header = Parameters<Parameters<typeof readTar>[1]>[0]['header'];
@@ -125,6 +144,19 @@ class LayerBuilder {
     const segs = raw.split('/').filter((s) => s !== '' && s !== '.');
     if (segs.includes('..')) throw this.#refuse(raw, 'a ".." path segment');
     return segs.join('/');
+  }
+
+  /** Owner and xattrs of a tar entry, only those that are set. */
+  #meta(header: Header): EntryMeta {
+    const out: EntryMeta = {};
+    if (header.uid) out.uid = header.uid;
+    if (header.gid) out.gid = header.gid;
+    const pax = (header as { pax?: Record<string, string> | null }).pax;
+    if (pax) {
+      const names = Object.keys(pax).filter((k) => k.startsWith(XATTR_PREFIX)).sort();
+      if (names.length) out.xattrs = Object.fromEntries(names.map((k) => [k.slice(XATTR_PREFIX.length), fromPaxValue(pax[k]!)]));
+    }
+    return out;
   }
 
   #put(raw: string, e: LayerEntry): void {
@@ -161,29 +193,38 @@ class LayerBuilder {
       this.#put(raw, { path: target, type: 'whiteout' });
       return;
     }
+    const meta = this.#meta(header);
     switch (header.type) {
       case 'directory':
-        this.#put(raw, { path, type: 'dir', mode });
+        this.#put(raw, { path, type: 'dir', mode, ...meta });
         return;
       case 'symlink':
-        this.#put(raw, { path, type: 'symlink', mode: mode || 0o777, target: header.linkname ?? '' });
+        this.#put(raw, { path, type: 'symlink', mode: mode || 0o777, target: header.linkname ?? '', ...meta });
         return;
       case 'link': {
         const link = header.linkname ?? '';
         if (link.startsWith('/') || link.split('/').includes('..')) throw this.#refuse(raw, `it hardlinks to "${link}", outside the layer (a link pointing out)`);
         const t = this.#entries.get(this.#clean(link));
-        if (!t || t.type !== 'file') throw this.#refuse(raw, `it hardlinks to "${header.linkname}", which is not an earlier file of this layer (a link pointing out)`);
-        this.#put(raw, { ...t, path });
+        if (!t || (t.type !== 'file' && t.type !== 'hardlink')) throw this.#refuse(raw, `it hardlinks to "${header.linkname}", which is not an earlier file of this layer (a link pointing out)`);
+        // A link to a link is a link to its file: a group has one file.
+        this.#put(raw, { path, type: 'hardlink', target: t.type === 'hardlink' ? t.target : t.path });
         return;
       }
+      case 'character-device':
+      case 'block-device':
+        this.#put(raw, { path, type: header.type === 'character-device' ? 'char' : 'block', mode, major: header.devmajor ?? 0, minor: header.devminor ?? 0, ...meta });
+        return;
+      case 'fifo':
+        this.#put(raw, { path, type: 'fifo', mode, ...meta });
+        return;
       case 'file':
       case 'contiguous-file': {
         const blob = await storeBody(store, spool, body, header.size);
-        this.#put(raw, { path, type: 'file', mode, size: blob.size, digest: blob.digest });
+        this.#put(raw, { path, type: 'file', mode, size: blob.size, digest: blob.digest, ...meta });
         return;
       }
       default:
-        throw this.#refuse(raw, `entries of type ${header.type} cannot be stored in a stratum layer`);
+        throw this.#refuse(raw, `entries of type ${header.type ?? 'unknown'} (tar type flag not a file, directory, link, device or fifo) cannot be stored in a stratum layer`);
     }
   }
 
@@ -191,9 +232,30 @@ class LayerBuilder {
     for (const dir of this.#opaque) {
       const e = this.#entries.get(dir);
       if (e && e.type !== 'dir') throw this.#refuse(`${dir}/${OPAQUE_MARKER}`, `"${dir}" is not a directory in this layer`);
-      this.#entries.set(dir, { path: dir, type: 'opaque', mode: e?.mode ?? 0o755 });
+      const { path: _, type: __, ...rest } = e ?? { path: dir, type: 'dir', mode: 0o755 };
+      this.#entries.set(dir, { path: dir, type: 'opaque', ...rest });
     }
+    this.#rerootGroups();
     return [...this.#entries.values()];
+  }
+
+  /** Put each hardlink group's file at the group's first path in layer order (a tar names the
+   *  first path it wrote, which need not sort first). */
+  #rerootGroups(): void {
+    const groups = new Map<string, string[]>();
+    for (const e of this.#entries.values()) {
+      if (e.type !== 'hardlink') continue;
+      const g = groups.get(e.target);
+      if (g) g.push(e.path);
+      else groups.set(e.target, [e.path]);
+    }
+    for (const [file, links] of groups) {
+      const first = links.reduce((a, b) => (compareLayerPaths(a, b) < 0 ? a : b));
+      if (compareLayerPaths(file, first) < 0) continue;
+      const f = this.#entries.get(file)!;
+      this.#entries.set(first, { ...f, path: first });
+      for (const p of [file, ...links]) if (p !== first) this.#entries.set(p, { path: p, type: 'hardlink', target: first });
+    }
   }
 }
 
@@ -206,7 +268,7 @@ async function storeBody(store: Store, spool: string, body: AsyncIterable<Buffer
     return store.writeBlob(data);
   }
   const tmp = join(spool, randomBytes(8).toString('hex'));
-  const h = createXxh64();
+  const h = createSha256();
   let n = 0;
   try {
     await pipeline(

@@ -2,8 +2,11 @@
  * A stratum layer as an OCI layer tar (image-spec layer.md), byte-reproducible:
  *
  * - entries in the layer's own order (sorted by path, so a parent before its children);
- * - every header has the same mtime (the export epoch), uid/gid 0 and no user/group names;
- *   stratum layers carry no owners or times, so nothing else could vary;
+ * - every header has the same mtime (the export epoch) and no user/group names; uid/gid are
+ *   the entry's (0 when it has none); xattrs go into a PAX header as `SCHILY.xattr.<name>`
+ *   (what GNU tar, Go's archive/tar and so containerd, umoci and BuildKit read), in name order;
+ * - a hardlink is a `link` entry naming its file (which sorts, and so is written, before it);
+ *   character and block devices carry their numbers, fifos are fifos;
  * - directories end in '/', symlinks carry their target as the link name;
  * - a whiteout at `d/x` is an empty file `d/.wh.x`; an opaque directory `d` is the directory
  *   itself followed directly by `d/.wh..wh..opq`, before any of its children (an extractor
@@ -11,15 +14,16 @@
  * - exactly the layer's entries: no implicit parent directories, so importing the tar gives
  *   back the same entries and the same layer digest.
  *
- * File contents stream from the store's blobs and are checked against their xxh64 on the
+ * File contents stream from the store's blobs and are checked against their sha256 on the
  * way out (a corrupt blob fails the export rather than shipping wrong bytes).
  */
 import { createReadStream } from 'node:fs';
 import { pack as tarPack, type Pack } from 'tar-stream';
-import type { Layer, LayerEntry } from '../../cache/layer-types.js';
+import type { EntryMeta, Layer, LayerEntry } from '../../cache/layer-types.js';
 import { StoreError, type Store } from '../../cache/store-types.js';
-import { createXxh64 } from '../../cache/hash.js';
+import { createSha256 } from '../../cache/hash.js';
 import { packEntry } from './tar-stream-util.js';
+import { paxValue, XATTR_PREFIX } from './tar-pax.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
@@ -52,8 +56,29 @@ export function layerTar(store: Store, layer: Layer, epochSeconds: number): Pack
   return pack;
 }
 
-async function writeEntry(store: Store, pack: Pack, e: LayerEntry, base: { mtime: Date; uid: number; gid: number; uname: string; gname: string }): Promise<void> {
+type Base = { mtime: Date; uid: number; gid: number; uname: string; gname: string };
+
+/** The header fields an entry's owner and xattrs set. PAX records are written in name order so
+ *  the bytes do not depend on the order the xattrs were read in (values: see tar-pax.ts). */
+function metaFields(e: EntryMeta): { uid?: number; gid?: number; pax?: Record<string, string> } {
+  const out: { uid?: number; gid?: number; pax?: Record<string, string> } = {};
+  if (e.uid) out.uid = e.uid;
+  if (e.gid) out.gid = e.gid;
+  const names = Object.keys(e.xattrs ?? {}).sort();
+  if (names.length) out.pax = Object.fromEntries(names.map((n) => [`${XATTR_PREFIX}${n}`, paxValue(e.xattrs![n]!)]));
+  return out;
+}
+
+async function writeEntry(store: Store, pack: Pack, e: LayerEntry, plain: Base): Promise<void> {
+  const base = e.type === 'whiteout' || e.type === 'hardlink' ? plain : { ...plain, ...metaFields(e) };
   switch (e.type) {
+    case 'hardlink':
+      return packEntry(pack, { ...base, name: e.path, type: 'link', mode: tarMode(0o644), linkname: e.target });
+    case 'char':
+    case 'block':
+      return packEntry(pack, { ...base, name: e.path, type: e.type === 'char' ? 'character-device' : 'block-device', mode: tarMode(e.mode), devmajor: e.major, devminor: e.minor });
+    case 'fifo':
+      return packEntry(pack, { ...base, name: e.path, type: 'fifo', mode: tarMode(e.mode) });
     case 'dir':
       return packEntry(pack, { ...base, name: `${e.path}/`, type: 'directory', mode: tarMode(e.mode) });
     case 'opaque':
@@ -80,7 +105,7 @@ async function writeEntry(store: Store, pack: Pack, e: LayerEntry, base: { mtime
 /** A large blob's bytes, checked against its digest and size once read (before the entry ends). */
 async function* verifiedBlob(store: Store, e: Extract<LayerEntry, { type: 'file' }>): AsyncGenerator<Buffer> {
   if (!store.hasBlob(e.digest)) throw new StoreError('EMISSING', `blob ${e.digest} of ${e.path} is missing from the store`, { digest: e.digest, path: e.path });
-  const h = createXxh64();
+  const h = createSha256();
   let size = 0;
   for await (const chunk of createReadStream(store.blobPath(e.digest), { highWaterMark: 64 * 1024 })) {
     const buf = chunk as Buffer;

@@ -4,6 +4,7 @@
  * header encoding and parsing; nothing here writes a tar header by hand.
  */
 import { extract, type Header, type Pack } from 'tar-stream';
+import './tar-pax.js';
 
 interface Drainable {
   write(chunk: Uint8Array): boolean;

@@ -1,6 +1,6 @@
 /** COPY and ADD: from the context (by file fingerprints), or from a stage or image. */
 import { asBlobDigest, type BlobDigest } from '../../cache/digest.js';
-import { xxh64 } from '../../cache/hash.js';
+import { sha256 } from '../../cache/hash.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import { stepError, type Session } from '../build-session.js';
 import { copyFromContext, copyFromView, type CopyResult } from '../copy.js';
@@ -19,7 +19,7 @@ interface CopyInputs extends KeyInputs {
 export const copyStep: FsHandler<CopyInputs> = {
   inputs(s, step, run) {
     const ins = step.instr as CopyInstr;
-    const record: CopyInputs['record'] = { schema: KEY_SCHEMA, op: ins.kind, parent: run.chain, instruction: `${ins.sources.join(' ')} ${ins.dest}`, flags: {} };
+    const record: CopyInputs['record'] = { schema: KEY_SCHEMA, op: ins.kind, platform: s.platform, executor: s.executorKind(step), parent: run.chain, instruction: `${ins.sources.join(' ')} ${ins.dest}`, flags: {} };
     if (ins.chmod) record.flags.chmod = ins.chmod;
     if (ins.chown) record.flags.chown = ins.chown;
     if (ins.link) record.flags.link = 'true';
@@ -39,7 +39,7 @@ export const copyStep: FsHandler<CopyInputs> = {
     return { record, copy };
   },
   dryEntries(_s, step, _run, { copy }) {
-    return copyEntries(copy, step.instr as CopyInstr, (c) => ({ digest: asBlobDigest(xxh64(c)), size: Buffer.byteLength(c) }));
+    return copyEntries(copy, step.instr as CopyInstr, (c) => ({ digest: asBlobDigest(sha256(c)), size: Buffer.byteLength(c) }));
   },
   async produce(s, step, _run, { copy }) {
     for (const b of copy.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });

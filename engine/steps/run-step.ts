@@ -15,9 +15,9 @@ import type { FsHandler, KeyInputs } from './cached-step.js';
 type RunInstr = Extract<Instruction, { kind: 'RUN' }>;
 
 export const runStep: FsHandler<KeyInputs> = {
-  inputs(_s, step, run) {
+  inputs(s, step, run) {
     const ins = step.instr as RunInstr;
-    const record: KeyInputs['record'] = { schema: KEY_SCHEMA, op: 'RUN', parent: run.chain, instruction: '', flags: {} };
+    const record: KeyInputs['record'] = { schema: KEY_SCHEMA, op: 'RUN', platform: s.platform, executor: s.executorKind(step), parent: run.chain, instruction: '', flags: {} };
     record.instruction = ins.exec ? JSON.stringify(ins.exec) : (ins.shell ?? '') + ins.heredocs.map((h) => `\n${h.content}${h.name}`).join('');
     if (ins.network) record.flags.network = ins.network;
     if (ins.security) record.flags.security = ins.security;

@@ -9,8 +9,8 @@ import type { ViewLike } from '../workspace.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
 
 export const workdirStep: FsHandler<KeyInputs> = {
-  inputs(_s, step, run) {
-    return { record: { schema: KEY_SCHEMA, op: 'WORKDIR', parent: run.chain, instruction: workdirAfter(step), flags: {} } };
+  inputs(s, step, run) {
+    return { record: { schema: KEY_SCHEMA, op: 'WORKDIR', platform: s.platform, executor: s.executorKind(step), parent: run.chain, instruction: workdirAfter(step), flags: {} } };
   },
   dryEntries(s, step, run) {
     return workdirEntries(workdirAfter(step), lazyView(s.store, run, s.dryLayers));
