@@ -22,7 +22,9 @@ import { loadDockerfile, normalizeRef } from './load.js';
 import { runEnv, type Plan, type PlannedStep, type ConfigState } from './plan.js';
 import { filesDigest, KEY_SCHEMA, stepKey, type FileRow, type KeyRecordV1 } from './step-key.js';
 import { chainDigest, mergeChain } from './union-view.js';
-import { Workspace, type ViewLike } from './workspace.js';
+import { Workspace, WORKSPACES, type ViewLike } from './workspace.js';
+import { MAX_SLOTS } from '../cache/owned-dirs.js';
+import type { Lease } from '../cache/leases.js';
 import { publishLocal } from './output-local.js';
 import { mountCaches } from './cache-mounts.js';
 
@@ -82,7 +84,8 @@ interface StageRun {
 
 interface StepHistoryDoc {
   v: 1;
-  steps: Record<string, { record: KeyRecordV1; filesBlob?: string }>;
+  /** `key`: the step's key, so prune keeps `filesBlob` exactly while that key is kept. */
+  steps: Record<string, { record: KeyRecordV1; filesBlob?: string; key?: string }>;
 }
 
 const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -95,7 +98,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   let misses = 0;
   let savedMs = 0;
   const keys: (StepKey | undefined)[] = [];
+  /** What this build stands on, for prune and verify (cache/leases.ts); opened below. */
+  let lease: Lease | undefined;
+  /** Workspace slots this build holds, released when it ends. */
+  const held: Workspace[] = [];
+  const releaseAll = () => {
+    for (const ws of held.splice(0)) ws.release();
+    lease?.release();
+  };
   const done = (r: Partial<BuildResult> & { ok: boolean; exitCode: number }): BuildResult => {
+    releaseAll();
     const result: BuildResult = { cancelled: false, hits, misses, savedMs, keys, ...r, ms: performance.now() - t0 };
     // Only a UI that shows it pays for it: in a new process it stats the whole store
     // (58 ms of a warm 10k-file build, bench/RESULTS.md finding 2).
@@ -158,6 +170,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now() });
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
+  if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
+  /** Lease the chain a stage stands on (after every step that changed it). */
+  const leaseRun = (run: StageRun) => lease?.add({ layers: run.layers });
   const prevDoc = store.readDoc<StepHistoryDoc>('steps', historyId);
   const history: StepHistoryDoc = prevDoc?.v === 1 ? prevDoc : { v: 1, steps: {} };
   let historyDirty = false;
@@ -227,6 +242,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           run = { layers: [...image.layers], chain: image.chain, history: [...image.history] };
         }
         runs.set(step.stage, run);
+        leaseRun(run);
         if (stage.base.kind === 'stage' && dirtyStages.has(stage.base.stage)) dirtyStages.set(step.stage, dirtyStages.get(stage.base.stage)!);
         keys.push(undefined);
         bus.emit({ type: 'step-done', ...info, cached: true, layer: null, size: 0, ms: Math.round(performance.now() - startedAt) });
@@ -304,12 +320,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       // --- hit ---------------------------------------------------------------------------
       const cached = opts.noCache ? undefined : store.getKey(key);
       if (cached) {
+        lease?.add({ keys: [key], layers: cached.layer ? [cached.layer] : [] });
         start({ cached: true });
         hits++;
         savedMs += cached.durationMs;
         applyStepResult(run, cached.layer, cached.chain, false);
         run.history.push(historyEntry(step, cached.layer, store, created(cached.created)));
-        rememberStep(identity, record, fileRows);
+        rememberStep(identity, record, fileRows, key);
         bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size: cached.layer ? (store.getLayer(cached.layer)?.size ?? 0) : 0, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
         continue;
       }
@@ -349,24 +366,31 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           return done({ ok: false, exitCode: EXIT.stepFailed, error: new UserError('STEP_FAILED', `${display}:${step.line}: ${res.message}`, res.hint, EXIT.stepFailed) });
         }
         entries = res.entries;
+        lease?.pending(entries.flatMap((e) => (e.type === 'file' ? [e.digest] : [])));
       } else if (ins.kind === 'WORKDIR') {
         entries = workdirEntries(resolveWorkdirAfter(step), lazyView(run));
       } else {
+        // Leased before they are written: one may exist already, unreferenced, and a prune
+        // must not take it between our "present" and our layer.
+        lease?.pending(copy!.blobs.map((b) => b.digest));
         for (const b of copy!.blobs) store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
         entries = copyEntries(copy!, ins, (c) => store.writeBlob(Buffer.from(c)));
       }
       const layer: Layer | undefined = entries.length ? store.putLayer(entries) : undefined;
+      if (layer) lease?.add({ layers: [layer.digest] });
       const chain = layer ? chainDigest(run.chain, layer.digest) : run.chain;
       const durationMs = Math.round(performance.now() - startedAt);
       const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record, created: Date.now(), durationMs };
+      lease?.add({ keys: [key] });
       store.putKey(keyRecord);
+      lease?.pending([]);
       if (ins.kind === 'RUN' && run.workspace) {
         // The workspace now holds exactly the new chain: the next RUN of this stage starts without a sync.
         run.workspace.commit(layer ? [...run.layers, layer.digest] : run.layers, chain);
       }
       applyStepResult(run, layer?.digest ?? null, chain, ins.kind === 'RUN');
       run.history.push(historyEntry(step, layer?.digest ?? null, store, created(keyRecord.created)));
-      rememberStep(identity, record, fileRows);
+      rememberStep(identity, record, fileRows, key);
       bus.emit({ type: 'step-done', ...info, cached: false, layer: layer?.digest ?? null, size: layer?.size ?? 0, ms: durationMs, reason: why.text, why });
     }
 
@@ -394,7 +418,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     flushHistory();
     ctx.save();
     const error = toUserError(err);
-    if (!error) throw err;
+    if (!error) {
+      releaseAll();
+      throw err;
+    }
     if (current) {
       // A step that failed before it ran (a COPY source missing, an unknown image…).
       if (!currentStarted) bus.emit({ type: 'step-start', ...current, time: Date.now() });
@@ -425,18 +452,48 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     return { record: prev.record, ...(files ? { files } : {}) };
   }
 
-  function rememberStep(identity: string, record: KeyRecordV1, rows: FileRow[] | undefined): void {
+  function rememberStep(identity: string, record: KeyRecordV1, rows: FileRow[] | undefined, key: StepKey): void {
     const prev = history.steps[identity];
-    if (prev && JSON.stringify(prev.record) === JSON.stringify(record)) return;
+    if (prev && prev.key === key && JSON.stringify(prev.record) === JSON.stringify(record)) {
+      // Same step: keep the file list, rewriting it only if a prune took it.
+      if (!prev.filesBlob) return;
+      lease?.add({ blobs: [prev.filesBlob] });
+      if (store.hasBlob(asBlobDigest(prev.filesBlob))) return;
+    }
     let filesBlob: string | undefined;
-    if (rows) filesBlob = store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
-    history.steps[identity] = { record, ...(filesBlob ? { filesBlob } : {}) };
+    if (rows) {
+      filesBlob = store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
+      lease?.add({ blobs: [filesBlob] });
+    }
+    history.steps[identity] = { record, key, ...(filesBlob ? { filesBlob } : {}) };
     historyDirty = true;
   }
 
   function flushHistory(): void {
-    if (historyDirty) store.writeDoc('steps', historyId, history);
+    if (!historyDirty) return;
+    // The file lists live while their keys do; the document while its context does.
+    const blobs = Object.values(history.steps).flatMap((e) => (e.filesBlob && e.key ? [{ blob: e.filesBlob, key: e.key }] : []));
+    store.writeDoc('steps', historyId, history, { paths: [contextReal], blobs });
     historyDirty = false;
+  }
+
+  /** The first free workspace slot of this (project, stage): a second build of the same
+   *  project gets its own instead of sharing one; with every slot busy, it waits. */
+  async function acquireWorkspace(step: PlannedStep): Promise<Workspace> {
+    const id = `${historyId}\0${step.stageName}`;
+    const t0 = performance.now();
+    let waited = false;
+    for (;;) {
+      const owned = store.acquireDir(WORKSPACES, id, { slots: MAX_SLOTS, about: [contextReal] });
+      if (owned) {
+        const ws = new Workspace(store, owned);
+        held.push(ws);
+        if (waited || owned.slot > 0) bus.emit({ type: 'contention', resource: 'workspace', name: step.stageName, index: step.index, slot: owned.slot, waitedMs: waited ? Math.round(performance.now() - t0) : 0 });
+        return ws;
+      }
+      waited = true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async function executeRun(
@@ -444,7 +501,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ins: Extract<Instruction, { kind: 'RUN' }>,
     run: StageRun,
   ): Promise<'cancelled' | { ok: true; entries: LayerEntry[] } | { ok: false; message: string; hint: string; exitCode: number | null; signal: string | null; tail: string[] }> {
-    const ws = (run.workspace ??= new Workspace(store, `${historyId}\0${step.stageName}`));
+    const ws = (run.workspace ??= await acquireWorkspace(step));
     const before = viewOf(run);
     ws.sync(run.layers, run.chain, before);
     const cwdRel = step.before.workdir.replace(/^\/+/, '');
@@ -462,7 +519,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     Object.assign(env, runEnv(step.before));
     const tail: string[] = [];
     await ws.beginRun();
-    const caches = mountCaches(store, ws.root, step.before.workdir, ins.mounts);
+    const caches = await mountCaches(store, ws.root, step.before.workdir, ins.mounts, {
+      ...(lease ? { lease } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onContention: (name, slot, waitedMs) => bus.emit({ type: 'contention', resource: 'cache-mount', name, index: step.index, slot, waitedMs }),
+    });
     let res: Awaited<ReturnType<typeof runCommand>>;
     try {
       res = await runCommand({

@@ -51,7 +51,10 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
     }
     io.stdout.write(
       `Deleted ${report.removedKeys} build keys, ${report.removedLayers} layers, ${report.removedBlobs} blobs\n` +
-        `Total reclaimed space: ${formatSize(report.freedBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n`,
+        `Deleted ${report.removedDirs} workspace/cache-mount directories, ${report.removedDocs} documents` +
+          (report.leases ? ` (kept what ${report.leases} running build${report.leases === 1 ? '' : 's'} use${report.leases === 1 ? 's' : ''})` : '') +
+          '\n' +
+          `Total reclaimed space: ${formatSize(report.freedBytes + report.freedDirBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n`,
     );
     return EXIT.ok;
   });

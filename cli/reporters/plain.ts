@@ -53,6 +53,9 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
         write(`watch: ${e.dockerfile ? 'Dockerfile changed' : `${n} file${n === 1 ? '' : 's'} changed (${shown})`}${e.fromStep ? ` → rebuilding from step ${e.fromStep}` : ' → rebuilding'}`);
         return;
       }
+      case 'contention':
+        write(`${e.index !== undefined ? `#${e.index} ` : ''}${e.resource} ${e.name} busy: ${e.waitedMs ? `waited ${formatSeconds(e.waitedMs)} for` : 'using'} slot ${e.slot}`);
+        return;
       case 'warning':
         write(`warning: ${e.message}`);
         return;

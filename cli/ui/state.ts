@@ -238,6 +238,8 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
           ...(event.dockerfile !== undefined ? { dockerfile: event.dockerfile } : {}),
         },
       };
+    case 'contention':
+      return state; // informational: the step row already shows the step running
     case 'warning': {
       const where = event.file ? ` (${event.file}${event.line !== undefined ? `:${event.line}` : ''})` : '';
       return { ...state, warnings: [...state.warnings, event.message + where].slice(-WARNINGS_KEPT) };

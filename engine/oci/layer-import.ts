@@ -75,7 +75,8 @@ export async function importLayer(store: Store, path: string, label: string, exp
   const outer = createHash('sha256');
   let outerSize = 0;
   const inner = createHash('sha256');
-  const spool = store.dir('import', `${process.pid}-${randomBytes(8).toString('hex')}`);
+  const owned = store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+  const spool = owned.path;
   const builder = new LayerBuilder(label);
   try {
     const measureOuter = (s: AsyncIterable<Buffer>) =>
@@ -93,7 +94,7 @@ export async function importLayer(store: Store, path: string, label: string, exp
     checkBlob(label, await hashFile(path), expect);
     throw new ImportError('BAD_LAYER', `${label}: not a readable ${kind === 'gzip' ? 'gzipped ' : ''}tar: ${(err as Error).message}`);
   } finally {
-    rmSync(spool, { recursive: true, force: true });
+    owned.remove();
   }
   const found = { digest: outer.digest('hex'), size: outerSize };
   checkBlob(label, found, expect);
