@@ -14,6 +14,10 @@
  * project never share a workspace; the second gets its own. Shared users (a cache mount
  * with `sharing=shared`) take slot 0 without a lock and name it in their lease instead.
  *
+ * A process the owner started in the slot (a RUN, in its own process group) is recorded in
+ * `<n>.child.json` (pid + start time). When an owner dies with kill -9, that group lives on
+ * and would keep writing into the tree; the next owner of the slot kills it first.
+ *
  * The dirty marker is the crash rule: a user calls markDirty() before it changes anything,
  * and markClean() once its records describe the tree again. A slot found dirty was left
  * mid-change (kill -9, a failed RUN); its user must re-verify it or rebuild it from empty.
@@ -23,6 +27,7 @@ import { writeFileAtomic } from './atomic-write.js';
 import { lockHeld, tryLock, type LockFile } from './lock-file.js';
 import { StoreError } from './store-types.js';
 import type { StoreState } from './store-state.js';
+import { processStart } from './process-owner.js';
 import * as sfs from './fs.js';
 
 export interface AcquireOptions {
@@ -50,6 +55,8 @@ export interface OwnedDir {
   reset(): void;
   readJson<T>(file: string): T | undefined;
   writeJson(file: string, value: unknown): void;
+  /** Record the process group leader `pid` started in this slot (cleared with undefined). */
+  child(pid: number | undefined): void;
   /** Touch last use and drop the lock. Idempotent. */
   release(): void;
   /** Delete the slot and everything of it, then drop the lock (scratch space: import staging). */
@@ -81,6 +88,8 @@ function handle(s: StoreState, kind: string, name: string, base: string, n: numb
   const dirty = join(base, `${n}.dirty`);
   const used = join(base, `${n}.used`);
   sfs.mkdirp(path);
+  const childFile = join(base, `${n}.child.json`);
+  if (lock) killLeftover(childFile);
   const foundDirty = sfs.stat(dirty) !== undefined;
   let isDirty = foundDirty;
   const touch = () => {
@@ -107,6 +116,10 @@ function handle(s: StoreState, kind: string, name: string, base: string, n: numb
       if (!isDirty) return;
       sfs.unlink(dirty);
       isDirty = false;
+    },
+    child(pid) {
+      if (pid === undefined) sfs.unlink(childFile);
+      else writeFileAtomic(s.dirs, s.layout.tmpDir, childFile, JSON.stringify({ pid, start: processStart(pid) ?? '' }));
     },
     reset() {
       sfs.rmrf(path);
@@ -145,6 +158,35 @@ function handle(s: StoreState, kind: string, name: string, base: string, n: numb
       }
     },
   };
+}
+
+/** Kill the process group a dead owner left running in the slot, and wait (≤ 2 s) for it. */
+function killLeftover(childFile: string): void {
+  const text = sfs.readFile(childFile);
+  if (!text) return;
+  let rec: { pid?: unknown; start?: unknown } = {};
+  try {
+    rec = JSON.parse(text.toString('utf8')) as typeof rec;
+  } catch {
+    /* torn: nothing to kill */
+  }
+  const pid = typeof rec.pid === 'number' && rec.pid > 1 ? rec.pid : undefined;
+  if (pid !== undefined) {
+    const alive = () => {
+      const st = processStart(pid);
+      return st !== undefined && (rec.start === '' || st === '' || st === rec.start);
+    };
+    if (alive()) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+      const sleeper = new Int32Array(new SharedArrayBuffer(4));
+      for (let i = 0; i < 200 && alive(); i++) Atomics.wait(sleeper, 0, 0, 10);
+    }
+  }
+  sfs.unlink(childFile);
 }
 
 /** One slot as prune sees it. */

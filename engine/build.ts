@@ -532,6 +532,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         env,
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
+        onSpawn: (pid) => ws.recordChild(pid),
         onLine: (stream, line) => {
           tail.push(line);
           if (tail.length > LOG_TAIL_LINES) tail.shift();
@@ -539,6 +540,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         },
       });
     } finally {
+      ws.recordChild(undefined);
       caches.release();
     }
     if (!res.ok) {

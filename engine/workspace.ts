@@ -89,6 +89,12 @@ export class Workspace {
     return this.#state.chain;
   }
 
+  /** Record the RUN's process group (undefined when it ended): if this build dies with
+   *  kill -9, the next owner of the slot kills what it left running. */
+  recordChild(pid: number | undefined): void {
+    this.#owned.child(pid);
+  }
+
   /** Let other builds have this slot. The tree stays for the next build. Idempotent. */
   release(): void {
     this.#owned.release();
