@@ -11,8 +11,8 @@ import { rmSync } from 'node:fs';
 import { suite, Rig } from '../util/rig.js';
 import { build, buildArgs, References, runCli, setVariant, sleep, startCli, STRESS, strayRuns, tree, writeProject } from './rig.js';
 
-const K = STRESS ? 200 : 20;
-const FILES = 60; // enough that a sync has a while to write and to delete, small enough for CI
+const K = Number(process.env.STRATUM_KILL_K ?? (STRESS ? 200 : 20));
+const FILES = 120; // every file changes between variants: moving between them is a real sync
 const t = suite('reliability: kill -9', { timeoutMs: STRESS ? 3_600_000 : 150_000 });
 
 /** A seeded generator, so a failure names a reproducible sequence. */
@@ -26,31 +26,58 @@ t.test(`kill -9 at ${K} random instants, then a normal build is right and the st
   const rand = rng(seed);
   const rig = new Rig('stratum-kill-');
   const refs = new References();
-  const setup = (variant: number) => (r: Rig) => writeProject(r, { files: FILES, variant });
+  const setup = (variant: number) => (r: Rig) => writeProject(r, { files: FILES, variant, allVary: true });
   try {
-    writeProject(rig, { files: FILES });
+    writeProject(rig, { files: FILES, allVary: true });
     const store = rig.path('store');
     const ctx = rig.path('ctx');
     const t0 = Date.now();
     let killedMidway = 0;
+    let inSync = 0;
+    let variant = 0;
+    /** The variant the workspace holds: that of the last normal build. */
+    let held = 0;
     for (let k = 0; k < K; k++) {
       const who = rand() < 0.5 ? 'a' : 'b';
-      const variant = Math.floor(rand() * 3);
-      // Every fourth round starts cold (no store at all); the others are incremental.
-      if (k % 4 === 0) rmSync(store, { recursive: true, force: true });
-      setVariant(rig, variant);
+      // Every fifth round starts cold (no store at all); the others are incremental.
+      if (k % 5 === 0) rmSync(store, { recursive: true, force: true });
+      // Half the kills land in the first RUN's workspace sync (it starts right after the
+      // step-start event); the others at any instant of the build.
+      const aimAtSync = rand() < 0.5;
+      // Most rounds move to another variant: the RUN's workspace sync rewrites sources.
+      if (aimAtSync || rand() < 0.8) variant = (held + 1 + Math.floor(rand() * 2)) % 3;
+      setVariant(rig, variant, FILES);
       const { child, done } = startCli(buildArgs(store, who, rig.path('out-killed'), ctx));
-      await sleep(150 + rand() * 700); // node start-up is ~150 ms; a build ~1 s
-      const wasRunning = child.exitCode === null;
-      child.kill('SIGKILL');
+      if (aimAtSync) {
+        let seen = '';
+        child.stdout!.on('data', (d) => {
+          seen += d;
+          if (/"type":"step-start"[^\n]*"instruction":"RUN mkdir/.test(seen)) {
+            seen = '';
+            setTimeout(() => child.kill('SIGKILL'), rand() * 15);
+          }
+        });
+        setTimeout(() => child.kill('SIGKILL'), 3000); // RUN hit: kill wherever it is
+      } else {
+        await sleep(150 + rand() * 700); // node start-up is ~150 ms; a build ~1 s
+        child.kill('SIGKILL');
+      }
       const killed = await done;
-      if (wasRunning && killed.signal === 'SIGKILL') killedMidway++;
+      if (killed.signal === 'SIGKILL') killedMidway++;
+      if (aimAtSync && killed.signal === 'SIGKILL') inSync++;
 
-      // Then a normal build, with another arg half the time (the workspace must be brought back).
-      const who2 = rand() < 0.5 ? who : who === 'a' ? 'b' : 'a';
+      // Then a normal build. After a kill aimed at the sync, the third variant: its diff from
+      // what the workspace records misses files the cut-short sync changed, so only a
+      // workspace that knows it is dirty gets them right.
+      const who2 = aimAtSync || rand() < 0.5 ? who : who === 'a' ? 'b' : 'a';
+      if (aimAtSync) {
+        variant = 3 - held - variant;
+        setVariant(rig, variant, FILES);
+      }
+      held = variant;
       const out = rig.path(`out-${k}`);
       const r = await build(store, who2, out, ctx);
-      const at = `seed ${seed}, round ${k} (killed WHO=${who} variant ${variant}, rebuilt WHO=${who2})`;
+      const at = `seed ${seed}, round ${k} (killed WHO=${who}${aimAtSync ? ' in its sync' : ''}, rebuilt WHO=${who2} variant ${variant})`;
       assert.is(r.code, 0, `${at}: ${r.stderr}`);
       assert.equal(tree(out), await refs.get(who2, variant, setup(variant)), `${at}: output`);
       rmSync(out, { recursive: true, force: true });
@@ -63,7 +90,7 @@ t.test(`kill -9 at ${K} random instants, then a normal build is right and the st
       }
     }
     assert.ok(killedMidway >= K / 2, `most kills should land mid-build (${killedMidway}/${K})`);
-    console.log(`  ${K} kills (${killedMidway} mid-build, seed ${seed}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`  ${K} kills (${killedMidway} mid-build, ${inSync} aimed at a sync, seed ${seed}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   } finally {
     rig.cleanup();
   }

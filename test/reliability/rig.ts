@@ -33,16 +33,22 @@ RUN echo "done $WHO" > stamp.txt && ls out > list.txt && ln -s out/all.txt all-l
 `;
 }
 
-/** Write the project: `files` small sources (f1…fN), `variant` changes src/f2.txt. */
-export function writeProject(rig: Rig, opts: { files?: number; variant?: number; sleep?: string } = {}): void {
-  const files: Record<string, string> = { 'ctx/Dockerfile': dockerfile(opts.sleep) };
-  for (let i = 1; i <= (opts.files ?? 4); i++) files[`ctx/src/f${i}.txt`] = `file ${i}\n`;
-  files['ctx/src/f2.txt'] = `file 2 variant ${opts.variant ?? 0}\n`;
-  rig.write(files);
+/**
+ * Write the project: `files` small sources (f1…fN). `variant` changes src/f2.txt, and with
+ * `allVary` every file, so that moving the workspace between variants is a long sync.
+ */
+export function writeProject(rig: Rig, opts: { files?: number; variant?: number; sleep?: string; allVary?: boolean } = {}): void {
+  rig.write({ 'ctx/Dockerfile': dockerfile(opts.sleep) });
+  for (let i = 1; i <= (opts.files ?? 4); i++) rig.write({ [`ctx/src/f${i}.txt`]: `file ${i}\n` });
+  setVariant(rig, opts.variant ?? 0, opts.allVary ? (opts.files ?? 4) : 0);
 }
 
-export function setVariant(rig: Rig, variant: number): void {
+/** With `allOf`, variant v (0, 1, 2) also changes the files f<i> with i % 3 === v: moving
+ *  between two variants rewrites two thirds of the sources, and any two moves share files
+ *  with a third, so a sync cut short and then trusted leaves files no later diff touches. */
+export function setVariant(rig: Rig, variant: number, allOf = 0): void {
   writeFileSync(rig.path('ctx/src/f2.txt'), `file 2 variant ${variant}\n`);
+  for (let i = 1; i <= allOf; i++) if (i !== 2) writeFileSync(rig.path(`ctx/src/f${i}.txt`), i % 3 === variant ? `file ${i} variant ${variant}\n` : `file ${i}\n`);
 }
 
 export function buildArgs(store: string, who: string, out: string, ctx: string): string[] {
