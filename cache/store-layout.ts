@@ -7,7 +7,9 @@
  *   keys-v1/<2 hex>/<key>.json           step key → layer, record, timings; mtime = last use
  *   images-v1/<encoded name>.json        tagged images
  *   docs-v1/<kind>/<xxh64(name)>.json    small JSON documents
- *   dirs/<kind>/<xxh64(name)>/           directories handed out by dir()
+ *   dirs/<kind>/<xxh64(name)>/           mutable directories: slots <n>/ with <n>.lock,
+ *                                        <n>.dirty, <n>.used (owned-dirs.ts)
+ *   leases/<pid>-<random>.json           what running builds and imports stand on (leases.ts)
  *   tmp/<pid>-<random>                   temp files, renamed into place
  *   epoch                                rewritten whenever the store deletes an entry, so
  *                                        other store objects drop what they cached as present
