@@ -26,7 +26,8 @@ export interface DocContext {
   /** Layers of every tagged image, bottom first. */
   imageChains: string[][];
   layerKept(d: string): boolean;
-  dropBlob(d: string): void;
+  /** Release a file list's hold on its blob. */
+  dropListBlob(d: string): void;
   dropLayer(d: string): void;
 }
 
@@ -56,7 +57,7 @@ export function planDocs(docs: DocFile[], x: DocContext): { remove: DocFile[] } 
     const m = doc.meta;
     if (!m) continue;
     if (!m.base && m.layers?.some((l) => !x.layerKept(l))) gone.add(doc);
-    for (const f of m.blobs ?? []) if (gone.has(doc) || !x.keptKeys.has(f.key)) x.dropBlob(f.blob);
+    for (const f of m.blobs ?? []) if (gone.has(doc) || !x.keptKeys.has(f.key)) x.dropListBlob(f.blob);
   }
   for (const d of gone) remove.push(d);
   return { remove };
@@ -76,7 +77,9 @@ export function planDirs(s: StoreState, o: { now: number; leases: LiveLeases; un
     for (const h of sfs.readdir(join(root, kind))) {
       const base = join(root, kind, h);
       const names = sfs.readdir(base);
-      if (!names.includes('about.json') && !names.some((n) => n.endsWith('.lock'))) legacy.push(base);
+      // Old enough that it is not a slot being created right now (about.json comes first).
+      const old = (sfs.stat(base)?.mtimeMs ?? o.now) < o.now - 60_000;
+      if (old && !names.includes('about.json') && !names.some((n) => n.endsWith('.lock'))) legacy.push(base);
     }
     for (const slot of listSlots(s, kind)) {
       if (slot.locked || o.leases.dirs.has(slot.path)) continue;

@@ -200,7 +200,11 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
         const l = layers.get(d);
         return l !== undefined && !l.removed;
       },
-      dropBlob,
+      // A file list written within the grace may be one a build without a lease is about to name.
+      dropListBlob: (d) => {
+        const b = blobs.get(d);
+        if (b && !young(b)) dropBlob(d);
+      },
       dropLayer: (d) => {
         const l = layers.get(d);
         if (l) dropLayer(l);

@@ -56,12 +56,15 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
       io.stdout.write(JSON.stringify(report, null, 2) + '\n');
       return EXIT.ok;
     }
+    const extra = report.removedDirs || report.removedDocs || report.leases;
     io.stdout.write(
       `Deleted ${report.removedKeys} build keys, ${report.removedLayers} layers, ${report.removedBlobs} blobs\n` +
-        `Deleted ${report.removedDirs} workspace/cache-mount directories, ${report.removedDocs} documents` +
-          (report.leases ? ` (kept what ${report.leases} running build${report.leases === 1 ? '' : 's'} use${report.leases === 1 ? 's' : ''})` : '') +
-          '\n' +
-          `Total reclaimed space: ${formatSize(report.freedBytes + report.freedDirBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n`,
+        `Total reclaimed space: ${formatSize(report.freedBytes + report.freedDirBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n` +
+        (extra
+          ? `Also deleted ${report.removedDirs} workspace and cache-mount directories, ${report.removedDocs} documents` +
+            (report.leases ? `; kept what ${report.leases} running build${report.leases === 1 ? '' : 's'} use${report.leases === 1 ? 's' : ''}` : '') +
+            '\n'
+          : ''),
     );
     return EXIT.ok;
   });
