@@ -156,4 +156,21 @@ t.test('prune removes documents and workspaces of contexts that are gone, never 
   wb.release();
 });
 
+t.test('an imported base keeps its layers while a kept key stands on its chain, and goes with it', () => {
+  const store = createStore(rig.path('store'));
+  const b = store.writeBlob(Buffer.alloc(500, 7));
+  const base = store.putLayer([{ path: 'base.bin', type: 'file', mode: 0o644, size: b.size, digest: b.digest }]);
+  const chain = chainOf([base.digest]);
+  store.writeDoc('oci-layout-bases', 'v1 sha256:x', { layers: [base.digest] }, { base: { chain }, layers: [base.digest] });
+  const key = asStepKey('00000000000000b1');
+  store.putKey({ key, layer: null, chain, record: { parent: chain }, created: 0, durationMs: 1 });
+  const old = new Date(Date.now() - 3_600_000);
+  for (const d of ['keys-v1', 'layers-v1', 'blobs-v1']) for (const fan of readdirSync(join(store.root, d))) for (const f of readdirSync(join(store.root, d, fan))) utimesSync(join(store.root, d, fan, f), old, old);
+  const kept = store.prune({ roots: new Set(), graceMs: 0 });
+  assert.equal([kept.removedLayers, kept.removedBlobs, kept.removedDocs], [0, 0, 0], 'a key is built on it');
+  assert.ok(store.readDoc('oci-layout-bases', 'v1 sha256:x'));
+  const gone = store.prune({ roots: new Set(), graceMs: 0, until: 0 });
+  assert.equal([gone.removedKeys, gone.removedLayers, gone.removedBlobs, gone.removedDocs], [1, 1, 1, 1], 'its last key went');
+});
+
 t.run();
