@@ -23,13 +23,12 @@ t.test(`${BUILDS} concurrent builds with different build-args equal their lone b
     let slotsSeen = 0;
     const t0 = Date.now();
     for (let round = 0; round < ROUNDS; round++) {
-      // Half the rounds rebuild on a warm store with the same args (hits, then a RUN
-      // that reruns because another arg's chain sits in the workspace): both paths race.
-      const shift = round % 2;
+      // A new ROUND reruns every RUN (its key changes, its output does not); the args
+      // rotate over the output folders so each build starts from another's workspace.
       const results = await Promise.all(
         whos.map((who, i) => {
-          const w = whos[(i + shift * round) % BUILDS]!;
-          return build(store, w, rig.path(`out-${round}-${i}`), rig.path('ctx')).then((r) => ({ r, w, i }));
+          const w = whos[(i + round) % BUILDS]!;
+          return build(store, w, rig.path(`out-${round}-${i}`), rig.path('ctx'), round + 1).then((r) => ({ r, w, i }));
         }),
       );
       for (const { r, w, i } of results) {

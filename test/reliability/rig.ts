@@ -21,11 +21,13 @@ export const MARKER = `stratum-reliability-${process.pid}-${randomBytes(3).toStr
 /**
  * FROM scratch with host RUNs. The first RUN writes files named after the build-arg, sleeps
  * (so concurrent builds overlap inside it) and reads the sources; a shared workspace would
- * leak one build's files into another's layer.
+ * leak one build's files into another's layer. ROUND is in the RUNs' environment, hence in
+ * their keys, but not in their output: a new ROUND reruns every RUN with the same result.
  */
 export function dockerfile(sleep = '0.3'): string {
   return `FROM scratch
 ARG WHO=nobody
+ARG ROUND=0
 WORKDIR /app
 COPY src/ ./src/
 RUN mkdir -p out && for i in 1 2 3 4 5 6; do echo "$WHO $i" > out/who-$WHO-$i.txt; done && sleep ${sleep} && cat src/f*.txt > out/all.txt && chmod 750 out/who-$WHO-1.txt # ${MARKER}
@@ -51,12 +53,12 @@ export function setVariant(rig: Rig, variant: number, allOf = 0): void {
   for (let i = 1; i <= allOf; i++) if (i !== 2) writeFileSync(rig.path(`ctx/src/f${i}.txt`), i % 3 === variant ? `file ${i} variant ${variant}\n` : `file ${i}\n`);
 }
 
-export function buildArgs(store: string, who: string, out: string, ctx: string): string[] {
-  return ['build', '--progress=json', '--cache-dir', store, '--build-arg', `WHO=${who}`, '-o', `type=local,dest=${out}`, ctx];
+export function buildArgs(store: string, who: string, out: string, ctx: string, round = 0): string[] {
+  return ['build', '--progress=json', '--cache-dir', store, '--build-arg', `WHO=${who}`, '--build-arg', `ROUND=${round}`, '-o', `type=local,dest=${out}`, ctx];
 }
 
-export function build(store: string, who: string, out: string, ctx: string): Promise<CliResult> {
-  return runCli(buildArgs(store, who, out, ctx));
+export function build(store: string, who: string, out: string, ctx: string, round = 0): Promise<CliResult> {
+  return runCli(buildArgs(store, who, out, ctx, round));
 }
 
 export { startCli, runCli };
