@@ -227,3 +227,34 @@ export function utimes(path: string, ms: number): boolean {
     fail('utimes', path, err);
   }
 }
+
+/** Hard-link `to` to the file `from`; false when `to` already exists (never replaces). */
+export function link(from: string, to: string): boolean {
+  enter('link', to);
+  try {
+    fs.linkSync(from, to);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return false;
+    fail('link', `${from} -> ${to}`, err);
+  }
+}
+
+/** Create `path` exclusively with `data` (O_CREAT|O_EXCL); false when it already exists.
+ *  The one primitive every store lock is built on: `flock` is not in Node's API. */
+export function createExclusive(path: string, data: string): boolean {
+  enter('open', path);
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'wx', 0o644);
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return false;
+    fail('open', path, err);
+  }
+  try {
+    writeAll(fd, Buffer.from(data), path);
+  } finally {
+    close(fd, path);
+  }
+  return true;
+}

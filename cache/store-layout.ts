@@ -12,7 +12,9 @@
  *   images-v2/<encoded name>.json        tagged images
  *   docs-v2/<kind>/<xxh64(name)>.json    small JSON documents (xxh64 of the name is enough:
  *                                        the name inside is checked, a collision is a miss)
- *   dirs/<kind>/<xxh64(name)>/           directories handed out by dir()
+ *   dirs/<kind>/<xxh64(name)>/           mutable directories: slots <n>/ with <n>.lock,
+ *                                        <n>.dirty, <n>.used (owned-dirs.ts)
+ *   leases/<pid>-<random>.json           what running builds and imports stand on (leases.ts)
  *   tmp/<pid>-<random>                   temp files, renamed into place
  *   epoch                                rewritten whenever the store deletes an entry, so
  *                                        other store objects drop what they cached as present

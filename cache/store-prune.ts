@@ -1,5 +1,12 @@
 /**
- * `stratum cache prune`: mark and sweep, as named, timed steps.
+ * `stratum cache prune`: mark and sweep, as named, timed steps, over every kind of thing in
+ * the store: keys, layers, blobs (here), documents and mutable directories
+ * (store-prune-other.ts).
+ *
+ * Leases (leases.ts) come first: what a live build or import names is a root (its layers,
+ * its keys, the blobs of its step in progress), and everything written since the oldest
+ * live lease began is kept as if young. Leases are read again just before the sweep, and
+ * what a build leased in between is spared: a build that starts during a prune is safe.
  *
  * Roots are the layers of tagged images plus `opts.roots`; they are never removed. Keys
  * are the cache's own roots: a key keeps its layer, a layer keeps its blobs. Keys go when
@@ -25,6 +32,9 @@ import { originBlob } from './layer-origin.js';
 import { walkFanned } from './store-walk.js';
 import { step } from './timed-steps.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
+import { readLeases, type LiveLeases } from './leases.js';
+import { listDocs } from './store-docs.js';
+import { planDocs, planDirs, sweepDirs } from './store-prune-other.js';
 import * as sfs from './fs.js';
 
 interface Item {
@@ -35,7 +45,13 @@ interface Item {
   removed: boolean;
 }
 interface KeyItem extends Item {
+  key: string;
   layer: string | null;
+  chain: string;
+  /** The chain below the step (record.parent of the engine's key schema), when known. */
+  parent: string | undefined;
+  /** Named by a live lease: never evicted. */
+  pinned: boolean;
 }
 interface LayerItem extends Item {
   blobs: string[];
@@ -54,12 +70,13 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
 
   // An older layout's folders (`blobs-v1/`…) are invisible to this store: only space.
   const legacy = step(steps, 'remove old layout folders', () => removeLegacyFolders(L.root));
+  const leases = step(steps, 'read leases', () => readLeases(s));
+  // Everything written since the oldest live lease began may belong to it.
+  const graceMs = Math.max(grace, leases.oldest !== undefined ? now - leases.oldest + 1_000 : 0);
 
-  const roots = step(steps, 'read images', () => {
-    const set = new Set<string>(opts.roots);
-    for (const image of listImages(s)) for (const l of image.layers) set.add(l);
-    return set;
-  });
+  const images = step(steps, 'read images', () => listImages(s));
+  const roots = new Set<string>([...opts.roots, ...leases.layers]);
+  for (const image of images) for (const l of image.layers) roots.add(l);
 
   const keys = step(steps, 'read keys', () => {
     const out: KeyItem[] = [];
@@ -67,7 +84,10 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
       const text = f.digest !== undefined ? sfs.readFile(f.path) : undefined;
       const rec = text && f.digest !== undefined ? decodeKey(text.toString('utf8'), asStepKey(f.digest)) : undefined;
       const it = item(f.path, f.stat.size, f.stat.mtimeMs);
-      if (rec) out.push({ ...it, layer: rec.layer });
+      if (rec) {
+        const parent = (rec.record as { parent?: unknown } | null)?.parent;
+        out.push({ ...it, key: rec.key, layer: rec.layer, chain: rec.chain, parent: typeof parent === 'string' ? parent : undefined, pinned: leases.keys.has(rec.key) });
+      }
       else junk.keys.push(it);
     }
     return out;
@@ -111,7 +131,8 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
     x.removed = true;
     size -= x.size;
   };
-  const young = (x: Item) => now - x.mtime < grace;
+  const young = (x: Item) => now - x.mtime < graceMs;
+  const docs = step(steps, 'read documents', () => listDocs(s));
 
   const dropBlob = (d: string) => {
     const b = blobs.get(d);
@@ -140,27 +161,67 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
       if (k.layer !== null && (!l || l.removed)) remove(k); // dangling
       else if (l) l.refs++;
     }
+    // Imported bases hold their layers until we know whether a kept key stands on them.
+    for (const doc of docs) for (const d of doc.meta?.base ? (doc.meta.layers ?? []) : []) {
+      const l = layers.get(d);
+      if (l && !l.removed) l.refs++;
+    }
     for (const l of layers.values()) {
       if (l.removed) continue;
       if (l.refs === 0 && !l.root && !young(l)) remove(l);
       else for (const d of l.blobs) blobs.get(d)!.refs++;
+    }
+    // Blobs of a live build's step in progress, and the file lists of miss explanations
+    // (held while their key is; released below for keys that go).
+    for (const d of leases.blobs) {
+      const b = blobs.get(d);
+      if (b) b.refs++;
+    }
+    for (const doc of docs) for (const f of doc.meta?.blobs ?? []) {
+      const b = blobs.get(f.blob);
+      if (b) b.refs++;
     }
     for (const b of blobs.values()) if (b.refs === 0 && !young(b)) remove(b);
   });
 
   step(steps, 'expire', () => {
     if (opts.until === undefined) return;
-    for (const k of keys) if (now - k.mtime > opts.until) dropKey(k);
+    for (const k of keys) if (!k.pinned && now - k.mtime > opts.until) dropKey(k);
   });
 
   step(steps, 'evict least recently used', () => {
     if (opts.keepStorage === undefined) return;
-    const byAge = keys.filter((k) => !k.removed).sort((a, b) => a.mtime - b.mtime);
+    const byAge = keys.filter((k) => !k.removed && !k.pinned).sort((a, b) => a.mtime - b.mtime);
     for (const k of byAge) {
       if (size <= opts.keepStorage) break;
       dropKey(k);
     }
   });
+
+  const keptKeys = new Set(keys.filter((k) => !k.removed).map((k) => k.key));
+  const docPlan = step(steps, 'release documents', () =>
+    planDocs(docs, {
+      keptKeys,
+      keys: keys.filter((k) => !k.removed),
+      imageChains: images.map((i) => i.layers),
+      layerKept: (d) => {
+        const l = layers.get(d);
+        return l !== undefined && !l.removed;
+      },
+      // A file list written within the grace may be one a build without a lease is about to name.
+      dropListBlob: (d) => {
+        const b = blobs.get(d);
+        if (b && !young(b)) dropBlob(d);
+      },
+      dropLayer: (d) => {
+        const l = layers.get(d);
+        if (l) dropLayer(l);
+      },
+    }),
+  );
+  const dirPlan = step(steps, 'plan directories', () => planDirs(s, { now, leases, ...(opts.until !== undefined ? { until: opts.until } : {}), ...(opts.keepStorage !== undefined ? { keepStorage: Math.max(0, opts.keepStorage - size) } : {}) }));
+
+  step(steps, 'read leases again', () => spareLeased(readLeases(s), { keys, layers, blobs }));
 
   const removed = (xs: Iterable<Item>) => [...xs].filter((x) => x.removed);
   const gone = {
@@ -178,6 +239,8 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   });
   step(steps, 'sweep blobs', () => gone.blobs.forEach((x) => sfs.unlink(x.path)));
   if (all.length) bumpEpoch(s);
+  step(steps, 'sweep documents', () => docPlan.remove.forEach((d) => sfs.unlink(d.path)));
+  const dirs = step(steps, 'sweep directories', () => sweepDirs(dirPlan));
 
   const freedBytes = sum(all) + legacy.bytes;
   return {
@@ -189,5 +252,35 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
     freedBytes,
     sizeBefore: sizeBefore + legacy.bytes,
     sizeAfter: sizeBefore - sum(all),
+    removedDirs: dirs.removed,
+    removedDocs: docPlan.remove.length,
+    freedDirBytes: dirs.bytes + docPlan.remove.reduce((n, d) => n + d.size, 0),
+    leases: leases.count,
+    removedLeases: leases.removedDead,
   };
+}
+
+/** What a build leased after the first read is spared: its keys (with their layers and
+ *  blobs), its layers (with their blobs) and the blobs of its step in progress. */
+function spareLeased(again: LiveLeases, x: { keys: KeyItem[]; layers: Map<string, LayerItem>; blobs: Map<string, Item> }): void {
+  const spareLayer = (d: string) => {
+    const l = x.layers.get(d);
+    if (!l) return;
+    l.removed = false;
+    for (const b of l.blobs) {
+      const bi = x.blobs.get(b);
+      if (bi) bi.removed = false;
+    }
+  };
+  for (const k of x.keys) {
+    if (k.removed && again.keys.has(k.key)) {
+      k.removed = false;
+      if (k.layer) spareLayer(k.layer);
+    }
+  }
+  for (const d of again.layers) spareLayer(d);
+  for (const d of again.blobs) {
+    const b = x.blobs.get(d);
+    if (b) b.removed = false;
+  }
 }

@@ -1,6 +1,9 @@
 import type { BlobDigest, ChainDigest, LayerDigest, StepKey } from './digest.js';
 import type { Layer, LayerEntry } from './layer-types.js';
 import type { LayerOrigin } from './layer-origin.js';
+import type { AcquireOptions, OwnedDir } from './owned-dirs.js';
+import type { Lease } from './leases.js';
+import type { DocMeta } from './store-docs.js';
 
 /** On-disk layout version: every store folder is named `<kind>-v<STORE_VERSION>`. */
 export const STORE_VERSION = 2;
@@ -143,10 +146,22 @@ export interface Store {
   // --- small named JSON documents (stat caches, step history, output manifests) -------------
   /** `kind` is a folder name like `contexts` or `steps`; `name` any string (hashed to a file name). */
   readDoc<T>(kind: string, name: string): T | undefined;
-  writeDoc(kind: string, name: string, value: unknown): void;
+  /** `meta` tells prune when the document is garbage and what it keeps (cache/store-docs.ts). */
+  writeDoc(kind: string, name: string, value: unknown, meta?: DocMeta): void;
 
-  /** A directory inside the store for `kind`/`name` (created), e.g. workspaces and cache mounts. */
+  /** A directory inside the store for `kind`/`name` (created), with no owner: nothing
+   *  protects it from a concurrent user or from prune. Mutable directories (workspaces,
+   *  cache mounts, extracted layers, import staging) use acquireDir() instead. */
   dir(kind: string, name: string): string;
+
+  /** A slot of the mutable directory `kind`/`name`, locked for this process (or, with
+   *  `mode: 'shared'`, slot 0 unlocked); undefined when every allowed slot is busy. See
+   *  cache/owned-dirs.ts. Release it when done; a dead owner's lock is broken by the next. */
+  acquireDir(kind: string, name: string, opts?: AcquireOptions): OwnedDir | undefined;
+
+  /** A lease naming what a running build or import stands on: prune and verify keep it
+   *  while this process lives. Release it when done. See cache/leases.ts. */
+  openLease(what: string): Lease;
 
   /** Total bytes of blobs + manifests + keys. */
   size(): number;
@@ -165,7 +180,8 @@ export interface PruneOptions {
    *  layers are always roots. */
   roots: Set<LayerDigest>;
   /** Unreferenced layers and blobs younger than this (ms) are kept: they may belong to a
-   *  build that has not written its key yet. Default 60 s. */
+   *  build that has not written its key yet. Default 60 s. A fallback for writers without a
+   *  lease: a live lease protects what it names and everything written since it began. */
   graceMs?: number;
 }
 
@@ -180,6 +196,15 @@ export interface PruneReport {
   freedBytes: number;
   sizeBefore: number;
   sizeAfter: number;
+  /** Workspace and cache-mount slots removed (never a locked or leased one). */
+  removedDirs: number;
+  /** Store documents removed (their context, output or layers are gone). */
+  removedDocs: number;
+  /** Bytes of removed slots and documents (not part of sizeBefore/After). */
+  freedDirBytes: number;
+  /** Live leases honoured; dead owners' leases removed. */
+  leases: number;
+  removedLeases: number;
 }
 
 /** The store createStore() returns: Store plus maintenance that only the CLI needs. */

@@ -22,6 +22,7 @@ import { walkFanned } from './store-walk.js';
 import { bumpEpoch, type StoreState } from './store-state.js';
 import { step } from './timed-steps.js';
 import { join } from 'node:path';
+import { readLeases } from './leases.js';
 import * as sfs from './fs.js';
 
 export interface VerifyOptions {
@@ -44,8 +45,9 @@ export function verifyStore(s: StoreState, opts: VerifyOptions = {}): VerifyRepo
   const { steps } = report;
   const L = s.layout;
 
+  // A live lease's owner is writing: its temp files are not stale, whatever their age.
   step(steps, 'remove stale temp files', () => {
-    report.removedTemp = removeStaleTemp(s, opts.staleTempMs ?? 60 * 60_000);
+    report.removedTemp = removeStaleTemp(s, opts.staleTempMs ?? 60 * 60_000, readLeases(s).pids);
   });
 
   const blobs = new Map<string, number>();
@@ -93,7 +95,7 @@ export function verifyStore(s: StoreState, opts: VerifyOptions = {}): VerifyRepo
   return report;
 }
 
-function removeStaleTemp(s: StoreState, staleMs: number): number {
+function removeStaleTemp(s: StoreState, staleMs: number, leased: Set<number>): number {
   const now = Date.now();
   let removed = 0;
   for (const name of sfs.readdir(s.layout.tmpDir)) {
@@ -101,7 +103,7 @@ function removeStaleTemp(s: StoreState, staleMs: number): number {
     const st = sfs.stat(path);
     if (!st) continue;
     const owner = tempOwner(name);
-    const stale = owner === undefined || !processAlive(owner) || now - st.mtimeMs > staleMs;
+    const stale = owner === undefined || !processAlive(owner) || (now - st.mtimeMs > staleMs && !leased.has(owner));
     if (stale) {
       sfs.rmrf(path);
       removed++;

@@ -16,7 +16,6 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { BlobDigest, LayerDigest, StepKey } from './digest.js';
 import type { LocalStore, PruneOptions } from './store-types.js';
-import { writeFileAtomic } from './atomic-write.js';
 import { createState, syncEpoch } from './store-state.js';
 import { writeBlobBytes, writeBlobFromFile } from './write-blob.js';
 import { hasBlob, readBlob } from './read-blob.js';
@@ -27,7 +26,9 @@ import { getImage, listImages, putImage, removeImage } from './image-store.js';
 import { verifyStore } from './store-verify.js';
 import { pruneStore } from './store-prune.js';
 import { storeSize } from './store-size.js';
-import * as sfs from './fs.js';
+import { acquireDir } from './owned-dirs.js';
+import { readDoc, writeDoc } from './store-docs.js';
+import { openLease } from './leases.js';
 
 /**
  * The store root: `$STRATUM_CACHE_DIR`, else `$XDG_CACHE_HOME/stratum` (when absolute, as
@@ -88,26 +89,17 @@ export function createStore(root: string): LocalStore {
     listImages: () => listImages(s),
     removeImage: (name) => removeImage(s, name),
 
-    readDoc<T>(kind: string, name: string): T | undefined {
-      const text = sfs.readFile(L.doc(kind, name));
-      if (text === undefined) return undefined;
-      try {
-        const doc = JSON.parse(text.toString('utf8')) as { name?: unknown; value?: T };
-        // The file name is a hash of `name`; the name inside guards against a collision.
-        return doc.name === name ? doc.value : undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    writeDoc(kind, name, value) {
-      writeFileAtomic(s.dirs, L.tmpDir, L.doc(kind, name), JSON.stringify({ name, value }));
-    },
+    readDoc: <T>(kind: string, name: string) => readDoc<T>(s, kind, name),
+    writeDoc: (kind, name, value, meta) => writeDoc(s, kind, name, value, meta),
 
     dir(kind, name) {
       const path = L.dir(kind, name);
       s.dirs.ensure(path);
       return path;
     },
+
+    acquireDir: (kind, name, opts) => acquireDir(s, kind, name, opts),
+    openLease: (what) => openLease(s, what),
 
     size: () => storeSize(s),
     verify: () => verifyStore(s),

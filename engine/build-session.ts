@@ -6,6 +6,7 @@
  */
 import type { LayerDigest, StepKey } from '../cache/digest.js';
 import type { Store } from '../cache/store-types.js';
+import type { Lease } from '../cache/leases.js';
 import type { ContextReader } from './context.js';
 import { EXIT, UserError, type ErrorCode } from './errors.js';
 import type { EventBus, StepInfo } from './events.js';
@@ -37,6 +38,8 @@ export interface Session {
   readonly dirtyStages: Map<number, number>;
   readonly dryLayers: DryLayers;
   readonly history: StepHistory;
+  /** What this build stands on, for prune and verify (cache/leases.ts); none in a dry run. */
+  readonly lease: Lease | undefined;
   /** The executor for RUN in a stage, and its kind (part of every key of the stage). */
   executorFor(run: StageRun, step: PlannedStep): Executor;
   executorKind(step: PlannedStep): ExecutorKind;

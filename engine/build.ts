@@ -15,7 +15,8 @@ import { loadDockerignore } from './dockerignore.js';
 import { EXIT, toUserError, UserError } from './errors.js';
 import type { EventBus, StepInfo } from './events.js';
 import type { Executor, ExecutorKind } from './executor-types.js';
-import { hostExecutor } from './executors/host.js';
+import { hostExecutor, type WorkspaceRef } from './executors/host.js';
+import type { Lease } from '../cache/leases.js';
 import { imageConfig } from './image-history.js';
 import { loadDockerfile, normalizeRef } from './load.js';
 import { publishLocal } from './output-local.js';
@@ -91,7 +92,17 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const buildNo = opts.build ?? 1;
   const counters = { hits: 0, misses: 0, savedMs: 0 };
   const keys: (StepKey | undefined)[] = [];
-  const done = (r: Partial<BuildResult> & { ok: boolean; exitCode: number }): BuildResult => {
+  /** What this build stands on (cache/leases.ts), and the executors whose workspaces it holds:
+   *  released when it ends, however it ends. */
+  let lease: Lease | undefined;
+  const executorsHeld: Executor[] = [];
+  const releaseAll = async () => {
+    for (const ex of executorsHeld.splice(0)) await ex.close?.();
+    lease?.release();
+    lease = undefined;
+  };
+  const done = async (r: Partial<BuildResult> & { ok: boolean; exitCode: number }): Promise<BuildResult> => {
+    await releaseAll();
     const result: BuildResult = { cancelled: false, ...counters, keys, ...r, ms: performance.now() - t0 };
     // Only a UI that shows it pays for it: in a new process it stats the whole store
     // (58 ms of a warm 10k-file build, bench/RESULTS.md finding 2).
@@ -166,6 +177,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now() });
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
+  if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
   const executors = new Map<number, Executor>();
   const choice = opts.executor ?? stratumEnv().executor ?? 'host';
   const session: Session = {
@@ -183,15 +195,17 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     runs: new Map(),
     dirtyStages: new Map(),
     dryLayers: new Map(),
-    history: openStepHistory(store, historyId, plan),
+    history: openStepHistory(store, historyId, plan, { contextDir: contextReal, ...(lease ? { lease } : {}) }),
+    lease,
     created: createdAt(sourceDateEpoch),
     platform: opts.platform ? formatPlatform(opts.platform) : ociPlatform(),
     executorKind: (step) => executorKind(plan, step.stage, choice),
     executorFor(_run, step) {
       let ex = executors.get(step.stage);
       if (!ex) {
-        ex = makeExecutor(executorKind(plan, step.stage, choice), store, `${historyId}\0${step.stageName}`);
+        ex = makeExecutor(executorKind(plan, step.stage, choice), store, bus, { id: `${historyId}\0${step.stageName}`, stage: step.stageName, contextDir: contextReal });
         executors.set(step.stage, ex);
+        executorsHeld.push(ex);
       }
       return ex;
     },
@@ -206,7 +220,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     }
   } catch (err) {
     const error = toUserError(err);
-    if (!error) throw err;
+    if (!error) {
+      await releaseAll();
+      throw err;
+    }
     outcome = { kind: 'failed', error };
   } finally {
     session.history.flush();
@@ -263,12 +280,12 @@ function executorKind(plan: Plan, stage: number, choice: 'sandbox' | 'host'): Ex
   return st.base.kind === 'scratch' ? 'host-tools' : 'sandbox';
 }
 
-function makeExecutor(kind: ExecutorKind, store: Store, workspaceId: string): Executor {
+function makeExecutor(kind: ExecutorKind, store: Store, bus: EventBus, ws: WorkspaceRef): Executor {
   switch (kind) {
     case 'host':
     case 'host-tools':
     case 'sandbox':
-      return hostExecutor(store, workspaceId);
+      return hostExecutor(store, bus, ws);
   }
 }
 

@@ -87,7 +87,7 @@ export class ContextReader {
   /** Persist the stat cache if anything was (re)hashed. */
   save(): void {
     if (this.#dirty && this.#store) {
-      this.#store.writeDoc('contexts', this.#realRoot, { v: 2, rows: this.#rows } satisfies StatCacheDoc);
+      this.#store.writeDoc('contexts', this.#realRoot, { v: 2, rows: this.#rows } satisfies StatCacheDoc, { paths: [this.#realRoot] });
       this.#dirty = false;
     }
   }

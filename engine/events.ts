@@ -133,6 +133,20 @@ export type BuildEvent =
       reason: 'no key changed';
     }
   | {
+      /** A build found a store directory busy (another build of the same project, or of the
+       *  same cache mount): it took another slot, or waited for the one it must have. */
+      type: 'contention';
+      resource: 'workspace' | 'cache-mount';
+      /** The stage (workspaces) or the cache mount id. */
+      name: string;
+      /** Step that needed it (1-based), when known. */
+      index?: number;
+      /** The slot it got (`<id>/<slot>`): 0 is the first. */
+      slot: number;
+      /** How long it waited for a slot, 0 when it took a free one at once. */
+      waitedMs: number;
+    }
+  | {
       type: 'warning';
       message: string;
       file?: string;

@@ -34,6 +34,8 @@ export interface ExecRequest {
   mounts: ExecMount[];
   network: 'host' | 'none';
   onLine: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** Contention for a store directory the step needs (a cache mount held by another build). */
+  onContention?: (resource: 'workspace' | 'cache-mount', name: string, slot: number, waitedMs: number) => void;
   signal?: AbortSignal;
   /** Grace period between SIGTERM and SIGKILL when cancelled. */
   killGraceMs?: number;
@@ -67,4 +69,6 @@ export interface ChainRef {
 export interface Executor {
   readonly kind: ExecutorKind;
   prepare(chain: ChainRef): Promise<PreparedRoot>;
+  /** The build is over: give back what the executor holds across steps (a workspace slot). */
+  close?(): Promise<void> | void;
 }

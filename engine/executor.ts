@@ -17,6 +17,8 @@ export interface RunSpec {
   signal?: AbortSignal;
   /** Grace period between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** Called with the pid of the process group leader once it is started. */
+  onSpawn?: (pid: number) => void;
 }
 
 export type RunResult =
@@ -40,6 +42,7 @@ export function runCommand(spec: RunSpec): Promise<RunResult> {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) spec.onSpawn?.(child.pid);
     let cancelled = false;
     let killTimer: NodeJS.Timeout | undefined;
     const killGroup = (sig: NodeJS.Signals) => {

@@ -124,7 +124,7 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
     rmSync(staging, { recursive: true, force: true });
     throw err;
   }
-  store.writeDoc('outputs', dest, { v: 1, chain, files } satisfies OutputDoc);
+  store.writeDoc('outputs', dest, { v: 1, chain, files } satisfies OutputDoc, { paths: [dest] });
   return { changed: true, copied, linked };
 }
 

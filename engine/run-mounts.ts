@@ -15,6 +15,8 @@ import { existsSync } from 'node:fs';
 import type { Store } from '../cache/store-types.js';
 import type { Mount } from './dockerfile/types.js';
 import type { ExecMount } from './executor-types.js';
+import type { OwnedDir } from '../cache/owned-dirs.js';
+import { acquireCache, type MountOptions } from './cache-mounts.js';
 
 export class MountError extends Error {
   constructor(
@@ -25,14 +27,41 @@ export class MountError extends Error {
   }
 }
 
-export function resolveMounts(store: Store, contextDir: string, workdir: string, mounts: readonly Mount[]): ExecMount[] {
+/** The mounts of a RUN, and a release() that gives back the cache directories it holds. */
+export async function resolveMounts(
+  store: Store,
+  contextDir: string,
+  workdir: string,
+  mounts: readonly Mount[],
+  o: MountOptions,
+): Promise<{ mounts: ExecMount[]; release(): void }> {
   const out: ExecMount[] = [];
-  for (const m of mounts) {
+  const held: OwnedDir[] = [];
+  const release = () => {
+    for (const d of held.splice(0)) d.release();
+  };
+  try {
+    for (const m of mounts) out.push(...(await resolveOne(store, contextDir, workdir, m, o, held)));
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return { mounts: out, release };
+}
+
+async function resolveOne(store: Store, contextDir: string, workdir: string, m: Mount, o: MountOptions, held: OwnedDir[]): Promise<ExecMount[]> {
+  const out: ExecMount[] = [];
+  {
     const target = posix.resolve(workdir || '/', m.target || '.');
     switch (m.type) {
-      case 'cache':
-        out.push({ type: 'bind', source: store.dir('cache-mounts', m.id ?? posix.resolve('/', m.target)), target, readonly: false });
+      case 'cache': {
+        if (target === '/') throw new MountError('RUN --mount=type=cache over / would hide the whole image', 'give the cache mount a target directory');
+        const owned = await acquireCache(store, m.id ?? posix.resolve('/', m.target), m.sharing ?? 'shared', o);
+        held.push(owned);
+        o.lease?.add({ dirs: [owned.path] });
+        out.push({ type: 'bind', source: owned.path, target, readonly: false });
         break;
+      }
       case 'tmpfs':
         out.push({ type: 'tmpfs', target });
         break;

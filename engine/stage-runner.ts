@@ -32,7 +32,11 @@ export async function runStage(s: Session, stage: PlannedStage, signal: AbortSig
       const ins = step.instr;
       if (ins.kind === 'FROM' || !(ins.kind === 'RUN' || ins.kind === 'COPY' || ins.kind === 'ADD' || ins.kind === 'WORKDIR')) {
         start();
-        if (ins.kind === 'FROM') s.runs.set(stage.index, await fromStep(s, step));
+        if (ins.kind === 'FROM') {
+          const run = await fromStep(s, step);
+          s.runs.set(stage.index, run);
+          s.lease?.add({ layers: run.layers });
+        }
         else s.runs.get(stage.index)!.history.push({ created: s.created(Date.now()), created_by: historyText(step), empty_layer: true });
         s.bus.emit({ type: 'step-done', ...info, cached: true, layer: null, size: 0, ms: Math.round(performance.now() - t0) });
         continue;

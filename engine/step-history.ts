@@ -5,7 +5,8 @@
  * the blob of their copied-file list. Which old step is the same as a new one is decided by
  * engine/step-match.ts, so inserting, deleting or swapping lines keeps each step's history.
  */
-import type { BlobDigest } from '../cache/digest.js';
+import type { BlobDigest, StepKey } from '../cache/digest.js';
+import type { Lease } from '../cache/leases.js';
 import type { Store } from '../cache/store-types.js';
 import type { PreviousStep } from './explain-miss.js';
 import type { Plan, PlannedStage, PlannedStep } from './plan.js';
@@ -23,6 +24,8 @@ interface StepEntry {
   record: KeyRecordV1;
   /** Blob holding the JSON FileRow list of a COPY/ADD from the context. */
   filesBlob?: string;
+  /** The step's key, so prune keeps `filesBlob` exactly while that key is kept. */
+  key?: string;
 }
 
 interface StageEntry {
@@ -41,7 +44,7 @@ export interface StepHistory {
   /** The last recorded build of the same step, if any. */
   previous(step: PlannedStep): PreviousStep | undefined;
   /** Record a step that hit or was built. */
-  remember(step: PlannedStep, record: KeyRecordV1, rows: FileRow[] | undefined): void;
+  remember(step: PlannedStep, record: KeyRecordV1, rows: FileRow[] | undefined, key: StepKey): void;
   /** Write the document if it changed. Steps not reached (a failed build, a stage outside the
    *  target) keep what the previous document said about them. */
   flush(): void;
@@ -52,7 +55,7 @@ const KEYED = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
 const keyedSteps = (st: PlannedStage) => st.steps.filter((s) => KEYED.has(s.instr.kind));
 
 /** Load the history of `id` (context and Dockerfile) and match its steps to the plan's. */
-export function openStepHistory(store: Store, id: string, plan: Plan): StepHistory {
+export function openStepHistory(store: Store, id: string, plan: Plan, o: { contextDir: string; lease?: Lease }): StepHistory {
   const raw = store.readDoc<StepHistoryDoc>(DOC_KIND, id);
   const prevDoc: StepHistoryDoc = raw?.v === DOC_VERSION && Array.isArray(raw.stages) ? raw : { v: DOC_VERSION, stages: [] };
 
@@ -87,14 +90,18 @@ export function openStepHistory(store: Store, id: string, plan: Plan): StepHisto
       return { record: prev.record, ...(files ? { files } : {}) };
     },
 
-    remember(step, record, rows) {
+    remember(step, record, rows, key) {
       const prev = matched.get(step);
       let filesBlob: string | undefined;
       if (rows) {
-        // An unchanged record has an unchanged file list: reuse its blob rather than rewrite it.
-        filesBlob = prev?.filesBlob && JSON.stringify(prev.record) === JSON.stringify(record) ? prev.filesBlob : store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
+        // An unchanged record has an unchanged file list: reuse its blob rather than rewrite
+        // it, unless a prune took it. The lease keeps it from the next prune while we build.
+        const same = prev?.filesBlob && JSON.stringify(prev.record) === JSON.stringify(record);
+        if (same) o.lease?.add({ blobs: [prev.filesBlob!] });
+        filesBlob = same && store.hasBlob(prev.filesBlob as BlobDigest) ? prev.filesBlob! : store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
+        o.lease?.add({ blobs: [filesBlob] });
       }
-      remembered.set(step, { kind: record.op, text: step.text, record, ...(filesBlob ? { filesBlob } : {}) });
+      remembered.set(step, { kind: record.op, text: step.text, record, key, ...(filesBlob ? { filesBlob } : {}) });
     },
 
     flush() {
@@ -110,7 +117,9 @@ export function openStepHistory(store: Store, id: string, plan: Plan): StepHisto
       };
       const json = JSON.stringify(doc);
       if (json === written) return;
-      store.writeDoc(DOC_KIND, id, doc);
+      // The file lists live while their keys do; the document while its context does.
+      const blobs = doc.stages.flatMap((st) => st.steps.flatMap((e) => (e.filesBlob && e.key ? [{ blob: e.filesBlob, key: e.key }] : [])));
+      store.writeDoc(DOC_KIND, id, doc, { paths: [o.contextDir], blobs });
       written = json;
     },
   };

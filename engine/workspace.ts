@@ -12,6 +12,13 @@
  * could leave size, mtime and ctime unchanged. Before every RUN we wait until the file system
  * clock has moved past the newest timestamp we recorded (a probe file's ctime tells), which
  * costs at most one tick (≤ 10 ms) and only right after we wrote something.
+ *
+ * Ownership: the directory is a slot the caller acquired from the store (cache/owned-dirs.ts)
+ * and holds locked while it builds, so no other build changes the tree under it. The slot's
+ * dirty marker is set before the first change (a sync included) and cleared only once the
+ * records describe the tree again; a workspace found dirty (kill -9 mid-sync or mid-RUN) is
+ * re-scanned against its records and brought back, or rebuilt from empty when its records
+ * name a layer the store no longer has.
  */
 import { copyFileSync, chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -20,6 +27,11 @@ import { hashFileSync } from '../cache/hash.js';
 import { asBlobDigest, type ChainDigest, type LayerDigest } from '../cache/digest.js';
 import type { EntryMeta, LayerEntry, ViewEntry } from '../cache/layer-types.js';
 import type { Store } from '../cache/store-types.js';
+import { MAX_SLOTS, type OwnedDir } from '../cache/owned-dirs.js';
+import { StoreError } from '../cache/store-types.js';
+
+/** The store directory kind of workspaces. */
+export const WORKSPACES = 'workspaces';
 import { EMPTY_CHAIN } from '../cache/digest.js';
 import { diffViews } from './layer-diff.js';
 import { mergeChain, type UnionView, type ViewReader } from './union-view.js';
@@ -55,25 +67,63 @@ export class Workspace {
   readonly dir: string;
   readonly root: string;
   readonly #store: Store;
-  readonly #id: string;
+  readonly #owned: OwnedDir;
   #state: WsState;
 
-  constructor(store: Store, id: string) {
+  /** A workspace in `owned`, a slot the caller acquired through the store; or, given an id,
+   *  in the first free slot of that id (throws when all are busy). release() frees it. */
+  constructor(store: Store, owned: OwnedDir | string) {
     this.#store = store;
-    this.#id = id;
-    this.dir = store.dir('workspaces', id);
+    if (typeof owned === 'string') {
+      const got = store.acquireDir(WORKSPACES, owned, { slots: MAX_SLOTS });
+      if (!got) throw new StoreError('EIO', `store: every workspace slot of ${owned} is busy`, { id: owned });
+      owned = got;
+    }
+    this.#owned = owned;
+    this.dir = owned.path;
     this.root = join(this.dir, 'root');
     mkdirSync(this.root, { recursive: true });
-    const s = store.readDoc<WsState>('workspace-state', id);
+    const s = owned.readJson<WsState>('state');
     this.#state = s?.v === 1 ? s : { v: 1, layers: [], chain: EMPTY_CHAIN, clean: false, stats: {}, maxCtimeNs: '0' };
+    // A dirty marker outranks the records: they were saved before the change that was cut short.
+    if (owned.foundDirty) this.#state.clean = false;
   }
 
   get chain(): ChainDigest {
     return this.#state.chain;
   }
 
+  /** Record the RUN's process group (undefined when it ended): if this build dies with
+   *  kill -9, the next owner of the slot kills what it left running. */
+  recordChild(pid: number | undefined): void {
+    this.#owned.child(pid);
+  }
+
+  /** Let other builds have this slot. The tree stays for the next build. Idempotent. */
+  release(): void {
+    this.#owned.release();
+  }
+
+  /** Which slot of its name this workspace is (0 unless another build held the first). */
+  get slot(): number {
+    return this.#owned.slot;
+  }
+
   #save(): void {
-    this.#store.writeDoc('workspace-state', this.#id, this.#state);
+    this.#owned.writeJson('state', this.#state);
+  }
+
+  /** Before any change to the tree: the marker first, so a crash at any later instant is seen. */
+  #beginChange(): void {
+    this.#owned.markDirty();
+    this.#state.clean = false;
+  }
+
+  /** The records describe the tree again: save them, then drop the marker. */
+  #endChange(): void {
+    this.#state.clean = true;
+    this.#save();
+    this.#owned.markClean();
   }
 
   /** The view the workspace holds according to its records, or undefined when a layer of it
@@ -91,12 +141,14 @@ export class Workspace {
     const t0 = performance.now();
     const st = this.#state;
     if (st.clean && st.chain === chain) return { written: 0, removed: 0, ms: 0 };
-    let current: ViewLike | undefined = st.clean ? this.#recordedView() : undefined;
+    const wasClean = st.clean;
+    this.#beginChange();
+    let current: ViewLike | undefined = wasClean ? this.#recordedView() : undefined;
     if (!current) {
       const recorded = this.#recordedView();
       if (recorded) current = this.scan(recorded, false).view;
       else {
-        rmSync(this.root, { recursive: true, force: true });
+        this.#owned.reset();
         mkdirSync(this.root, { recursive: true });
         st.stats = {};
         st.unmade = undefined;
@@ -107,8 +159,7 @@ export class Workspace {
     const res = this.#apply(diff);
     st.layers = [...layers];
     st.chain = chain;
-    st.clean = true;
-    this.#save();
+    this.#endChange();
     return { ...res, ms: performance.now() - t0 };
   }
 
@@ -198,7 +249,7 @@ export class Workspace {
 
   /** Mark the tree as about to change (a RUN starts) and wait out the racy clock tick. */
   async beginRun(): Promise<void> {
-    this.#state.clean = false;
+    this.#beginChange();
     this.#save();
     const probe = join(this.dir, '.clock-probe');
     const newest = BigInt(this.#state.maxCtimeNs);
@@ -290,13 +341,12 @@ export class Workspace {
   commit(layers: LayerDigest[], chain: ChainDigest): void {
     this.#state.layers = [...layers];
     this.#state.chain = chain;
-    this.#state.clean = true;
-    this.#save();
+    this.#endChange();
   }
 
   /** Throw the tree away (a cancelled or failed RUN); the next sync re-reads it. */
   markDirty(): void {
-    this.#state.clean = false;
+    this.#beginChange();
     this.#save();
   }
 

@@ -3,10 +3,16 @@
  * no key or image reaches, corrupt entries); `--until` also drops keys unused for that long;
  * `--keep-storage` evicts least recently used keys until the store fits.
  *
- * Never removed: the layers of tagged images (the store's roots), and everything reached from
- * keys used within the grace window (`--grace`, default 1m), since a build running right
- * now may stand on them; unreferenced entries younger than the grace are kept too (a build
- * writes blobs, then its layer, then its key).
+ * Never removed: the layers of tagged images (the store's roots); what a running build or
+ * import names in its lease (cache/leases.ts), and everything written since it began; a
+ * locked workspace or cache mount. `--grace` (default 1m) stays as the fallback for writers
+ * without a lease: keys used within it keep their layers, and unreferenced entries younger
+ * than it are kept (a build writes blobs, then its layer, then its key).
+ *
+ * Beyond keys, layers and blobs, prune also removes documents whose context or output is
+ * gone, the file lists of miss explanations whose key went, imported bases nothing stands
+ * on, import staging of dead processes, and workspaces and cache mounts: of contexts that
+ * are gone, unused for `--until`, or least recently used under `--keep-storage`.
  */
 import { EXIT } from '../../engine/errors.js';
 import { usageError } from '../usage.js';
@@ -18,7 +24,8 @@ export const PRUNE_USAGE = `Usage: stratum prune [--keep-storage SIZE] [--until 
 Remove cache entries nothing uses. Layers of tagged images are never removed.
       --keep-storage SIZE   evict least recently used build cache until the store is at most SIZE (e.g. 500MB, 2GB, 1GiB)
       --until DURATION      also remove build cache unused for longer than DURATION (e.g. 24h, 7d, 1h30m)
-      --grace DURATION      keep what was written or used in the last DURATION (default 1m): a running build may need it
+      --grace DURATION      keep what was written or used in the last DURATION (default 1m), for writers without a lease
+                            (running builds and imports hold leases: what they use is always kept)
       --format json         print the report as JSON`;
 
 export async function pruneCommand(argv: string[], io: CommandIo, command = 'prune'): Promise<number> {
@@ -49,10 +56,16 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
       io.stdout.write(JSON.stringify(report, null, 2) + '\n');
       return EXIT.ok;
     }
+    const extra = report.removedDirs || report.removedDocs || report.leases;
     io.stdout.write(
       `Deleted ${report.removedKeys} build keys, ${report.removedLayers} layers, ${report.removedBlobs} blobs\n` +
         (report.removedLegacy.length ? `Deleted old store layout folders: ${report.removedLegacy.join(', ')}\n` : '') +
-        `Total reclaimed space: ${formatSize(report.freedBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n`,
+        `Total reclaimed space: ${formatSize(report.freedBytes + report.freedDirBytes)} (store ${formatSize(report.sizeBefore)} → ${formatSize(report.sizeAfter)})\n` +
+        (extra
+          ? `Also deleted ${report.removedDirs} workspace and cache-mount directories, ${report.removedDocs} documents` +
+            (report.leases ? `; kept what ${report.leases} running build${report.leases === 1 ? '' : 's'} use${report.leases === 1 ? 's' : ''}` : '') +
+            '\n'
+          : ''),
     );
     return EXIT.ok;
   });

@@ -25,7 +25,7 @@ export interface StoreUsage {
   layers: Tally;
   blobs: Tally;
   keys: Tally;
-  /** Workspaces, cache mounts and documents: not part of size(), never pruned. */
+  /** Workspaces, cache mounts and documents: not part of size(); pruned by their own rules (cache/store-prune-other.ts). */
   other: { bytes: number };
   /** size(): blobs + layers + keys. */
   total: number;

@@ -58,6 +58,9 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
         write(`watch: ${n} file${n === 1 ? '' : 's'} changed (${listed(e.files)}), no step's key changed → not rebuilding`);
         return;
       }
+      case 'contention':
+        write(`${e.index !== undefined ? `#${e.index} ` : ''}${e.resource} ${e.name} busy: ${e.waitedMs ? `waited ${formatSeconds(e.waitedMs)} for` : 'using'} slot ${e.slot}`);
+        return;
       case 'warning':
         write(`warning: ${e.message}`);
         return;

@@ -241,6 +241,8 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
     case 'watch-skip':
       // The watch-state event before it already moved the header back to watching.
       return state;
+    case 'contention':
+      return state; // informational: the step row already shows the step running
     case 'warning': {
       const where = event.file ? ` (${event.file}${event.line !== undefined ? `:${event.line}` : ''})` : '';
       return { ...state, warnings: [...state.warnings, event.message + where].slice(-WARNINGS_KEPT) };

@@ -12,26 +12,57 @@ import { dirname, join, resolve } from 'node:path';
 import type { Store } from '../../cache/store-types.js';
 import type { ChainRef, ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from '../executor-types.js';
 import { runCommand } from '../executor.js';
-import { Workspace } from '../workspace.js';
+import { Workspace, WORKSPACES } from '../workspace.js';
+import { MAX_SLOTS } from '../../cache/owned-dirs.js';
+import type { EventBus } from '../events.js';
 
-export function hostExecutor(store: Store, workspaceId: string): Executor {
+/** Which workspace a stage uses: one id per (context, Dockerfile, stage). */
+export interface WorkspaceRef {
+  id: string;
+  stage: string;
+  contextDir: string;
+}
+
+export function hostExecutor(store: Store, bus: EventBus, ref: WorkspaceRef): Executor {
   let ws: Workspace | undefined;
   return {
     kind: 'host',
     async prepare(chain: ChainRef): Promise<PreparedRoot> {
-      ws ??= new Workspace(store, workspaceId);
-      return workspaceRoot('host', ws, chain, (req, cwd) =>
+      ws ??= await acquireWorkspace(store, bus, ref);
+      const w = ws;
+      return workspaceRoot('host', w, chain, (req, cwd) =>
         runCommand({
           argv: req.argv,
           cwd,
           env: req.env,
           onLine: req.onLine,
+          onSpawn: (pid) => w.recordChild(pid),
           ...(req.signal ? { signal: req.signal } : {}),
           ...(req.killGraceMs !== undefined ? { killGraceMs: req.killGraceMs } : {}),
-        }),
+        }).finally(() => w.recordChild(undefined)),
       );
     },
+    close() {
+      ws?.release();
+      ws = undefined;
+    },
   };
+}
+
+/** The first free workspace slot of this (project, stage): a second build of the same
+ *  project gets its own instead of sharing one; with every slot busy, it waits. */
+export async function acquireWorkspace(store: Store, bus: EventBus, ref: WorkspaceRef): Promise<Workspace> {
+  const t0 = performance.now();
+  let waited = false;
+  for (;;) {
+    const owned = store.acquireDir(WORKSPACES, ref.id, { slots: MAX_SLOTS, about: [ref.contextDir] });
+    if (owned) {
+      if (waited || owned.slot > 0) bus.emit({ type: 'contention', resource: 'workspace', name: ref.stage, slot: owned.slot, waitedMs: waited ? Math.round(performance.now() - t0) : 0 });
+      return new Workspace(store, owned);
+    }
+    waited = true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**

@@ -27,8 +27,10 @@ export async function openArchive(store: Store, path: string): Promise<ArchiveSo
     throw new ImportError('NOT_FOUND', `${path} does not exist`, 'pass an OCI layout directory, an OCI archive (.tar) or a docker-archive (.tar)');
   }
   if (st.isDirectory()) return new DirSource(path, path);
-  const staging = store.dir('import', `${process.pid}-${randomBytes(8).toString('hex')}`);
-  const cleanup = () => rmSync(staging, { recursive: true, force: true });
+  // Owned (locked) while we use it: prune removes only staging whose owner is gone.
+  const owned = store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+  const staging = owned.path;
+  const cleanup = () => owned.remove();
   try {
     const aliases = await unpackTar(path, staging);
     return new DirSource(path, staging, aliases, cleanup);

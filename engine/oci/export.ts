@@ -366,7 +366,7 @@ function archiveUnchanged(store: Store, dest: string, key: string): boolean {
 
 function rememberArchive(store: Store, dest: string, key: string): void {
   const st = statSync(dest);
-  store.writeDoc('oci-archive-outputs', dest, { key, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } satisfies ArchiveDoc);
+  store.writeDoc('oci-archive-outputs', dest, { key, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } satisfies ArchiveDoc, { paths: [dest] });
 }
 
 export function checkFileDest(dest: string): void {

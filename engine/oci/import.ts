@@ -49,7 +49,7 @@ async function layerFor(store: Store, src: ArchiveSource, name: string, label: s
   }
   const imported = await importLayer(store, path, `${src.label}: ${label}`, expect);
   keepOrigin(store, path, imported);
-  store.writeDoc(LAYER_DOCS, docName, imported.layer.digest);
+  store.writeDoc(LAYER_DOCS, docName, imported.layer.digest, { layers: [imported.layer.digest] });
   return { digest: imported.layer.digest, size: imported.layer.size };
 }
 
@@ -128,7 +128,15 @@ async function importDockerArchive(store: Store, src: ArchiveSource, entry: Dock
  * carries (or `opts.name`, when it holds one image). Returns what was stored.
  */
 export async function loadArchive(store: Store, path: string, opts: { name?: string } = {}): Promise<ImageRecord[]> {
-  const src = await openArchive(store, path);
+  // Everything this import writes is younger than its lease: prune keeps it until we are done.
+  const lease = store.openLease(`load ${path}`);
+  let src: ArchiveSource;
+  try {
+    src = await openArchive(store, path);
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
   try {
     const found: { record: ImageRecord; names: string[]; what: string }[] = [];
     if (src.file('index.json')) {
@@ -158,6 +166,7 @@ export async function loadArchive(store: Store, path: string, opts: { name?: str
       }
       for (const name of names) {
         const record = { ...f.record, name };
+        lease.add({ layers: record.layers });
         store.putImage(record);
         stored.push(store.getImage(name) ?? record);
       }
@@ -165,6 +174,7 @@ export async function loadArchive(store: Store, path: string, opts: { name?: str
     return stored;
   } finally {
     src.close();
+    lease.release();
   }
 }
 
@@ -184,7 +194,8 @@ export async function resolveOciLayoutBase(store: Store, ref: string, baseDir: s
     const known = store.readDoc<ImageRecord>(BASE_DOCS, docName);
     if (known && Array.isArray(known.layers) && known.layers.every((l) => store.getLayer(l))) return { ...known, name: ref };
     const record = await importOciImage(store, src, readManifest(src, desc));
-    store.writeDoc(BASE_DOCS, docName, record);
+    // Kept, with its layers, while an image or a kept key stands on it (store-prune-other.ts).
+    store.writeDoc(BASE_DOCS, docName, record, { base: { chain: record.chain }, layers: record.layers });
     return { ...record, name: ref };
   } finally {
     src.close();

@@ -44,7 +44,7 @@ export function cachedTarInfo(store: Store, layer: LayerDigest, epoch: number): 
 }
 
 export function rememberTarInfo(store: Store, layer: LayerDigest, epoch: number, info: LayerTarInfo): void {
-  store.writeDoc(DOC_KIND, docName(layer, epoch), info);
+  store.writeDoc(DOC_KIND, docName(layer, epoch), info, { layers: [layer] });
 }
 
 type Sink = (source: AsyncIterable<Buffer>) => Promise<void>;

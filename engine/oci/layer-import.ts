@@ -90,7 +90,8 @@ export async function importLayer(store: Store, path: string, label: string, exp
   let outerSize = 0;
   const inner = createHash('sha256');
   let innerSize = 0;
-  const spool = store.dir('import', `${process.pid}-${randomBytes(8).toString('hex')}`);
+  const owned = store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+  const spool = owned.path;
   const builder = new LayerBuilder(label);
   try {
     const measureOuter = (s: AsyncIterable<Buffer>) =>
@@ -112,7 +113,7 @@ export async function importLayer(store: Store, path: string, label: string, exp
     checkBlob(label, await hashFile(path), expect);
     throw new ImportError('BAD_LAYER', `${label}: not a readable ${kind === 'gzip' ? 'gzipped ' : ''}tar: ${(err as Error).message}`);
   } finally {
-    rmSync(spool, { recursive: true, force: true });
+    owned.remove();
   }
   const found = { digest: outer.digest('hex'), size: outerSize };
   checkBlob(label, found, expect);

@@ -70,12 +70,13 @@ export async function cachedStep<I extends KeyInputs>(
   // --- hit ---------------------------------------------------------------------------------
   const cached = opts.noCache ? undefined : store.getKey(key);
   if (cached) {
+    s.lease?.add({ keys: [key], layers: cached.layer ? [cached.layer] : [] });
     start({ cached: true });
     s.counters.hits++;
     s.counters.savedMs += cached.durationMs;
     applyStepResult(run, cached.layer, cached.chain);
     run.history.push(historyEntry(step, cached.layer, store, s.created(cached.created)));
-    s.history.remember(step, inputs.record, inputs.fileRows);
+    s.history.remember(step, inputs.record, inputs.fileRows, key);
     const size = cached.layer ? (store.getLayer(cached.layer)?.size ?? 0) : 0;
     bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
     return OK;
@@ -105,15 +106,19 @@ export async function cachedStep<I extends KeyInputs>(
   }
   const produced = await handler.produce(s, step, run, inputs, signal, info, startedAt);
   if (produced.kind !== 'layer') return produced;
+  s.lease?.pending(produced.entries.flatMap((e) => (e.type === 'file' ? [e.digest] : [])));
   const layer: Layer | undefined = produced.entries.length ? store.putLayer(produced.entries) : undefined;
+  if (layer) s.lease?.add({ layers: [layer.digest] });
   const chain = layer ? chainDigest(run.chain, layer.digest) : run.chain;
   const durationMs = Math.round(performance.now() - startedAt);
   const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record: inputs.record, created: Date.now(), durationMs };
+  s.lease?.add({ keys: [key] });
   store.putKey(keyRecord);
+  s.lease?.pending([]);
   produced.committed?.(layer ? [...run.layers, layer.digest] : run.layers, chain);
   applyStepResult(run, layer?.digest ?? null, chain, produced.after);
   run.history.push(historyEntry(step, layer?.digest ?? null, store, s.created(keyRecord.created)));
-  s.history.remember(step, inputs.record, inputs.fileRows);
+  s.history.remember(step, inputs.record, inputs.fileRows, key);
   bus.emit({ type: 'step-done', ...info, cached: false, layer: layer?.digest ?? null, size: layer?.size ?? 0, ms: durationMs, reason: why.text, why });
   return OK;
 }

@@ -42,6 +42,9 @@ export const copyStep: FsHandler<CopyInputs> = {
     return copyEntries(copy, step.instr as CopyInstr, (c) => ({ digest: asBlobDigest(sha256(c)), size: Buffer.byteLength(c) }));
   },
   async produce(s, step, _run, { copy }) {
+    // Leased before they are written: one may exist already, unreferenced, and a prune must
+    // not take it between our "present" and our layer.
+    s.lease?.pending(copy.blobs.map((b) => b.digest));
     for (const b of copy.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
     return { kind: 'layer', entries: copyEntries(copy, step.instr as CopyInstr, (c) => s.store.writeBlob(Buffer.from(c))) };
   },

@@ -36,13 +36,18 @@ export const runStep: FsHandler<KeyInputs> = {
     const ins = step.instr as RunInstr;
     const executor = s.executorFor(run, step);
     const view = viewOf(s.store, run, s.dryLayers);
-    let mounts;
+    let resolved;
     try {
-      mounts = resolveMounts(s.store, s.ctx.root, step.before.workdir, ins.mounts);
+      resolved = await resolveMounts(s.store, s.ctx.root, step.before.workdir, ins.mounts, {
+        ...(s.lease ? { lease: s.lease } : {}),
+        signal,
+        onContention: (name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource: 'cache-mount', name, index: step.index, slot, waitedMs }),
+      });
     } catch (err) {
       if (err instanceof MountError) throw stepError(s, step, 'RUN_MOUNT', err.message, err.hint);
       throw err;
     }
+    const mounts = resolved.mounts;
     let user;
     if (executor.kind === 'sandbox' && step.before.user) {
       const u = resolveUser(step.before.user, (p) => {
@@ -70,6 +75,7 @@ export const runStep: FsHandler<KeyInputs> = {
         mounts,
         network: ins.network === 'none' ? 'none' : 'host',
         signal,
+        onContention: (resource, name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource, name, index: step.index, slot, waitedMs }),
         ...(s.opts.killGraceMs !== undefined ? { killGraceMs: s.opts.killGraceMs } : {}),
         onLine: (stream, line) => {
           tail.push(line);
@@ -83,6 +89,7 @@ export const runStep: FsHandler<KeyInputs> = {
       }
     } finally {
       await root.release();
+      resolved.release();
     }
     const ms = Math.round(performance.now() - startedAt);
     if (res.cancelled) {

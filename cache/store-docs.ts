@@ -1,0 +1,75 @@
+/**
+ * Small named JSON documents (`docs-v1/<kind>/<xxh64(name)>.json`): stat caches, step
+ * histories, output manifests, import caches. A document may carry `meta`, which tells
+ * prune when it is garbage and what it keeps alive, without prune knowing the engine's
+ * document kinds:
+ *
+ * - `paths`: the paths it describes (a context, an output directory): it goes once none of
+ *   them exists;
+ * - `layers`: layers it needs (an imported layer, a cached tar): it goes once one is gone;
+ * - `base`: an imported base image (`chain` is its chain): its `layers` are kept while an
+ *   image or a kept key stands on that chain, and go (with the document) once none does;
+ * - `blobs`: blobs kept while the key beside each is kept (the file lists behind miss
+ *   explanations, named from step histories).
+ *
+ * A document without meta is never removed by prune (its kind is unknown to it).
+ */
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic-write.js';
+import { DOCS } from './store-layout.js';
+import type { StoreState } from './store-state.js';
+import * as sfs from './fs.js';
+
+export interface DocMeta {
+  paths?: string[];
+  layers?: string[];
+  base?: { chain: string };
+  blobs?: { blob: string; key: string }[];
+}
+
+export function readDoc<T>(s: StoreState, kind: string, name: string): T | undefined {
+  const text = sfs.readFile(s.layout.doc(kind, name));
+  if (text === undefined) return undefined;
+  try {
+    const doc = JSON.parse(text.toString('utf8')) as { name?: unknown; value?: T };
+    // The file name is a hash of `name`; the name inside guards against a collision.
+    return doc.name === name ? doc.value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeDoc(s: StoreState, kind: string, name: string, value: unknown, meta?: DocMeta): void {
+  writeFileAtomic(s.dirs, s.layout.tmpDir, s.layout.doc(kind, name), JSON.stringify(meta ? { name, value, meta } : { name, value }));
+}
+
+export interface DocFile {
+  kind: string;
+  path: string;
+  size: number;
+  /** undefined when the file does not parse (junk, removed by prune). */
+  meta: DocMeta | undefined;
+  parsed: boolean;
+}
+
+/** Every document of the store, with its meta. */
+export function listDocs(s: StoreState): DocFile[] {
+  const out: DocFile[] = [];
+  const base = join(s.layout.root, DOCS);
+  for (const kind of sfs.readdir(base)) {
+    for (const f of sfs.readdir(join(base, kind))) {
+      const path = join(base, kind, f);
+      const st = sfs.stat(path);
+      if (!st?.isFile()) continue;
+      const text = sfs.readFile(path);
+      let doc: { meta?: DocMeta } | undefined;
+      try {
+        doc = text ? (JSON.parse(text.toString('utf8')) as { meta?: DocMeta }) : undefined;
+      } catch {
+        doc = undefined;
+      }
+      out.push({ kind, path, size: st.size, meta: doc?.meta, parsed: doc !== undefined });
+    }
+  }
+  return out;
+}
