@@ -1,0 +1,242 @@
+/**
+ * The `sandbox` and `host-tools` executors (engine/executor-types.ts).
+ *
+ * sandbox: prepare(chain) extracts each layer once (extract.ts) and lays out a run directory
+ * on the store's filesystem:
+ *
+ *   dirs/sandbox-runs/…/<pid>-<random>/
+ *     u/ w/        overlay upperdir and workdir (the upper is the layer)
+ *     m/           the mount point of the root
+ *     l/i<k> l/0…  short symlinks to the init layer and the chain's layers, top first, so that
+ *                  the mount options fit one page for ~500 lowers (the kernel's limit is 500)
+ *     i<k>/        the init layer of exec k (below)
+ *     resolv.conf hosts   per-run copies of the host's, bound into the root
+ *
+ * The init layer is the topmost lowerdir and holds only the mount points the chain lacks
+ * (proc, dev, tmp, etc/resolv.conf, etc/hosts, ExecMount targets), with the chain's mode and
+ * owner for any directory it shares with it (as Docker's init layer). Mounting over them
+ * therefore writes nothing to the upper: no mount point leaks into a layer.
+ *
+ * host-tools: the stage's workspace (engine/workspace.ts) is synced to the chain, the host
+ * root is mounted read-only with the workspace bound read-write at its own path, and the
+ * snapshot is the workspace's. The engine filters the environment; this adds nothing.
+ */
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, posix } from 'node:path';
+import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
+import type { LayerEntry } from '../../cache/layer-types.js';
+import type { Store } from '../../cache/store-types.js';
+import type { ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from '../executor-types.js';
+import { mergeChain, type ViewReader } from '../union-view.js';
+import type { Workspace } from '../workspace.js';
+import type { SandboxCaps } from './detect.js';
+import { buildTree, extractLayer } from './extract.js';
+import { removeInNs } from './ns.js';
+import { runInSandbox } from './run.js';
+import { snapshotUpper } from './snapshot.js';
+
+/** Lowerdirs the kernel accepts in one overlay (500) minus the init layer. */
+export const MAX_CHAIN_LAYERS = 499;
+
+export interface SandboxExecutorOptions {
+  store: Store;
+  caps: SandboxCaps;
+}
+
+function runsDir(store: Store): string {
+  return store.dir('sandbox-runs', 'v1');
+}
+
+function newRunDir(store: Store): string {
+  const dir = join(runsDir(store), `${process.pid}-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  return dir;
+}
+
+function lowerView(store: Store, layers: readonly LayerDigest[]): ViewReader {
+  const v = mergeChain(layers, (d) => store.getLayer(d));
+  if (!v) throw new Error(`sandbox: a layer of the chain is missing from the store`);
+  return v;
+}
+
+function copyHostFile(src: string, dst: string, fallback: string): void {
+  try {
+    copyFileSync(src, dst);
+  } catch {
+    writeFileSync(dst, fallback);
+  }
+}
+
+/**
+ * The init layer's entries: every mount point the chain lacks (or has with another type),
+ * with its missing ancestors; ancestors the chain has are repeated with the chain's mode and
+ * owner so that they look the same from above.
+ */
+export function initLayerEntries(lower: ViewReader, points: readonly { path: string; file: boolean; mode?: number }[]): LayerEntry[] {
+  const out = new Map<string, LayerEntry>();
+  const dirEntry = (p: string, mode: number): LayerEntry => {
+    const e = lower.get(p);
+    if (e?.type === 'dir') return { path: p, type: 'dir', mode: e.mode, ...(e.uid ? { uid: e.uid } : {}), ...(e.gid ? { gid: e.gid } : {}) };
+    return { path: p, type: 'dir', mode };
+  };
+  for (const pt of points) {
+    const rel = posix.normalize(pt.path).replace(/^\/+|\/+$/g, '');
+    if (!rel || rel === '.') continue;
+    const have = lower.get(rel);
+    if (pt.file ? have?.type === 'file' : have?.type === 'dir') continue;
+    const segs = rel.split('/');
+    for (let i = 1; i < segs.length; i++) {
+      const a = segs.slice(0, i).join('/');
+      if (!out.has(a)) out.set(a, dirEntry(a, 0o755));
+    }
+    if (pt.file) out.set(rel, { path: rel, type: 'file', mode: 0o644, size: 0, digest: '' as never });
+    else out.set(rel, { path: rel, type: 'dir', mode: pt.mode ?? 0o755 });
+  }
+  return [...out.values()];
+}
+
+/** Write the init layer with Node when every entry is root's (the common case: no helper
+ *  spawn), else in the namespace. Empty files are created directly, never from blobs. */
+async function writeInitLayer(store: Store, caps: SandboxCaps, dir: string, entries: LayerEntry[]): Promise<void> {
+  const rootOwned = entries.every((e) => !('uid' in e && e.uid) && !('gid' in e && e.gid));
+  if (!rootOwned && caps.mapping.kind !== 'root') {
+    const files = entries.filter((e) => e.type === 'file');
+    const blob = files.length ? store.writeBlob(new Uint8Array()) : undefined;
+    await buildTree(store, caps, dir, entries.map((e) => (e.type === 'file' ? { ...e, digest: blob!.digest } : e)));
+    return;
+  }
+  mkdirSync(dir, { mode: 0o755 });
+  for (const e of entries) {
+    const p = join(dir, e.path);
+    if (e.type === 'file') writeFileSync(p, '');
+    else mkdirSync(p);
+  }
+  for (const e of [...entries].reverse()) {
+    const p = join(dir, e.path);
+    if ('uid' in e && (e.uid || e.gid)) chownSync(p, e.uid ?? 0, e.gid ?? 0);
+    if ('mode' in e) chmodSync(p, e.mode);
+  }
+}
+
+export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
+  const { store, caps } = opts;
+  return {
+    kind: 'sandbox',
+    async prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot> {
+      if (chain.layers.length > MAX_CHAIN_LAYERS) {
+        throw new Error(`sandbox: the chain has ${chain.layers.length} layers; overlayfs takes at most ${MAX_CHAIN_LAYERS} (squash the base image)`);
+      }
+      const dirs: string[] = [];
+      for (const d of chain.layers) dirs.push(await extractLayer(store, caps, d));
+      const lower = lowerView(store, chain.layers);
+      const run = newRunDir(store);
+      const upper = join(run, 'u');
+      const work = join(run, 'w');
+      const mnt = join(run, 'm');
+      const links = join(run, 'l');
+      for (const d of [upper, work, mnt, links]) mkdirSync(d, { mode: 0o755 });
+      // Top first: l/0 is the chain's top layer.
+      const names: string[] = [];
+      for (let i = 0; i < dirs.length; i++) {
+        symlinkSync(dirs[dirs.length - 1 - i]!, join(links, String(i)));
+        names.push(String(i));
+      }
+      copyHostFile('/etc/resolv.conf', join(run, 'resolv.conf'), '');
+      copyHostFile('/etc/hosts', join(run, 'hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+      let execs = 0;
+      let released = false;
+      return {
+        kind: 'sandbox',
+        async exec(req: ExecRequest): Promise<ExecResult> {
+          if (released) throw new Error('sandbox: exec after release');
+          const k = execs++;
+          const init = join(run, `i${k}`);
+          const points = [
+            { path: 'proc', file: false },
+            { path: 'dev', file: false },
+            { path: 'tmp', file: false, mode: 0o1777 },
+            { path: 'etc/resolv.conf', file: true },
+            { path: 'etc/hosts', file: true },
+            ...req.mounts.map((m) => ({ path: m.target, file: m.type === 'bind' && !statSync(m.source).isDirectory() })),
+          ];
+          await writeInitLayer(store, caps, init, initLayerEntries(lower, points));
+          symlinkSync(init, join(links, `i${k}`));
+          const extra: ExecMount[] = [
+            { type: 'bind', source: join(run, 'resolv.conf'), target: '/etc/resolv.conf', readonly: false },
+            { type: 'bind', source: join(run, 'hosts'), target: '/etc/hosts', readonly: false },
+          ];
+          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: links, lowerdir: [`i${k}`, ...names].join(':'), upper, work }, req, extra);
+        },
+        collect(): Promise<LayerEntry[]> {
+          return snapshotUpper(store, caps, upper, lower);
+        },
+        async release(): Promise<void> {
+          if (released) return;
+          released = true;
+          await removeInNs(caps.tools, caps.mapping, [run]);
+        },
+      };
+    },
+  };
+}
+
+export interface HostToolsExecutorOptions {
+  store: Store;
+  caps: SandboxCaps;
+  /** The stage's workspace: the only writable tree, bound at its own path. */
+  workspace: Workspace;
+}
+
+/**
+ * host-tools: `req.cwd` and ExecMount targets are image paths, i.e. relative to the
+ * workspace root (as the host executor treats WORKDIR); missing mount targets are created in
+ * the workspace and left out of the snapshot.
+ */
+export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
+  const { store, caps, workspace: ws } = opts;
+  return {
+    kind: 'host-tools',
+    async prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot> {
+      const view = mergeChain(chain.layers, (d) => store.getLayer(d));
+      if (!view) throw new Error('host-tools: a layer of the chain is missing from the store');
+      ws.sync([...chain.layers], chain.chain, view);
+      const run = newRunDir(store);
+      const mnt = join(run, 'm');
+      mkdirSync(mnt);
+      const skip = new Set<string>();
+      let released = false;
+      return {
+        kind: 'host-tools',
+        async exec(req: ExecRequest): Promise<ExecResult> {
+          if (released) throw new Error('host-tools: exec after release');
+          const inWs = (p: string) => join(ws.root, posix.normalize('/' + p));
+          const cwd = inWs(req.cwd);
+          mkdirSync(cwd, { recursive: true });
+          const mounts = req.mounts.map((m): ExecMount => {
+            const target = inWs(m.target);
+            if (!existsSync(target)) {
+              const file = m.type === 'bind' && !statSync(m.source).isDirectory();
+              if (file) {
+                mkdirSync(join(target, '..'), { recursive: true });
+                writeFileSync(target, '');
+              } else mkdirSync(target, { recursive: true });
+              skip.add(posix.normalize(m.target).replace(/^\/+|\/+$/g, ''));
+            }
+            return { ...m, target };
+          });
+          await ws.beginRun();
+          return runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, cwd, mounts }, [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }]);
+        },
+        async collect(): Promise<LayerEntry[]> {
+          return ws.snapshot(view, skip).entries;
+        },
+        async release(): Promise<void> {
+          if (released) return;
+          released = true;
+          rmSync(run, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
