@@ -49,6 +49,13 @@ sub mnt {
 }
 sub bind_mount {
   my ($src, $tgt, $ro) = @_;
+  # A target missing here lies in a tmpfs this helper mounted (a host-tools workspace under
+  # /tmp): make it. Overlay roots get theirs from the init layer, never from here.
+  unless (-e $tgt) {
+    my $p = ''; my @seg = grep { length } split m{/}, $tgt; my $leaf = pop @seg;
+    for (@seg) { $p .= "/$_"; mkdir $p; }
+    if (-d $src) { mkdir "$p/$leaf"; } else { if (open(my $fh, '>', "$p/$leaf")) { close $fh; } }
+  }
   mnt($src, $tgt, undef, MS_BIND|MS_REC);
   return unless $ro;
   # A bind remount must keep the flags the kernel locked on the source mount (nosuid, nodev,
