@@ -21,7 +21,7 @@
  * root is mounted read-only with the workspace bound read-write at its own path, and the
  * snapshot is the workspace's. The engine filters the environment; this adds nothing.
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, posix } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
@@ -119,6 +119,63 @@ async function writeInitLayer(store: Store, caps: SandboxCaps, dir: string, entr
   }
 }
 
+const pendingRemovals = new Set<Promise<void>>();
+
+/**
+ * Remove a run directory. Real root removes it in-process (1 ms; no owner is out of its
+ * reach). Rootless, sub-id owned trees need the namespace (a helper spawn, ~15 ms): the
+ * directory is renamed into `trash/` at once and removed in the background, so a RUN's
+ * teardown costs a rename; drainSandboxRemovals() waits for what is still going, and the
+ * next executor sweeps what a killed process left in `trash/`.
+ */
+async function removeRunDir(store: Store, caps: SandboxCaps, run: string): Promise<void> {
+  if (caps.mapping.kind === 'root') {
+    rmSync(run, { recursive: true, force: true });
+    return;
+  }
+  const trash = join(runsDir(store), 'trash');
+  mkdirSync(trash, { recursive: true });
+  const dest = join(trash, `${process.pid}-${randomBytes(6).toString('hex')}`);
+  renameSync(run, dest);
+  const p = removeInNs(caps.tools, caps.mapping, [dest])
+    .catch(() => undefined)
+    .finally(() => pendingRemovals.delete(p));
+  pendingRemovals.add(p);
+}
+
+/** Wait until every background removal of run directories has finished. */
+export async function drainSandboxRemovals(): Promise<void> {
+  while (pendingRemovals.size) await Promise.all([...pendingRemovals]);
+}
+
+/** Remove what earlier processes left in the store (killed mid-run, or mid-removal). Best
+ *  effort: a directory of a live build of another process is recognised by its pid. */
+export async function sweepSandboxLeftovers(store: Store, caps: SandboxCaps): Promise<void> {
+  const base = runsDir(store);
+  const stale: string[] = [];
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  for (const dir of [base, join(base, 'trash')]) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+      if (pid && (dir !== base || !alive(pid))) stale.push(join(dir, n));
+    }
+  }
+  if (stale.length) await removeInNs(caps.tools, caps.mapping, stale);
+}
+
 export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
   const { store, caps } = opts;
   return {
@@ -174,7 +231,7 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
         async release(): Promise<void> {
           if (released) return;
           released = true;
-          await removeInNs(caps.tools, caps.mapping, [run]);
+          await removeRunDir(store, caps, run);
         },
       };
     },

@@ -16,6 +16,9 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { NS_HELPER_PL } from './ns-helper.pl.js';
 
+/** The helper's syscall table is keyed by the kernel's machine name. */
+const PERL_ARCH = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
+
 export type IdMapping =
   | { kind: 'root' }
   | { kind: 'subid'; uid: number; gid: number; uidStart: number; uidCount: number; gidStart: number; gidCount: number }
@@ -95,7 +98,7 @@ export interface NsTools {
  * (`setpriv --pdeathsig KILL`, then PR_SET_PDEATHSIG in each helper child).
  */
 export function spawnNs(tools: NsTools, mapping: IdMapping, recs: readonly Rec[], stdio: { stdout: 'pipe' | 'ignore'; stderr: 'pipe' | 'ignore' }): ChildProcess {
-  const child = spawn(tools.setpriv, ['--pdeathsig', 'KILL', '--', tools.perl, '-e', NS_HELPER_PL], {
+  const child = spawn(tools.setpriv, ['--pdeathsig', 'KILL', '--', tools.perl, '-e', NS_HELPER_PL, PERL_ARCH], {
     stdio: ['ignore', stdio.stdout, stdio.stderr, 'pipe'] as StdioOptions,
     detached: true,
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },

@@ -9,6 +9,8 @@ import { createStore } from '../../cache/store.js';
 import type { LayerEntry, Layer } from '../../cache/layer-types.js';
 import type { LocalStore } from '../../cache/store-types.js';
 import { detectSandbox, type SandboxCaps } from '../../engine/sandbox/detect.js';
+import { drainSandboxRemovals } from '../../engine/sandbox/executor.js';
+import { removeInNs } from '../../engine/sandbox/ns.js';
 
 export const BUSYBOX = '/bin/busybox';
 export const APPLETS = ['sh', 'ls', 'cat', 'touch', 'rm', 'mkdir', 'chown', 'echo', 'sleep', 'id', 'stat', 'mv', 'ln', 'nc', 'wget', 'true', 'false', 'mknod', 'mkfifo', 'chmod', 'readlink', 'test', 'grep', 'ps', 'mount', 'hostname', 'env', 'pwd', 'wc', 'kill', 'setfattr', 'ip', 'ifconfig'];
@@ -18,7 +20,7 @@ export interface Kit {
   store: LocalStore;
   caps: SandboxCaps;
   base: Layer;
-  cleanup(): void;
+  cleanup(): Promise<void>;
 }
 
 /** A temp store with the busybox layer; throws the detect error when the sandbox cannot run. */
@@ -47,7 +49,10 @@ export async function makeKit(): Promise<Kit> {
     store,
     caps: det.caps,
     base,
-    cleanup() {
+    async cleanup() {
+      // Sub-id owned trees (rootless) can only be removed inside the namespace.
+      await drainSandboxRemovals();
+      await removeInNs(det.caps.tools, det.caps.mapping, [dir]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
