@@ -12,6 +12,7 @@ import { suite } from '../util/rig.js';
 import { makeKit, type Kit } from './kit.js';
 import { createHostToolsExecutor, createSandboxExecutor } from '../../engine/sandbox/executor.js';
 import { extractLayer } from '../../engine/sandbox/extract.js';
+import { removeInNs } from '../../engine/sandbox/ns.js';
 import type { ExecRequest, PreparedRoot } from '../../engine/executor-types.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { LayerDigest } from '../../cache/digest.js';
@@ -101,6 +102,18 @@ export function defineCases(label: string) {
     assert.is(out[1], '/v2 1000:1001 640 regular file 2');
     assert.is(out[2], '/ff 0:0 644 fifo 1');
     assert.is(out.slice(3).join(' '), 'gone sub', 'the opaque /o is empty and data/keep is whited out');
+  });
+
+  t.test('a damaged or missing extraction is rebuilt before use', async () => {
+    const layer = kit.store.putLayer([{ path: 'only', type: 'file', mode: 0o600, uid: 1000, gid: 1000, ...kit.store.writeBlob(Buffer.from('x')) }]);
+    const dir = await extractLayer(kit.store, kit.caps, layer.digest);
+    assert.ok(existsSync(join(dir, 'only')));
+    await removeInNs(kit.caps.tools, kit.caps.mapping, [dir]);
+    writeFileSync(`${dir}.ok`, 'garbage');
+    const again = await extractLayer(kit.store, kit.caps, layer.digest);
+    assert.is(again, dir);
+    assert.ok(existsSync(join(dir, 'only')));
+    assert.match(readFileSync(`${dir}.ok`, 'utf8'), new RegExp(layer.digest));
   });
 
   t.test('runs as the requested user with its groups, in the requested cwd (created)', async () => {
