@@ -178,9 +178,18 @@ export async function sweepSandboxLeftovers(store: Store, caps: SandboxCaps): Pr
 
 export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
   const { store, caps } = opts;
+  let swept = false;
   return {
     kind: 'sandbox',
     async prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot> {
+      if (!swept) {
+        // What a killed stratum left (run dirs of dead pids, trash): removed in the background.
+        swept = true;
+        const p = sweepSandboxLeftovers(store, caps)
+          .catch(() => undefined)
+          .finally(() => pendingRemovals.delete(p));
+        pendingRemovals.add(p);
+      }
       if (chain.layers.length > MAX_CHAIN_LAYERS) {
         throw new Error(`sandbox: the chain has ${chain.layers.length} layers; overlayfs takes at most ${MAX_CHAIN_LAYERS} (squash the base image)`);
       }

@@ -13,14 +13,13 @@
  * removed and rebuilt. A directory damaged inside is not detected here (that would cost a
  * walk per build); `rm -rf` of the layers-x folder is always safe.
  */
-import { existsSync, readFileSync, renameSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { LayerDigest } from '../../cache/digest.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
 import { StoreError } from '../../cache/store-types.js';
-import { writeFileSync } from 'node:fs';
 import { removeInNs, runNs, type Rec } from './ns.js';
 import type { SandboxCaps } from './detect.js';
 
