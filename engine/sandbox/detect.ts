@@ -90,9 +90,7 @@ export async function detectSandbox(opts: DetectOptions): Promise<DetectResult> 
   const kernel = (readSysctl('kernel.osrelease') ?? '0.0').trim();
 
   const perl = which('perl', env);
-  const setpriv = which('setpriv', env);
-  const missing = [!perl && 'perl (Debian: perl-base)', !setpriv && 'setpriv (Debian: util-linux)'].filter(Boolean);
-  if (missing.length) return fail(`the sandbox needs ${missing.join(' and ')}, not found on PATH`, 'install them');
+  if (!perl) return fail('the sandbox needs perl (Debian: perl-base), not found on PATH', 'install it');
 
   const [maj = 0, min = 0] = kernel.split('.').map((x) => parseInt(x, 10));
   if (maj < 5 || (maj === 5 && min < 12)) return fail(`the sandbox needs Linux 5.12 or later (rootless overlayfs, mount_setattr); this is ${kernel}`, 'upgrade the kernel');
@@ -140,7 +138,7 @@ export async function detectSandbox(opts: DetectOptions): Promise<DetectResult> 
     else mapping = { kind: 'single', uid, gid };
   }
 
-  const caps: SandboxCaps = { tools: { perl: perl as string, setpriv: setpriv as string }, mapping, kernel };
+  const caps: SandboxCaps = { tools: { perl }, mapping, kernel };
   if (opts.probe !== false) {
     try {
       await removeInNs(caps.tools, mapping, ['/nonexistent-stratum-probe']);

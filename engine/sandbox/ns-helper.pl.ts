@@ -16,7 +16,7 @@
  *                                   exec argv
  *
  * Every child sets PR_SET_PDEATHSIG=SIGKILL: stratum killed by SIGKILL takes P (spawned with
- * setpriv --pdeathsig), P takes C, C takes G, and the PID namespace dies with its init. The
+ * PR_SET_PDEATHSIG and a parent check at its start), P takes C, C takes G, and the PID namespace dies with its init. The
  * mount namespace dies with its last process, so no mount outlives a run.
  *
  * The spec comes on fd 3 as records: tag NUL count NUL field NUL … (count fields). Output
@@ -69,6 +69,11 @@ sub bind_mount {
   }
   fail("remount $tgt read-only: $!");
 }
+
+# P dies with stratum: PR_SET_PDEATHSIG, then the parent check closes the race with a
+# stratum that died before the prctl (its pid comes as $ARGV[1]).
+sc('prctl', 1, 9, 0, 0, 0);
+_exit(125) if defined $ARGV[1] && getppid() != $ARGV[1];
 
 # --- the spec --------------------------------------------------------------------------
 open(my $spec, '<&=', 3) or fail("no spec on fd 3: $!");

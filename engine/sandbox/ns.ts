@@ -89,16 +89,15 @@ export function mapRecs(m: IdMapping): Rec[] {
 
 export interface NsTools {
   perl: string;
-  setpriv: string;
 }
 
 /**
  * Spawn the helper for one operation. The spec goes in on fd 3; the child is the leader of
  * its own process group (cancellation signals the group) and dies with this process
- * (`setpriv --pdeathsig KILL`, then PR_SET_PDEATHSIG in each helper child).
+ * (PR_SET_PDEATHSIG=SIGKILL in the helper and in each of its children; no setpriv exec).
  */
 export function spawnNs(tools: NsTools, mapping: IdMapping, recs: readonly Rec[], stdio: { stdout: 'pipe' | 'ignore'; stderr: 'pipe' | 'ignore' }): ChildProcess {
-  const child = spawn(tools.setpriv, ['--pdeathsig', 'KILL', '--', tools.perl, '-e', NS_HELPER_PL, PERL_ARCH], {
+  const child = spawn(tools.perl, ['-e', NS_HELPER_PL, PERL_ARCH, String(process.pid)], {
     stdio: ['ignore', stdio.stdout, stdio.stderr, 'pipe'] as StdioOptions,
     detached: true,
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },

@@ -43,7 +43,7 @@ t.test('refuses an AppArmor restriction of unprivileged user namespaces for a no
 t.test('refuses when a tool is missing from PATH', async () => {
   const r = await detectSandbox({ storeRoot: root, probe: false, env: { PATH: '/nonexistent' } });
   assert.is(r.ok, false);
-  if (!r.ok) assert.match(r.error.message, /perl .*setpriv|perl|setpriv/);
+  if (!r.ok) assert.match(r.error.message, /needs perl/);
 });
 
 t.test('reads subordinate ranges by name or id; a missing range is noted for chown hints', () => {
