@@ -7,8 +7,8 @@
  *   dirs/sandbox-runs/…/<pid>-<random>/
  *     u/ w/        overlay upperdir and workdir (the upper is the layer)
  *     m/           the mount point of the root
- *     l/i<k> l/0…  short symlinks to the init layer and the chain's layers, top first, so that
- *                  the mount options fit one page for ~500 lowers (the kernel's limit is 500)
+ *     l/0…         short symlinks to the chain's layers when their names do not fit the
+ *                  page-sized mount options (~200+ layers); the kernel's limit is 500 lowers
  *     i<k>/        the init layer of exec k (below)
  *     resolv.conf hosts   per-run copies of the host's, bound into the root
  *
@@ -23,7 +23,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join, posix } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
@@ -31,7 +31,7 @@ import type { ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from 
 import { mergeChain, type ViewReader } from '../union-view.js';
 import type { Workspace } from '../workspace.js';
 import type { SandboxCaps } from './detect.js';
-import { buildTree, extractLayer } from './extract.js';
+import { buildTree, extractLayer, layersDir } from './extract.js';
 import { removeInNs } from './ns.js';
 import { runInSandbox } from './run.js';
 import { snapshotUpper } from './snapshot.js';
@@ -200,13 +200,21 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
       const upper = join(run, 'u');
       const work = join(run, 'w');
       const mnt = join(run, 'm');
-      const links = join(run, 'l');
-      for (const d of [upper, work, mnt, links]) mkdirSync(d, { mode: 0o755 });
-      // Top first: l/0 is the chain's top layer.
-      const names: string[] = [];
-      for (let i = 0; i < dirs.length; i++) {
-        symlinkSync(dirs[dirs.length - 1 - i]!, join(links, String(i)));
-        names.push(String(i));
+      for (const d of [upper, work, mnt]) mkdirSync(d, { mode: 0o755 });
+      // Lowerdirs are named relative to a directory the helper chdirs into, top first. The
+      // extracted layers' own names (their digests, in one folder) are used when they fit the
+      // page-sized mount options; past that (~200 layers of 16-hex names), short symlinks
+      // l/0, l/1… in the run directory (each symlink costs ~1 ms on a busy disk here: 440 ms
+      // for 499 layers, which is why they are not the default).
+      const top = dirs.map((d) => basename(d)).reverse();
+      const budget = 3500 - upper.length - work.length - run.length;
+      let cwdDir = layersDir(store);
+      let names = top;
+      if (top.join(':').length > budget) {
+        cwdDir = join(run, 'l');
+        mkdirSync(cwdDir, { mode: 0o755 });
+        names = top.map((_, i) => String(i));
+        for (let i = 0; i < top.length; i++) symlinkSync(dirs[dirs.length - 1 - i]!, join(cwdDir, names[i]!));
       }
       copyHostFile('/etc/resolv.conf', join(run, 'resolv.conf'), '');
       copyHostFile('/etc/hosts', join(run, 'hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n');
@@ -227,12 +235,11 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
             ...req.mounts.map((m) => ({ path: m.target, file: m.type === 'bind' && !statSync(m.source).isDirectory() })),
           ];
           await writeInitLayer(store, caps, init, initLayerEntries(lower, points));
-          symlinkSync(init, join(links, `i${k}`));
           const extra: ExecMount[] = [
             { type: 'bind', source: join(run, 'resolv.conf'), target: '/etc/resolv.conf', readonly: false },
             { type: 'bind', source: join(run, 'hosts'), target: '/etc/hosts', readonly: false },
           ];
-          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: links, lowerdir: [`i${k}`, ...names].join(':'), upper, work }, req, extra);
+          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: cwdDir, lowerdir: [init, ...names].join(':'), upper, work }, req, extra);
         },
         collect(): Promise<LayerEntry[]> {
           return snapshotUpper(store, caps, upper, lower);
