@@ -1,0 +1,315 @@
+/**
+ * The `sandbox` and `host-tools` executors (engine/executor-types.ts).
+ *
+ * sandbox: prepare(chain) extracts each layer once (extract.ts) and lays out a run directory
+ * on the store's filesystem:
+ *
+ *   dirs/sandbox-runs/…/<pid>-<random>/
+ *     u/ w/        overlay upperdir and workdir (the upper is the layer)
+ *     m/           the mount point of the root
+ *     l/0…         short symlinks to the chain's layers when their names do not fit the
+ *                  page-sized mount options (~200+ layers); the kernel's limit is 500 lowers
+ *     i<k>/        the init layer of exec k (below)
+ *     resolv.conf hosts   per-run copies of the host's, bound into the root
+ *
+ * The init layer is the topmost lowerdir and holds only the mount points the chain lacks
+ * (proc, dev, tmp, etc/resolv.conf, etc/hosts, ExecMount targets), with the chain's mode and
+ * owner for any directory it shares with it (as Docker's init layer). Mounting over them
+ * therefore writes nothing to the upper: no mount point leaks into a layer.
+ *
+ * host-tools: the stage's workspace (engine/workspace.ts) is synced to the chain, the host
+ * root is mounted read-only with the workspace bound read-write at its own path, and the
+ * snapshot is the workspace's. The engine filters the environment; this adds nothing.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, join, posix } from 'node:path';
+import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
+import type { LayerEntry } from '../../cache/layer-types.js';
+import type { Store } from '../../cache/store-types.js';
+import type { ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from '../executor-types.js';
+import { mergeChain, type ViewReader } from '../union-view.js';
+import type { Workspace } from '../workspace.js';
+import type { SandboxCaps } from './detect.js';
+import { buildTree, extractLayer, layersDir } from './extract.js';
+import { removeInNs } from './ns.js';
+import { runInSandbox } from './run.js';
+import { snapshotUpper } from './snapshot.js';
+
+/** Lowerdirs the kernel accepts in one overlay (500) minus the init layer. */
+export const MAX_CHAIN_LAYERS = 499;
+
+export interface SandboxExecutorOptions {
+  store: Store;
+  caps: SandboxCaps;
+}
+
+function runsDir(store: Store): string {
+  return store.dir('sandbox-runs', 'v1');
+}
+
+function newRunDir(store: Store): string {
+  const dir = join(runsDir(store), `${process.pid}-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  return dir;
+}
+
+function lowerView(store: Store, layers: readonly LayerDigest[]): ViewReader {
+  const v = mergeChain(layers, (d) => store.getLayer(d));
+  if (!v) throw new Error(`sandbox: a layer of the chain is missing from the store`);
+  return v;
+}
+
+function copyHostFile(src: string, dst: string, fallback: string): void {
+  try {
+    copyFileSync(src, dst);
+  } catch {
+    writeFileSync(dst, fallback);
+  }
+}
+
+/**
+ * The init layer's entries: every mount point the chain lacks (or has with another type),
+ * with its missing ancestors; ancestors the chain has are repeated with the chain's mode and
+ * owner so that they look the same from above.
+ */
+export function initLayerEntries(lower: ViewReader, points: readonly { path: string; file: boolean; mode?: number }[]): LayerEntry[] {
+  const out = new Map<string, LayerEntry>();
+  const dirEntry = (p: string, mode: number): LayerEntry => {
+    const e = lower.get(p);
+    if (e?.type === 'dir') return { path: p, type: 'dir', mode: e.mode, ...(e.uid ? { uid: e.uid } : {}), ...(e.gid ? { gid: e.gid } : {}) };
+    return { path: p, type: 'dir', mode };
+  };
+  for (const pt of points) {
+    const rel = posix.normalize(pt.path).replace(/^\/+|\/+$/g, '');
+    if (!rel || rel === '.') continue;
+    const have = lower.get(rel);
+    if (pt.file ? have?.type === 'file' : have?.type === 'dir') continue;
+    const segs = rel.split('/');
+    for (let i = 1; i < segs.length; i++) {
+      const a = segs.slice(0, i).join('/');
+      if (!out.has(a)) out.set(a, dirEntry(a, 0o755));
+    }
+    if (pt.file) out.set(rel, { path: rel, type: 'file', mode: 0o644, size: 0, digest: '' as never });
+    else out.set(rel, { path: rel, type: 'dir', mode: pt.mode ?? 0o755 });
+  }
+  return [...out.values()];
+}
+
+/** Write the init layer with Node when every entry is root's (the common case: no helper
+ *  spawn), else in the namespace. Empty files are created directly, never from blobs. */
+async function writeInitLayer(store: Store, caps: SandboxCaps, dir: string, entries: LayerEntry[]): Promise<void> {
+  const rootOwned = entries.every((e) => !('uid' in e && e.uid) && !('gid' in e && e.gid));
+  if (!rootOwned && caps.mapping.kind !== 'root') {
+    const files = entries.filter((e) => e.type === 'file');
+    const blob = files.length ? store.writeBlob(new Uint8Array()) : undefined;
+    await buildTree(store, caps, dir, entries.map((e) => (e.type === 'file' ? { ...e, digest: blob!.digest } : e)));
+    return;
+  }
+  mkdirSync(dir, { mode: 0o755 });
+  for (const e of entries) {
+    const p = join(dir, e.path);
+    if (e.type === 'file') writeFileSync(p, '');
+    else mkdirSync(p);
+  }
+  for (const e of [...entries].reverse()) {
+    const p = join(dir, e.path);
+    if ('uid' in e && (e.uid || e.gid)) chownSync(p, e.uid ?? 0, e.gid ?? 0);
+    if ('mode' in e) chmodSync(p, e.mode);
+  }
+}
+
+const pendingRemovals = new Set<Promise<void>>();
+
+/**
+ * Remove a run directory. Real root removes it in-process (1 ms; no owner is out of its
+ * reach). Rootless, sub-id owned trees need the namespace (a helper spawn, ~15 ms): the
+ * directory is renamed into `trash/` at once and removed in the background, so a RUN's
+ * teardown costs a rename; drainSandboxRemovals() waits for what is still going, and the
+ * next executor sweeps what a killed process left in `trash/`.
+ */
+async function removeRunDir(store: Store, caps: SandboxCaps, run: string): Promise<void> {
+  if (caps.mapping.kind === 'root') {
+    rmSync(run, { recursive: true, force: true });
+    return;
+  }
+  const trash = join(runsDir(store), 'trash');
+  mkdirSync(trash, { recursive: true });
+  const dest = join(trash, `${process.pid}-${randomBytes(6).toString('hex')}`);
+  renameSync(run, dest);
+  const p = removeInNs(caps.tools, caps.mapping, [dest])
+    .catch(() => undefined)
+    .finally(() => pendingRemovals.delete(p));
+  pendingRemovals.add(p);
+}
+
+/** Wait until every background removal of run directories has finished. */
+export async function drainSandboxRemovals(): Promise<void> {
+  while (pendingRemovals.size) await Promise.all([...pendingRemovals]);
+}
+
+/** Remove what earlier processes left in the store (killed mid-run, or mid-removal). Best
+ *  effort: a directory of a live build of another process is recognised by its pid. */
+export async function sweepSandboxLeftovers(store: Store, caps: SandboxCaps): Promise<void> {
+  const base = runsDir(store);
+  const stale: string[] = [];
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  for (const dir of [base, join(base, 'trash')]) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+      if (pid && (dir !== base || !alive(pid))) stale.push(join(dir, n));
+    }
+  }
+  if (stale.length) await removeInNs(caps.tools, caps.mapping, stale);
+}
+
+export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
+  const { store, caps } = opts;
+  let swept = false;
+  return {
+    kind: 'sandbox',
+    async prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot> {
+      if (!swept) {
+        // What a killed stratum left (run dirs of dead pids, trash): removed in the background.
+        swept = true;
+        const p = sweepSandboxLeftovers(store, caps)
+          .catch(() => undefined)
+          .finally(() => pendingRemovals.delete(p));
+        pendingRemovals.add(p);
+      }
+      if (chain.layers.length > MAX_CHAIN_LAYERS) {
+        throw new Error(`sandbox: the chain has ${chain.layers.length} layers; overlayfs takes at most ${MAX_CHAIN_LAYERS} (squash the base image)`);
+      }
+      const dirs: string[] = [];
+      for (const d of chain.layers) dirs.push(await extractLayer(store, caps, d));
+      const lower = lowerView(store, chain.layers);
+      const run = newRunDir(store);
+      const upper = join(run, 'u');
+      const work = join(run, 'w');
+      const mnt = join(run, 'm');
+      for (const d of [upper, work, mnt]) mkdirSync(d, { mode: 0o755 });
+      // Lowerdirs are named relative to a directory the helper chdirs into, top first. The
+      // extracted layers' own names (their digests, in one folder) are used when they fit the
+      // page-sized mount options; past that (~200 layers of 16-hex names), short symlinks
+      // l/0, l/1… in the run directory (each symlink costs ~1 ms on a busy disk here: 440 ms
+      // for 499 layers, which is why they are not the default).
+      const top = dirs.map((d) => basename(d)).reverse();
+      const budget = 3500 - upper.length - work.length - run.length;
+      let cwdDir = layersDir(store);
+      let names = top;
+      if (top.join(':').length > budget) {
+        cwdDir = join(run, 'l');
+        mkdirSync(cwdDir, { mode: 0o755 });
+        names = top.map((_, i) => String(i));
+        for (let i = 0; i < top.length; i++) symlinkSync(dirs[dirs.length - 1 - i]!, join(cwdDir, names[i]!));
+      }
+      copyHostFile('/etc/resolv.conf', join(run, 'resolv.conf'), '');
+      copyHostFile('/etc/hosts', join(run, 'hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+      let execs = 0;
+      let released = false;
+      return {
+        kind: 'sandbox',
+        async exec(req: ExecRequest): Promise<ExecResult> {
+          if (released) throw new Error('sandbox: exec after release');
+          const k = execs++;
+          const init = join(run, `i${k}`);
+          const points = [
+            { path: 'proc', file: false },
+            { path: 'dev', file: false },
+            { path: 'tmp', file: false, mode: 0o1777 },
+            { path: 'etc/resolv.conf', file: true },
+            { path: 'etc/hosts', file: true },
+            ...req.mounts.map((m) => ({ path: m.target, file: m.type === 'bind' && !statSync(m.source).isDirectory() })),
+          ];
+          await writeInitLayer(store, caps, init, initLayerEntries(lower, points));
+          const extra: ExecMount[] = [
+            { type: 'bind', source: join(run, 'resolv.conf'), target: '/etc/resolv.conf', readonly: false },
+            { type: 'bind', source: join(run, 'hosts'), target: '/etc/hosts', readonly: false },
+          ];
+          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: cwdDir, lowerdir: [init, ...names].join(':'), upper, work }, req, extra);
+        },
+        collect(): Promise<LayerEntry[]> {
+          return snapshotUpper(store, caps, upper, lower);
+        },
+        async release(): Promise<void> {
+          if (released) return;
+          released = true;
+          await removeRunDir(store, caps, run);
+        },
+      };
+    },
+  };
+}
+
+export interface HostToolsExecutorOptions {
+  store: Store;
+  caps: SandboxCaps;
+  /** The stage's workspace: the only writable tree, bound at its own path. */
+  workspace: Workspace;
+}
+
+/**
+ * host-tools: `req.cwd` and ExecMount targets are image paths, i.e. relative to the
+ * workspace root (as the host executor treats WORKDIR); missing mount targets are created in
+ * the workspace and left out of the snapshot.
+ */
+export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
+  const { store, caps, workspace: ws } = opts;
+  return {
+    kind: 'host-tools',
+    async prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot> {
+      const view = mergeChain(chain.layers, (d) => store.getLayer(d));
+      if (!view) throw new Error('host-tools: a layer of the chain is missing from the store');
+      ws.sync([...chain.layers], chain.chain, view);
+      const run = newRunDir(store);
+      const mnt = join(run, 'm');
+      mkdirSync(mnt);
+      const skip = new Set<string>();
+      let released = false;
+      return {
+        kind: 'host-tools',
+        async exec(req: ExecRequest): Promise<ExecResult> {
+          if (released) throw new Error('host-tools: exec after release');
+          const inWs = (p: string) => join(ws.root, posix.normalize('/' + p));
+          const cwd = inWs(req.cwd);
+          mkdirSync(cwd, { recursive: true });
+          const mounts = req.mounts.map((m): ExecMount => {
+            const target = inWs(m.target);
+            if (!existsSync(target)) {
+              const file = m.type === 'bind' && !statSync(m.source).isDirectory();
+              if (file) {
+                mkdirSync(join(target, '..'), { recursive: true });
+                writeFileSync(target, '');
+              } else mkdirSync(target, { recursive: true });
+              skip.add(posix.normalize(m.target).replace(/^\/+|\/+$/g, ''));
+            }
+            return { ...m, target };
+          });
+          await ws.beginRun();
+          return runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, cwd, mounts }, [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }]);
+        },
+        async collect(): Promise<LayerEntry[]> {
+          return ws.snapshot(view, skip).entries;
+        },
+        async release(): Promise<void> {
+          if (released) return;
+          released = true;
+          rmSync(run, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}

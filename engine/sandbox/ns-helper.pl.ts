@@ -1,0 +1,304 @@
+/**
+ * The in-namespace helper, in Perl: the few system calls Node does not offer (unshare, mount,
+ * pivot_root, mknod, the *xattr calls, prctl) made by one small script, so that a whole RUN
+ * setup costs one fork of an already-loaded interpreter instead of a dozen `mount(8)` execs.
+ *
+ * Why Perl: `perl-base` is Essential in Debian (always installed, like coreutils) and its
+ * `syscall()` reaches any system call; python3 is not guaranteed and Node has no mount or
+ * xattr API. Only the syscall numbers are per architecture (x86_64 and aarch64 below).
+ *
+ * Process shape, for every operation:
+ *
+ *   P (init namespaces) ──fork──▶ C: unshare(USER|…) ─ready─▶ P writes uid_map/gid_map
+ *                                   (directly as real root, via newuidmap/newgidmap rootless)
+ *                                 ◀──go── C continues as uid 0 of the new user namespace
+ *   run/hosttools:  C ──fork──▶ G = PID 1 of the new PID namespace: mounts, pivot_root, ids,
+ *                                   exec argv
+ *
+ * Every child sets PR_SET_PDEATHSIG=SIGKILL: stratum killed by SIGKILL takes P (spawned with
+ * PR_SET_PDEATHSIG and a parent check at its start), P takes C, C takes G, and the PID namespace dies with its init. The
+ * mount namespace dies with its last process, so no mount outlives a run.
+ *
+ * The spec comes on fd 3 as records: tag NUL count NUL field NUL … (count fields). Output
+ * records (snapshot) use the same form on stdout. Errors before exec: a line
+ * `stratum-sandbox: …` on stderr and exit 125; exec failure: exit 127.
+ */
+export const NS_HELPER_PL = String.raw`
+use strict; # no warnings.pm, POSIX.pm or constant.pm: loading them tripled start-up (7 → 2 ms)
+my %NR = (
+  x86_64  => { unshare=>272, mount=>165, umount2=>166, pivot_root=>155, prctl=>157, mknodat=>259,
+               lsetxattr=>189, lgetxattr=>192, llistxattr=>195, fchownat=>260, mount_setattr=>442, exit_group=>231 },
+  aarch64 => { unshare=>97, mount=>40, umount2=>39, pivot_root=>41, prctl=>167, mknodat=>33,
+               lsetxattr=>6, lgetxattr=>9, llistxattr=>12, fchownat=>54, mount_setattr=>442, exit_group=>94 },
+);
+# The architecture comes from Node (process.arch) as $ARGV[0]: POSIX.pm alone costs 7 ms to load.
+my $arch = $ARGV[0] // '';
+our $S = $NR{$arch} or fail("unsupported architecture $arch");
+sub _exit { my $c = 0 + shift; syscall($S->{exit_group}, $c) if $S; CORE::exit($c); }
+sub fail { print STDERR "stratum-sandbox: $_[0]\n"; _exit(125); }
+sub sc { my ($n, @a) = @_; return syscall($S->{$n}, @a); }
+# Output buffers must be the caller's own variables: scb passes its arguments by alias.
+sub scb { my $n = shift; return syscall($S->{$n}, @_); }
+sub MS_RDONLY () { 1 } sub MS_NOSUID () { 2 } sub MS_NODEV () { 4 } sub MS_NOEXEC () { 8 }
+sub MS_REMOUNT () { 32 } sub MS_BIND () { 4096 } sub MS_REC () { 16384 } sub MS_PRIVATE () { 1<<18 }
+sub MNT_DETACH () { 2 } sub AT_FDCWD () { -100 } sub AT_SYMLINK_NOFOLLOW () { 0x100 }
+sub AT_RECURSIVE () { 0x8000 } sub CLONE_NEWNS () { 0x20000 } sub CLONE_NEWUTS () { 0x04000000 }
+sub CLONE_NEWIPC () { 0x08000000 } sub CLONE_NEWUSER () { 0x10000000 } sub CLONE_NEWPID () { 0x20000000 }
+sub CLONE_NEWNET () { 0x40000000 }
+
+sub mnt {
+  my ($src, $tgt, $type, $flags, $data) = @_;
+  sc('mount', defined $src ? $src : 0, $tgt, defined $type ? $type : 0, 0+$flags, defined $data ? $data : 0) == 0
+    or fail("mount " . ($type // 'bind') . " on $tgt: $!");
+}
+sub bind_mount {
+  my ($src, $tgt, $ro) = @_;
+  # A target missing here lies in a tmpfs this helper mounted (a host-tools workspace under
+  # /tmp): make it. Overlay roots get theirs from the init layer, never from here.
+  unless (-e $tgt) {
+    my $p = ''; my @seg = grep { length } split m{/}, $tgt; my $leaf = pop @seg;
+    for (@seg) { $p .= "/$_"; mkdir $p; }
+    if (-d $src) { mkdir "$p/$leaf"; } else { if (open(my $fh, '>', "$p/$leaf")) { close $fh; } }
+  }
+  mnt($src, $tgt, undef, MS_BIND|MS_REC);
+  return unless $ro;
+  # A bind remount must keep the flags the kernel locked on the source mount (nosuid, nodev,
+  # noexec in a user namespace): try the plain set first, then with them.
+  for my $extra (0, MS_NOSUID|MS_NODEV, MS_NOSUID|MS_NODEV|MS_NOEXEC) {
+    return if sc('mount', 0, $tgt, 0, 0+(MS_REMOUNT|MS_BIND|MS_RDONLY|$extra), 0) == 0;
+  }
+  fail("remount $tgt read-only: $!");
+}
+
+# P dies with stratum: PR_SET_PDEATHSIG, then the parent check closes the race with a
+# stratum that died before the prctl (its pid comes as $ARGV[1]).
+sc('prctl', 1, 9, 0, 0, 0);
+_exit(125) if defined $ARGV[1] && getppid() != $ARGV[1];
+
+# --- the spec --------------------------------------------------------------------------
+open(my $spec, '<&=', 3) or fail("no spec on fd 3: $!");
+binmode $spec;
+my $raw = do { local $/; <$spec> }; close $spec;
+my @f = split /\0/, $raw, -1; pop @f if @f && $f[-1] eq '';
+my (@recs, %one);
+while (@f) { my $t = shift @f; my $n = shift @f; my @v = splice(@f, 0, $n); push @recs, [$t, @v]; $one{$t} = [@v]; }
+my $op = $one{op}[0] or fail("spec has no op");
+
+# --- P: fork C, map its ids, wait ----------------------------------------------------
+pipe(my $rdy_r, my $rdy_w) or fail("pipe: $!");
+pipe(my $go_r, my $go_w) or fail("pipe: $!");
+my $c = fork(); defined $c or fail("fork: $!");
+if ($c) {
+  close $rdy_w; close $go_r;
+  for my $sig (qw(TERM INT HUP)) { $SIG{$sig} = sub { kill $sig, $c; }; }
+  my $b; sysread($rdy_r, $b, 1) == 1 or do { waitpid($c, 0); exit_like($?) };
+  for my $r (@recs) {
+    my ($t, $how, @a) = @$r;
+    next unless $t eq 'uidmap' || $t eq 'gidmap';
+    if ($how eq 'write') {
+      if ($t eq 'gidmap' && $one{setgroups}) { open(my $sg, '>', "/proc/$c/setgroups") or fail("setgroups: $!"); print $sg "deny"; close $sg; }
+      my $file = $t eq 'uidmap' ? 'uid_map' : 'gid_map';
+      open(my $m, '>', "/proc/$c/$file") or fail("open /proc/$c/$file: $!");
+      syswrite($m, join("\n", @a) . "\n") or fail("write $t (" . join(', ', @a) . "): $!");
+      close $m;
+    } else {
+      my $tool = $t eq 'uidmap' ? 'newuidmap' : 'newgidmap';
+      system($tool, $c, @a) == 0 or do { kill 'KILL', $c; fail("$tool $c @a failed (see /etc/sub" . ($t eq 'uidmap' ? 'uid' : 'gid') . ")"); };
+    }
+  }
+  syswrite($go_w, "g"); close $go_w;
+  while (waitpid($c, 0) < 0) { last unless $! == 4; }
+  exit_like($?);
+}
+sub exit_like {
+  my $st = shift;
+  if ($st & 127) { my $s = $st & 127; $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP); kill $s, $$; _exit(128 + $s); }
+  _exit($st >> 8);
+}
+
+# --- C: new namespaces -----------------------------------------------------------------
+close $rdy_r; close $go_w;
+sc('prctl', 1, 9, 0, 0, 0);
+my $flags = CLONE_NEWUSER;
+$flags |= CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS if $op eq 'run' || $op eq 'hosttools';
+$flags |= CLONE_NEWNET if $one{netnone};
+sc('unshare', 0+$flags) == 0 or fail("unshare: $! (are user namespaces enabled? see stratum's sandbox check)");
+syswrite($rdy_w, "r"); close $rdy_w;
+{ my $b; sysread($go_r, $b, 1) == 1 or _exit(125); close $go_r; }
+
+if ($op eq 'remove') { exec('rm', '-rf', '--', @{$one{paths}}) or fail("exec rm: $!"); }
+if ($op eq 'extract') { extract(); _exit(0); }
+if ($op eq 'snapshot') { snapshot(); close STDOUT or fail("write: $!"); _exit(0); }
+
+my $g = fork(); defined $g or fail("fork: $!");
+if ($g) {
+  for my $sig (qw(TERM INT HUP)) { $SIG{$sig} = sub { kill $sig, $g; }; }
+  while (waitpid($g, 0) < 0) { last unless $! == 4; }
+  exit_like($?);
+}
+
+# --- G: PID 1 of the sandbox -----------------------------------------------------------
+sc('prctl', 1, 9, 0, 0, 0);
+$SIG{$_} = 'DEFAULT' for qw(TERM INT HUP);
+mnt(undef, '/', undef, MS_REC|MS_PRIVATE);
+my $root = $one{mnt}[0];
+if ($op eq 'run') {
+  my ($layers, $lower, $upper, $work) = @{$one{overlay}};
+  chdir $layers or fail("chdir $layers: $!");
+  mnt('overlay', $root, 'overlay', 0, "lowerdir=$lower,upperdir=$upper,workdir=$work,userxattr");
+  mnt('proc', "$root/proc", 'proc', MS_NOSUID|MS_NODEV|MS_NOEXEC);
+  mnt('tmpfs', "$root/dev", 'tmpfs', MS_NOSUID|MS_NOEXEC, 'mode=755,size=65536k');
+  for my $d (qw(null zero full random urandom tty)) {
+    open(my $fh, '>', "$root/dev/$d") or fail("create /dev/$d: $!"); close $fh;
+    mnt("/dev/$d", "$root/dev/$d", undef, MS_BIND);
+  }
+  mkdir "$root/dev/$_" for qw(pts shm mqueue);
+  mnt('devpts', "$root/dev/pts", 'devpts', MS_NOSUID|MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=0620');
+  mnt('tmpfs', "$root/dev/shm", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777,size=65536k');
+  symlink($_->[1], "$root/dev/$_->[0]") for ([ptmx=>'pts/ptmx'], [fd=>'/proc/self/fd'], [stdin=>'/proc/self/fd/0'], [stdout=>'/proc/self/fd/1'], [stderr=>'/proc/self/fd/2'], [core=>'/proc/kcore']);
+  mnt('tmpfs', "$root/tmp", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777');
+} else {
+  mnt('/', $root, undef, MS_BIND|MS_REC);
+  my $attr = pack('QQQQ', 1, 0, 0, 0); # MOUNT_ATTR_RDONLY on the whole tree
+  sc('mount_setattr', AT_FDCWD, $root, AT_RECURSIVE, $attr, 32) == 0 or fail("make the host root read-only (mount_setattr, Linux >= 5.12): $!");
+  mnt('proc', "$root/proc", 'proc', MS_NOSUID|MS_NODEV|MS_NOEXEC);
+  mnt('tmpfs', "$root/tmp", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777');
+  mnt('tmpfs', "$root/dev/shm", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777') if -d "$root/dev/shm";
+}
+for my $r (@recs) {
+  my ($t, @a) = @$r;
+  if ($t eq 'bind') { bind_mount($a[0], "$root$a[1]", $a[2] eq 'ro'); }
+  elsif ($t eq 'tmpfs') { mnt('tmpfs', "$root$a[0]", 'tmpfs', MS_NOSUID|MS_NODEV, $a[1] ? "size=$a[1]" : 'mode=1777'); }
+}
+lo_up() if $one{netnone};
+chdir $root or fail("chdir $root: $!");
+sc('pivot_root', '.', '.') == 0 or fail("pivot_root: $!");
+sc('umount2', '.', MNT_DETACH) == 0 or fail("detach the host root: $!");
+chdir '/' or fail("chdir /: $!");
+my $cwd = $one{cwd}[0];
+unless (-d $cwd) { my $p = ''; for (grep { length } split m{/}, $cwd) { $p .= "/$_"; mkdir $p; } }
+chdir $cwd or fail("chdir $cwd: $!");
+if ($one{user}) {
+  my ($uid, $gid, @groups) = @{$one{user}};
+  $! = 0; $( = $gid; $) = join(' ', $gid, @groups ? @groups : ($gid));
+  fail("set groups $gid @groups: $!") if $!;
+  ($<, $>) = ($uid, $uid);
+  fail("setuid $uid: $!") if $< != $uid || $> != $uid;
+}
+%ENV = ();
+for my $r (@recs) { $ENV{$r->[1]} = $r->[2] if $r->[0] eq 'env'; }
+my @argv = @{$one{argv}};
+exec { $argv[0] } @argv;
+print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127);
+
+sub lo_up {
+  socket(my $s, 2, 2, 0) or fail("socket: $!");
+  my $req = pack('a16 s x22', 'lo', 0);
+  ioctl($s, 0x8913, $req) or fail("SIOCGIFFLAGS lo: $!");
+  my $fl = unpack('x16 s', $req) | 1;
+  $req = pack('a16 s x22', 'lo', $fl);
+  ioctl($s, 0x8914, $req) or fail("bring up lo: $!");
+}
+
+# --- extraction: create one layer's tree under $dir ------------------------------------
+sub hexdec { my $h = shift; return pack('H*', $h); }
+sub extract {
+  my $dir = $one{dir}[0];
+  my @done;
+  my $last;
+  for my $r (@recs) {
+    my ($t, @a) = @$r;
+    if ($t eq 'x') { push @{$last->{x}}, [@a] if $last; next; }
+    next unless length($t) == 1;
+    my $p = "$dir/$a[0]";
+    parents($dir, $a[0]);
+    if ($t eq 'd' || $t eq 'o') { mkdir $p, 0700 or -d $p or fail("mkdir $p: $!"); }
+    elsif ($t eq 'f') { copy_file($a[4], $p); }
+    elsif ($t eq 'l') { symlink($a[4], $p) or fail("symlink $p: $!"); }
+    elsif ($t eq 'h') { link("$dir/$a[1]", $p) or fail("link $p: $!"); }
+    elsif ($t eq 'w') { sc('mknodat', AT_FDCWD, $p, 0+0020000, 0) == 0 or fail("whiteout $p: $!"); }
+    elsif ($t eq 'p') { sc('mknodat', AT_FDCWD, $p, 0+0010000, 0) == 0 or fail("fifo $p: $!"); }
+    elsif ($t eq 'c' || $t eq 'b') {
+      my ($ma, $mi) = ($a[4], $a[5]);
+      my $dev = ($mi & 0xff) | (($ma & 0xfff) << 8) | (($mi & ~0xff) << 12);
+      sc('mknodat', AT_FDCWD, $p, 0+(($t eq 'c' ? 0020000 : 0060000) | 0600), 0+$dev) == 0 or fail("device $p ($ma:$mi): $! (device nodes need real root)");
+    }
+    $last = { t => $t, p => $p, a => [@a], x => [] };
+    $last->{x} = [['user.overlay.opaque', unpack('H*', 'y')]] if $t eq 'o';
+    push @done, $last;
+  }
+  # Owners, then modes (chown clears setuid bits), then xattrs (chown clears capabilities),
+  # children before parents.
+  for my $e (reverse @done) {
+    next if $e->{t} eq 'w' || $e->{t} eq 'h';
+    my ($path, $mode, $uid, $gid) = @{$e->{a}};
+    sc('fchownat', AT_FDCWD, $e->{p}, 0+$uid, 0+$gid, AT_SYMLINK_NOFOLLOW) == 0 or fail("chown $uid:$gid $e->{p}: $! (the id is outside this user namespace's mapping)");
+    if ($e->{t} ne 'l') { chmod(oct($mode), $e->{p}) or fail("chmod $e->{p}: $!"); }
+    for my $x (@{$e->{x}}) {
+      my $v = hexdec($x->[1]);
+      sc('lsetxattr', $e->{p}, $x->[0], $v, length($v), 0) == 0 or fail("setxattr $x->[0] on $e->{p}: $!");
+    }
+  }
+}
+sub parents {
+  my ($dir, $rel) = @_;
+  my @seg = split m{/}, $rel; pop @seg;
+  my $p = $dir;
+  for (@seg) { $p .= "/$_"; next if -d $p; mkdir $p, 0755 or fail("mkdir $p: $!"); }
+}
+sub copy_file {
+  my ($src, $dst) = @_;
+  open(my $in, '<:raw', $src) or fail("open blob $src: $!");
+  open(my $out, '>:raw', $dst) or fail("create $dst: $!");
+  my $buf;
+  while (1) { my $n = sysread($in, $buf, 1 << 16); defined $n or fail("read $src: $!"); last unless $n; my $o = 0; while ($o < $n) { my $w = syswrite($out, $buf, $n - $o, $o); defined $w or fail("write $dst: $!"); $o += $w; } }
+  close $out or fail("close $dst: $!"); close $in;
+}
+
+# --- snapshot: walk an upperdir, print its records, make it readable outside ------------
+sub out { my @v = @_; print join("\0", $v[0], scalar(@v) - 1, @v[1..$#v]) . "\0"; }
+sub xattrs {
+  my $p = shift;
+  my $buf = "\0" x 65536;
+  my $n = scb('llistxattr', $p, $buf, 65536);
+  return () if $n <= 0;
+  my @res;
+  for my $name (split /\0/, substr($buf, 0, $n)) {
+    next if $name =~ /^(trusted|user)\.overlay\./ && $name ne 'user.overlay.opaque';
+    next unless $name =~ /^(user\.|security\.capability$)/;
+    my $v = "\0" x 65536;
+    my $m = scb('lgetxattr', $p, $name, $v, 65536);
+    next if $m < 0;
+    push @res, [$name, unpack('H*', substr($v, 0, $m))];
+  }
+  return @res;
+}
+sub snapshot {
+  my $top = $one{dir}[0];
+  my $open = $one{open} ? 1 : 0;
+  binmode STDOUT;
+  my @stack = ('');
+  while (@stack) {
+    my $rel = pop @stack;
+    my $abs = $rel eq '' ? $top : "$top/$rel";
+    opendir(my $dh, $abs) or fail("read $abs: $!");
+    my @names = sort grep { $_ ne '.' && $_ ne '..' } readdir $dh;
+    closedir $dh;
+    for my $name (@names) {
+      my $r = $rel eq '' ? $name : "$rel/$name";
+      my $p = "$top/$r";
+      my @st = lstat($p) or fail("lstat $p: $!");
+      my ($dev, $ino, $mode, $nlink, $uid, $gid, $rdev, $size) = @st;
+      my $fmt = $mode & 0170000;
+      my $t = $fmt == 0100000 ? 'f' : $fmt == 0040000 ? 'd' : $fmt == 0120000 ? 'l' : $fmt == 0020000 ? 'c' : $fmt == 0060000 ? 'b' : $fmt == 0010000 ? 'p' : 's';
+      my $ma = (($rdev >> 8) & 0xfff) | (($rdev >> 32) & ~0xfff);
+      my $mi = ($rdev & 0xff) | (($rdev >> 12) & ~0xff);
+      my $target = $t eq 'l' ? readlink($p) : '';
+      out('e', $r, $t, sprintf('%o', $mode & 07777), $uid, $gid, $size, "$dev:$ino", $nlink, $ma, $mi, $target);
+      out('x', @$_) for ($t eq 'f' || $t eq 'd') ? xattrs($p) : ();
+      if ($open && $t eq 'f') { chmod(($mode & 07777) | 0444, $p); }
+      if ($t eq 'd') { chmod(($mode & 07777) | 0555, $p) if $open; push @stack, $r; }
+    }
+  }
+}
+`;

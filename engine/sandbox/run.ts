@@ -1,0 +1,124 @@
+/**
+ * Run one command in the sandbox: new user, mount, PID, IPC and UTS namespaces (and network,
+ * for `network: 'none'`, with loopback up), whose root is either
+ * - `overlay`: an overlayfs of the given lowerdirs and an upperdir on the store's filesystem,
+ *   with a fresh /proc, a minimal /dev (null zero full random urandom tty bound from the host,
+ *   devpts, shm), a tmpfs /tmp, and the ExecMounts; or
+ * - `host-tools`: the host's root, recursively read-only, with a fresh /proc, tmpfs /tmp and
+ *   /dev/shm, and the ExecMounts (the stage's workspace is one, read-write).
+ * The old root is detached after pivot_root: nothing of the host is reachable but the mounts.
+ *
+ * Output is split into lines as the host executor does. Cancellation: SIGTERM to the helper's
+ * process group (forwarded to the command, PID 1 of its namespace), SIGKILL after the grace
+ * period; the PID namespace dies with its init, the mount namespace with its last process.
+ */
+import type { ExecMount, ExecRequest, ExecResult } from '../executor-types.js';
+import type { SandboxCaps } from './detect.js';
+import { mappingNote } from './detect.js';
+import { spawnNs, type Rec } from './ns.js';
+
+export type RootSpec =
+  | { kind: 'overlay'; mountpoint: string; layersDir: string; lowerdir: string; upper: string; work: string }
+  | { kind: 'host-tools'; mountpoint: string };
+
+/** Mounts as the helper reads them; targets are absolute paths inside the root. */
+function mountRecs(mounts: readonly ExecMount[]): Rec[] {
+  return mounts.map((m): Rec => (m.type === 'bind' ? ['bind', m.source, m.target, m.readonly ? 'ro' : 'rw'] : ['tmpfs', m.target, m.sizeBytes ?? '']));
+}
+
+export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest, extraMounts: readonly ExecMount[] = []): Promise<ExecResult> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    if (req.signal?.aborted) {
+      resolve({ ok: false, ms: 0, exitCode: null, signal: null, cancelled: true });
+      return;
+    }
+    if (!req.argv.length) {
+      resolve({ ok: false, ms: 0, exitCode: null, signal: null, cancelled: false, spawnError: 'empty command' });
+      return;
+    }
+    const recs: Rec[] = [['op', root.kind === 'overlay' ? 'run' : 'hosttools'], ['mnt', root.mountpoint], ['cwd', req.cwd], ['argv', ...req.argv]];
+    if (root.kind === 'overlay') recs.push(['overlay', root.layersDir, root.lowerdir, root.upper, root.work]);
+    if (req.network === 'none') recs.push(['netnone']);
+    if (req.user && (req.user.uid !== 0 || req.user.gid !== 0 || req.user.groups?.length)) {
+      recs.push(['user', req.user.uid, req.user.gid, ...(req.user.groups ?? [])]);
+    }
+    for (const [k, v] of Object.entries(req.env)) recs.push(['env', k, v]);
+    recs.push(...mountRecs([...extraMounts, ...req.mounts]));
+
+    const child = spawnNs(caps.tools, caps.mapping, recs, { stdout: 'pipe', stderr: 'pipe' });
+    let cancelled = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // Already gone.
+      }
+    };
+    const onAbort = () => {
+      cancelled = true;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), req.killGraceMs ?? 2000);
+      killTimer.unref();
+    };
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    let setupError: string | undefined;
+    let readOnlyPath: string | undefined;
+    let chownInvalid = false;
+    const split = (stream: 'stdout' | 'stderr') => {
+      let buf = '';
+      const emit = (line: string) => {
+        if (stream === 'stderr') {
+          if (line.startsWith('stratum-sandbox: ')) setupError = line.slice('stratum-sandbox: '.length);
+          if (/Read-only file system/.test(line)) readOnlyPath ??= /'([^']+)'|"([^"]+)"|: (\/[^:]+): Read-only/.exec(line)?.slice(1).find(Boolean) ?? '';
+          if (/chown|chgrp/.test(line) && /Invalid argument/.test(line)) chownInvalid = true;
+        }
+        req.onLine(stream, line);
+      };
+      return {
+        data(chunk: Buffer) {
+          buf += chunk.toString('utf8');
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            emit(buf.slice(0, nl).replace(/\r$/, ''));
+            buf = buf.slice(nl + 1);
+          }
+        },
+        end() {
+          if (buf) emit(buf);
+          buf = '';
+        },
+      };
+    };
+    const out = split('stdout');
+    const err = split('stderr');
+    child.stdout!.on('data', out.data);
+    child.stderr!.on('data', err.data);
+    let spawnError: string | undefined;
+    child.on('error', (e) => {
+      spawnError = e.message;
+    });
+    child.on('close', (code, signal) => {
+      out.end();
+      err.end();
+      req.signal?.removeEventListener('abort', onAbort);
+      if (killTimer) clearTimeout(killTimer);
+      killGroup('SIGKILL');
+      const ms = performance.now() - t0;
+      if (code === 0 && !cancelled) {
+        resolve({ ok: true, ms });
+        return;
+      }
+      const fail: Extract<ExecResult, { ok: false }> = { ok: false, ms, exitCode: code, signal, cancelled };
+      if (spawnError) fail.spawnError = spawnError;
+      else if ((code === 125 || code === 127) && setupError) fail.spawnError = setupError;
+      if (readOnlyPath !== undefined && root.kind === 'host-tools') {
+        fail.hint = `${readOnlyPath ? JSON.stringify(readOnlyPath) : 'the path'} is outside the workspace: a stage FROM scratch runs the host's tools with the host read-only; only the stage's workspace and /tmp are writable (write under the WORKDIR, or build FROM an image with a shell)`;
+      } else if (chownInvalid && mappingNote(caps.mapping)) {
+        fail.hint = mappingNote(caps.mapping)!;
+      }
+      resolve(fail);
+    });
+  });
+}

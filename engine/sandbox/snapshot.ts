@@ -1,0 +1,111 @@
+/**
+ * The layer a RUN made, read from its upperdir only: the cost is a walk of what the step
+ * changed, never of the whole tree.
+ *
+ * - a 0/0 character device is a whiteout;
+ * - a directory with `user.overlay.opaque=y` is an opaque entry — unless no lower layer has a
+ *   directory there: the kernel also marks a directory created by a rename (dpkg does this),
+ *   and over nothing an opaque directory is just a directory;
+ * - a directory present only because something beneath it changed (copy-up) is still a `dir`
+ *   entry with its mode and owner, as in any layer;
+ * - regular files become blobs; names of one inode become one `file` and `hardlink`s to it;
+ * - owners are the ids seen inside the namespace; xattrs kept: `security.capability` and
+ *   `user.*` except overlay's own; sockets are dropped.
+ *
+ * The walk runs in the namespace (sub-id owned 0700 directories are unreadable outside); for
+ * a rootless user it also adds read permission to what it walked, so that this process can
+ * copy the files into the store. The upper is thrown away right after, so that is harmless.
+ */
+import { join } from 'node:path';
+import type { LayerEntry } from '../../cache/layer-types.js';
+import type { Store } from '../../cache/store-types.js';
+import { compareLayerPaths } from '../../cache/layer-digest.js';
+import type { ViewReader } from '../union-view.js';
+import type { SandboxCaps } from './detect.js';
+import { decodeRecs, runNs } from './ns.js';
+
+interface Raw {
+  path: string;
+  t: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  ino: string;
+  nlink: number;
+  major: number;
+  minor: number;
+  target: string;
+  xattrs: [string, string][];
+}
+
+export interface SnapshotOptions {
+  /** Paths (and their subtrees) to leave out. */
+  skip?: ReadonlySet<string>;
+}
+
+export async function snapshotUpper(store: Store, caps: SandboxCaps, upper: string, lower: ViewReader, opts: SnapshotOptions = {}): Promise<LayerEntry[]> {
+  const out = await runNs(caps.tools, caps.mapping, [['op', 'snapshot'], ['dir', upper], ...(caps.mapping.kind === 'root' ? [] : [['open'] as ['open']])]);
+  const raws: Raw[] = [];
+  let last: Raw | undefined;
+  for (const r of decodeRecs(out)) {
+    if (r[0] === 'e') {
+      const [, path, t, mode, uid, gid, , ino, nlink, major, minor, target] = r;
+      last = { path: path!, t: t!, mode: parseInt(mode!, 8), uid: Number(uid), gid: Number(gid), ino: ino!, nlink: Number(nlink), major: Number(major), minor: Number(minor), target: target ?? '', xattrs: [] };
+      raws.push(last);
+    } else if (r[0] === 'x' && last) last.xattrs.push([r[1]!, r[2]!]);
+  }
+  raws.sort((a, b) => compareLayerPaths(a.path, b.path));
+  const skip = opts.skip ?? new Set<string>();
+  const skipped = (p: string) => {
+    for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1)) if (skip.has(p.slice(0, i))) return true;
+    return false;
+  };
+  const firstOfInode = new Map<string, string>();
+  const entries: LayerEntry[] = [];
+  for (const r of raws) {
+    if (skipped(r.path)) continue;
+    let opaque = false;
+    const xattrs: Record<string, string> = {};
+    for (const [name, hex] of r.xattrs) {
+      if (name === 'user.overlay.opaque') opaque = Buffer.from(hex, 'hex').toString() === 'y';
+      else xattrs[name] = Buffer.from(hex, 'hex').toString('base64');
+    }
+    const meta = {
+      ...(r.uid !== 0 || r.gid !== 0 ? { uid: r.uid, gid: r.gid } : {}),
+      ...(Object.keys(xattrs).length ? { xattrs } : {}),
+    };
+    switch (r.t) {
+      case 'f': {
+        const first = r.nlink > 1 ? firstOfInode.get(r.ino) : undefined;
+        if (first !== undefined) {
+          entries.push({ path: r.path, type: 'hardlink', target: first });
+          break;
+        }
+        if (r.nlink > 1) firstOfInode.set(r.ino, r.path);
+        const b = store.writeBlobFromFile(join(upper, r.path));
+        entries.push({ path: r.path, type: 'file', mode: r.mode, size: b.size, digest: b.digest, ...meta });
+        break;
+      }
+      case 'd':
+        entries.push({ path: r.path, type: opaque && lower.get(r.path)?.type === 'dir' ? 'opaque' : 'dir', mode: r.mode, ...meta });
+        break;
+      case 'l':
+        entries.push({ path: r.path, type: 'symlink', mode: 0o777, target: r.target, ...meta });
+        break;
+      case 'c':
+        if (r.major === 0 && r.minor === 0) entries.push({ path: r.path, type: 'whiteout' });
+        else entries.push({ path: r.path, type: 'char', mode: r.mode, major: r.major, minor: r.minor, ...meta });
+        break;
+      case 'b':
+        entries.push({ path: r.path, type: 'block', mode: r.mode, major: r.major, minor: r.minor, ...meta });
+        break;
+      case 'p':
+        entries.push({ path: r.path, type: 'fifo', mode: r.mode, ...meta });
+        break;
+      default:
+        // sockets are not part of a layer
+        break;
+    }
+  }
+  return entries;
+}
