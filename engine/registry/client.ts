@@ -65,7 +65,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       const res = await t.request({ method: 'GET', registry, path: '/v2/', scopes: [], facts });
       await res.body?.cancel();
       const header = res.headers.get('www-authenticate');
-      const scheme = header ? /^\s*(\w+)/.exec(header)?.[1]?.toLowerCase() : undefined;
+      const scheme = t.authScheme(registry) ?? (header ? /^\s*(\w+)/.exec(header)?.[1]?.toLowerCase() : undefined);
       if (res.status === 200) return { authorized: true, ...(scheme ? { auth: scheme } : {}) };
       if (res.status === 401) return { authorized: false, ...(scheme ? { auth: scheme } : {}) };
       if (res.status === 403) throw new RegistryError('DENIED', `${describe(facts)}: GET /v2/ was refused (HTTP 403)`, { ...facts, status: 403 });

@@ -72,6 +72,11 @@ export class Transport {
     return this.#opts.timeoutMs ?? 30_000;
   }
 
+  /** The auth scheme the registry's last challenge asked for (`bearer`, `basic`), if any. */
+  authScheme(registry: string): string | undefined {
+    return this.#challenges.get(registry)?.scheme;
+  }
+
   /** `http://host` or `https://host` for a registry. */
   baseUrl(registry: string): string {
     const host = apiHost(registry);
