@@ -5,7 +5,7 @@
  *
  * A registry process cannot outlive the test: it runs under `sh`, which kills it when its
  * stdin (a pipe from the test process) closes — also when the test process is SIGKILLed —
- * and `timeout` ends it after 15 minutes whatever happens.
+ * and `timeout` ends it after 15 minutes whatever happens; the shell then removes its folder.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -80,7 +80,7 @@ export async function startRegistry(opts: { basicAuth?: { username: string; pass
   );
   const logPath = join(dir, 'registry.log');
   const logFd = openSync(logPath, 'a');
-  const child = spawn('sh', ['-c', 'timeout 900 docker-registry serve "$1" & p=$!; read _ignored; kill $p 2>/dev/null; wait $p', 'sh', config], { stdio: ['pipe', logFd, logFd] });
+  const child = spawn('sh', ['-c', 'timeout 900 docker-registry serve "$1" & p=$!; read _ignored; kill $p 2>/dev/null; wait $p; rm -rf "$2"', 'sh', config, dir], { stdio: ['pipe', logFd, logFd] });
   closeSync(logFd);
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const kill = () => child.stdin?.end();

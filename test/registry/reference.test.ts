@@ -10,6 +10,7 @@ import { choosePlatform, parsePlatform, platformMatches } from '../../engine/reg
 import { createDecompress, sniffCompression } from '../../engine/registry/decompress.js';
 import { RegistryError } from '../../engine/registry/registry-error.js';
 import { layerCompression } from '../../engine/registry/media-types.js';
+import { createRegistryClient } from '../../engine/registry/client.js';
 
 const t = suite('registry references and parsers');
 const D = `sha256:${'a'.repeat(64)}`;
@@ -139,6 +140,28 @@ t.test('decompresses zstd (two frames, chunked input) and gzip layers', async ()
   assert.is(layerCompression('application/vnd.oci.image.layer.v1.tar+zstd'), 'zstd');
   assert.is(layerCompression('application/vnd.docker.image.rootfs.diff.tar.gzip'), 'gzip');
   assert.is(layerCompression('application/vnd.oci.image.config.v1+json'), undefined);
+});
+
+t.test('uses https:// except for loopback and insecure hosts, through the fetch it is given', async () => {
+  const urls: string[] = [];
+  const fake = (async (url: string | URL | Request) => {
+    urls.push(String(url));
+    return new Response(null, { status: 200 });
+  }) as typeof fetch;
+  await createRegistryClient({ fetch: fake, auth: false }).ping('registry.example:5000');
+  await createRegistryClient({ fetch: fake, auth: false }).ping('docker.io');
+  await createRegistryClient({ fetch: fake, auth: false }).ping('localhost:5000');
+  await createRegistryClient({ fetch: fake, auth: false, insecure: true }).ping('registry.example');
+  await createRegistryClient({ fetch: fake, auth: false, insecure: ['other.example:5000'] }).ping('other.example:5000');
+  await createRegistryClient({ fetch: fake, auth: false, insecure: ['other.example:5000'] }).ping('third.example');
+  assert.equal(urls, [
+    'https://registry.example:5000/v2/',
+    'https://registry-1.docker.io/v2/',
+    'http://localhost:5000/v2/',
+    'http://registry.example/v2/',
+    'http://other.example:5000/v2/',
+    'https://third.example/v2/',
+  ]);
 });
 
 t.run();
