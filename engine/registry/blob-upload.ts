@@ -4,11 +4,13 @@
  * repository of the registry that holds it, else a monolithic upload (POST, then PUT with the
  * bytes) or, above `chunkSize`, a chunked one (POST, PATCH per chunk with Content-Range, PUT
  * `?digest=`). The registry verifies the digest on the final PUT; the digest it answers with
- * is checked too.
+ * is checked too. A chunked upload whose PATCH fails (dropped, 5xx, 416) asks the registry
+ * how far it got (GET on the upload URL) and goes on from there, a bounded number of times.
  */
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { headBlob } from './blob-fetch.js';
 import { describe, RegistryError, type RegistryErrorFacts } from './registry-error.js';
 import { repoScope, statusError, type Transport } from './transport.js';
@@ -63,6 +65,18 @@ async function slice(src: BlobSource, offset: number, length: number): Promise<B
   }
 }
 
+/** Times a chunked upload asks the registry where it stands after a failed PATCH. */
+const MAX_RECOVERIES = 5;
+
+/** Where an upload stands (GET on its Location: 204 with `Range: 0-<last byte>`). */
+async function uploadStatus(t: Transport, registry: string, url: string, push: string, base: string, facts: RegistryErrorFacts): Promise<{ url: string; offset: number }> {
+  const res = await t.request({ method: 'GET', registry, path: url, scopes: [push], facts });
+  if (res.status !== 204 && res.status !== 202) throw await statusError(res, 'asking where the interrupted upload stands', facts);
+  await res.body?.cancel();
+  const last = /^(?:bytes=)?0-(-?\d+)$/.exec(res.headers.get('range') ?? '')?.[1];
+  return { url: res.headers.get('location') ? location(res, base, facts) : url, offset: last === undefined ? 0 : Math.max(0, Number(last) + 1) };
+}
+
 export async function putBlob(t: Transport, registry: string, repository: string, src: BlobSource, digest: string, size: number, opts: PutBlobOptions = {}): Promise<PutBlobResult> {
   const facts: RegistryErrorFacts = { registry, repository, digest };
   if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw new RegistryError('UNSUPPORTED', `${describe(facts)}: only sha256 blobs can be pushed`, facts);
@@ -97,21 +111,39 @@ export async function putBlob(t: Transport, registry: string, repository: string
     const body = () => ('bytes' in src ? Buffer.from(src.bytes) : (Readable.toWeb(createReadStream(src.file)) as ReadableStream<Uint8Array>));
     done = await t.request({ method: 'PUT', registry, path: withDigest(url, digest), scopes: [push], headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, facts });
   } else {
-    for (let offset = 0; offset < size; offset += chunkSize) {
+    let recoveries = 0;
+    for (let offset = 0; offset < size; ) {
       const n = Math.min(chunkSize, size - offset);
       const chunk = await slice(src, offset, n);
-      const res = await t.request({
-        method: 'PATCH',
-        registry,
-        path: url,
-        scopes: [push],
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(n), 'content-range': `${offset}-${offset + n - 1}` },
-        body: () => chunk,
-        facts,
-      });
-      if (res.status !== 202) throw await statusError(res, `uploading bytes ${offset}-${offset + n - 1}`, facts);
-      await res.body?.cancel();
-      url = location(res, base, facts);
+      let res: Response | undefined;
+      let failure: RegistryError | undefined;
+      try {
+        // Not retried as is: a chunk may have landed in part. Recovery asks the registry instead.
+        res = await t.request({
+          method: 'PATCH',
+          registry,
+          path: url,
+          scopes: [push],
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(n), 'content-range': `${offset}-${offset + n - 1}` },
+          body: () => chunk,
+          facts,
+          once: true,
+        });
+      } catch (err) {
+        if (!(err instanceof RegistryError) || (err.reason !== 'UNREACHABLE' && err.reason !== 'UNAVAILABLE')) throw err;
+        failure = err;
+      }
+      if (failure || res?.status === 416) {
+        await res?.body?.cancel();
+        if (++recoveries > MAX_RECOVERIES) throw failure ?? (await statusError(res!, `uploading bytes ${offset}-${offset + n - 1}`, facts));
+        await sleep(Math.min(100 * 2 ** recoveries, 2000));
+        ({ url, offset } = await uploadStatus(t, registry, url, push, base, facts));
+        continue;
+      }
+      if (res!.status !== 202) throw await statusError(res!, `uploading bytes ${offset}-${offset + n - 1}`, facts);
+      await res!.body?.cancel();
+      url = location(res!, base, facts);
+      offset += n;
     }
     done = await t.request({ method: 'PUT', registry, path: withDigest(url, digest), scopes: [push], headers: { 'content-length': '0' }, facts });
   }

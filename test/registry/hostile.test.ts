@@ -178,6 +178,79 @@ t.test('rejects manifests that do not match their digest', async () => {
   await fails(client().getManifest(repo()), 'PROTOCOL', /not JSON/);
 });
 
+/** An in-memory upload endpoint; `patch` decides what happens to each PATCH. */
+function uploads(patch: (n: number, req: IncomingMessage, res: ServerResponse, body: Buffer, held: Buffer[]) => boolean) {
+  const held: Buffer[] = [];
+  let patches = 0;
+  let stored: Buffer | undefined;
+  const h = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const size = () => held.reduce((a, b) => a + b.length, 0);
+    if (req.method === 'HEAD') return void res.writeHead(404).end();
+    if (req.method === 'POST') return void res.writeHead(202, { location: '/v2/evil/app/blobs/uploads/u1', 'content-length': 0 }).end();
+    if (req.method === 'GET' && url.pathname.endsWith('/u1')) return void res.writeHead(204, { range: `0-${size() - 1}`, location: '/v2/evil/app/blobs/uploads/u1' }).end();
+    if (req.method === 'PATCH') {
+      const start = Number(/^(\d+)-/.exec(req.headers['content-range'] ?? '')?.[1]);
+      if (start !== size()) return void res.writeHead(416).end();
+      if (!patch(patches++, req, res, body, held)) return;
+      held.push(body);
+      return void res.writeHead(202, { location: '/v2/evil/app/blobs/uploads/u1', range: `0-${size() - 1}` }).end();
+    }
+    if (req.method === 'PUT') {
+      stored = Buffer.concat([...held, body]);
+      const d = `sha256:${sha256(stored)}`;
+      if (d !== url.searchParams.get('digest')) return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}');
+      return void res.writeHead(201, { 'docker-content-digest': d }).end();
+    }
+    res.writeHead(405).end();
+  };
+  return { handler: h, stored: () => stored };
+}
+
+t.test('goes on with a chunked upload after a chunk is dropped half-way', async () => {
+  const up = uploads((n, _q, res, body, held) => {
+    if (n !== 1) return true;
+    held.push(body.subarray(0, 10_000)); // half of it landed, then the connection died
+    res.socket?.destroy();
+    return false;
+  });
+  const fake = await startServer(up.handler);
+  try {
+    const r = await client().putBlob(parseReference(`${fake.host}/evil/app`), { bytes: blob }, digest, blob.length, { chunkSize: 50_000 });
+    assert.is(r.how, 'uploaded');
+    assert.ok(up.stored()?.equals(blob), 'the registry holds exactly the blob');
+    assert.ok(fake.seen.some((s) => s.method === 'GET' && s.url.endsWith('/u1')), 'asked where the upload stood');
+  } finally {
+    await fake.stop();
+  }
+});
+
+t.test('a chunk answered with 500 is recovered through the upload status, and a wrong digest is DIGEST_MISMATCH', async () => {
+  const up = uploads((n, _q, res) => {
+    if (n !== 2) return true;
+    res.writeHead(500).end();
+    return false;
+  });
+  const fake = await startServer(up.handler);
+  try {
+    await client().putBlob(parseReference(`${fake.host}/evil/app`), { bytes: blob }, digest, blob.length, { chunkSize: 40_000 });
+    assert.ok(up.stored()?.equals(blob));
+    const lie = Buffer.from(blob);
+    lie[5] = 0;
+    await fails(client().putBlob(parseReference(`${fake.host}/evil/app`), { bytes: lie }, digest, lie.length, { chunked: false }), 'DIGEST_MISMATCH', /found other bytes than the digest names/);
+  } finally {
+    await fake.stop();
+  }
+});
+
+t.test('retries a manifest PUT answered with 502', async () => {
+  let n = 0;
+  handler = (_q, res) => void (n++ === 0 ? res.writeHead(502).end() : res.writeHead(201).end());
+  const bytes = Buffer.from('{"schemaVersion":2}');
+  assert.is(await client().putManifest(repo(), 'application/vnd.oci.image.manifest.v1+json', bytes), `sha256:${sha256(bytes)}`);
+  assert.is(server.seen.length, 2);
+});
+
 t.test('reports an unreachable registry by name', async () => {
   const port = await freePort();
   const e = await fails(createRegistryClient({ auth: false, backoffMs: 1, attempts: 2 }).getManifest(parseReference(`127.0.0.1:${port}/a/b:1`)), 'UNREACHABLE', new RegExp(`127\\.0\\.0\\.1:${port}/a/b: cannot reach http://127\\.0\\.0\\.1:${port}`));
