@@ -9,3 +9,4 @@ export { layerCompression, ACCEPT_MANIFESTS, LAYER_ZSTD, DOCKER_LAYER_GZIP, type
 export type { FetchedManifest } from './manifest.js';
 export type { FetchedBlob } from './blob-fetch.js';
 export type { BlobSource, PutBlobOptions, PutBlobResult } from './blob-upload.js';
+export { pullToLayout, pushLayout, type PulledLayout, type PushedLayout } from './layout-transfer.js';
