@@ -8,7 +8,7 @@
  * naming the manifest by tag — written last, so a layout with an index.json is complete.
  * Push: every blob of the layout's manifest (by file, streamed), then the manifest.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IMAGE_NAME, MEDIA, REF_NAME, type Descriptor, type OciIndex, type OciManifest, type Platform } from '../oci/oci-types.js';
@@ -31,7 +31,7 @@ async function sha256File(path: string): Promise<{ digest: string; size: number 
 const blobPath = (dir: string, digest: string) => join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
 
 function writeAtomic(path: string, data: Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
