@@ -1,0 +1,12 @@
+export { createRegistryClient, type RegistryClient, type RegistryClientOptions, type RepositoryName, type PingResult } from './client.js';
+export { parseReference, formatReference, familiarReference, manifestTarget, apiHost, isLoopback, type ImageReference } from './reference.js';
+export { RegistryError, type RegistryErrorReason, type RegistryErrorFacts } from './registry-error.js';
+export { lookupCredentials, saveCredentials, dockerConfigPath, serverKey, type Credentials } from './docker-config.js';
+export { login } from './login.js';
+export { parsePlatform, formatPlatform, platformMatches, choosePlatform } from './platform.js';
+export { createDecompress, createZstdDecompress, sniffCompression } from './decompress.js';
+export { layerCompression, ACCEPT_MANIFESTS, LAYER_ZSTD, DOCKER_LAYER_GZIP, type Compression } from './media-types.js';
+export type { FetchedManifest } from './manifest.js';
+export type { FetchedBlob } from './blob-fetch.js';
+export type { BlobSource, PutBlobOptions, PutBlobResult } from './blob-upload.js';
+export { pullToLayout, pushLayout, type PulledLayout, type PushedLayout } from './layout-transfer.js';
