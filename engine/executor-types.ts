@@ -62,8 +62,9 @@ export interface PreparedRoot {
 export interface ChainRef {
   layers: readonly LayerDigest[];
   chain: ChainDigest;
-  /** The union view of `layers` (merged by the engine, which has it already). */
-  view: ViewLike;
+  /** The union view of `layers`, when the caller has it already (the engine does); an
+   *  executor that needs it merges it otherwise. */
+  view?: ViewLike;
 }
 
 export interface Executor {

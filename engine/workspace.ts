@@ -67,6 +67,9 @@ export class Workspace {
   readonly dir: string;
   readonly root: string;
   readonly #store: Store;
+  get store(): Store {
+    return this.#store;
+  }
   readonly #owned: OwnedDir;
   #state: WsState;
 

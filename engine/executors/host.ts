@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Store } from '../../cache/store-types.js';
 import type { ChainRef, ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from '../executor-types.js';
 import { runCommand } from '../executor.js';
+import { mergeChain } from '../union-view.js';
 import { Workspace, WORKSPACES } from '../workspace.js';
 import { MAX_SLOTS } from '../../cache/owned-dirs.js';
 import type { EventBus } from '../events.js';
@@ -76,7 +77,9 @@ export async function workspaceRoot(
   chain: ChainRef,
   spawn: (req: ExecRequest, cwd: string, mounts: ExecMount[]) => Promise<ExecResult>,
 ): Promise<PreparedRoot> {
-  ws.sync([...chain.layers], chain.chain, chain.view);
+  const view = chain.view ?? mergeChain(chain.layers, (d) => ws.store.getLayer(d));
+  if (!view) throw new Error('a layer of the chain is missing from the store');
+  ws.sync([...chain.layers], chain.chain, view);
   let skip = new Set<string>();
   let failed = false;
   return {
@@ -107,7 +110,7 @@ export async function workspaceRoot(
       }
     },
     async collect() {
-      const snap = ws.snapshot(chain.view, skip);
+      const snap = ws.snapshot(view, skip);
       return { entries: snap.entries, after: snap.after };
     },
     committed(layers, c) {

@@ -27,9 +27,9 @@ import { basename, join, posix } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
-import type { ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from '../executor-types.js';
+import type { ChainRef, ExecMount, ExecRequest, ExecResult, Executor, PreparedRoot } from '../executor-types.js';
 import { mergeChain, type ViewReader } from '../union-view.js';
-import type { Workspace } from '../workspace.js';
+import type { ViewLike, Workspace } from '../workspace.js';
 import type { SandboxCaps } from './detect.js';
 import { buildTree, extractLayer, layersDir } from './extract.js';
 import { removeInNs } from './ns.js';
@@ -52,6 +52,10 @@ function newRunDir(store: Store): string {
   const dir = join(runsDir(store), `${process.pid}-${randomBytes(6).toString('hex')}`);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   return dir;
+}
+
+function missingLayer(): never {
+  throw new Error('sandbox: a layer of the chain is missing from the store');
 }
 
 function lowerView(store: Store, layers: readonly LayerDigest[]): ViewReader {
@@ -225,6 +229,14 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
         async exec(req: ExecRequest): Promise<ExecResult> {
           if (released) throw new Error('sandbox: exec after release');
           const k = execs++;
+          if (req.script !== undefined) {
+            // A RUN heredoc: a file of the run directory, bound read-only into the root (its
+            // mount point lives in the init layer, so it never reaches the layer).
+            const file = join(run, `script${k}`);
+            writeFileSync(file, req.script, { mode: 0o755 });
+            const target = '/.stratum/heredoc';
+            req = { ...req, argv: [...req.argv, target], mounts: [...req.mounts, { type: 'bind', source: file, target, readonly: true }] };
+          }
           const init = join(run, `i${k}`);
           const points = [
             { path: 'proc', file: false },
@@ -241,8 +253,8 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
           ];
           return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: cwdDir, lowerdir: [init, ...names].join(':'), upper, work }, req, extra);
         },
-        collect(): Promise<LayerEntry[]> {
-          return snapshotUpper(store, caps, upper, lower);
+        async collect() {
+          return { entries: await snapshotUpper(store, caps, upper, lower) };
         },
         async release(): Promise<void> {
           if (released) return;
@@ -257,8 +269,9 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
 export interface HostToolsExecutorOptions {
   store: Store;
   caps: SandboxCaps;
-  /** The stage's workspace: the only writable tree, bound at its own path. */
-  workspace: Workspace;
+  /** The stage's workspace: the only writable tree, bound at its own path. Taken on the
+   *  first prepare() (a slot of the store, cache/owned-dirs.ts) and given back by close(). */
+  workspace: () => Promise<Workspace>;
 }
 
 /**
@@ -267,13 +280,19 @@ export interface HostToolsExecutorOptions {
  * the workspace and left out of the snapshot.
  */
 export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
-  const { store, caps, workspace: ws } = opts;
+  const { store, caps } = opts;
+  let held: Workspace | undefined;
   return {
     kind: 'host-tools',
-    async prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot> {
-      const view = mergeChain(chain.layers, (d) => store.getLayer(d));
-      if (!view) throw new Error('host-tools: a layer of the chain is missing from the store');
+    close() {
+      held?.release();
+      held = undefined;
+    },
+    async prepare(chain: ChainRef): Promise<PreparedRoot> {
+      const ws = (held ??= await opts.workspace());
+      const view: ViewLike = chain.view ?? mergeChain(chain.layers, (d) => store.getLayer(d)) ?? missingLayer();
       ws.sync([...chain.layers], chain.chain, view);
+      let failed = false;
       const run = newRunDir(store);
       const mnt = join(run, 'm');
       mkdirSync(mnt);
@@ -298,15 +317,30 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
             }
             return { ...m, target };
           });
+          let argv = req.argv;
+          if (req.script !== undefined) {
+            // Beside the tree, not in it: the host root (and so the store) is visible read-only.
+            const file = join(run, 'heredoc.script');
+            writeFileSync(file, req.script, { mode: 0o755 });
+            argv = [...argv, file];
+          }
           await ws.beginRun();
-          return runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, cwd, mounts }, [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }]);
+          const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts }, [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }]);
+          if (!res.ok) failed = true;
+          return res;
         },
-        async collect(): Promise<LayerEntry[]> {
-          return ws.snapshot(view, skip).entries;
+        async collect() {
+          const snap = ws.snapshot(view, skip);
+          return { entries: snap.entries, after: snap.after };
+        },
+        committed(layers, c) {
+          ws.commit(layers, c);
         },
         async release(): Promise<void> {
           if (released) return;
           released = true;
+          // A failed or cancelled RUN leaves the tree in an unknown state: the next sync re-reads it.
+          if (failed) ws.markDirty();
           rmSync(run, { recursive: true, force: true });
         },
       };

@@ -37,7 +37,7 @@ export function defineCases(label: string) {
     const r = req(script, more);
     try {
       const res = await root.exec(r);
-      const entries = res.ok ? await root.collect() : [];
+      const entries = res.ok ? (await root.collect()).entries : [];
       return { res, entries, lines: r.lines, root };
     } finally {
       await root.release();
@@ -211,7 +211,7 @@ await root.exec({ argv: ['/bin/sh', '-c', 'echo started; ${marker} & ${marker}']
 
   t.test('host-tools: the host is read-only (EROFS with a hint naming the path), the workspace is writable', async () => {
     const ws = new Workspace(kit.store, `ht-${label}`);
-    const ex = createHostToolsExecutor({ store: kit.store, caps: kit.caps, workspace: ws });
+    const ex = createHostToolsExecutor({ store: kit.store, caps: kit.caps, workspace: async () => ws });
     const root: PreparedRoot = await ex.prepare({ layers: [], chain: EMPTY_CHAIN });
     try {
       const probe = `/usr/local/stratum-ht-${process.pid}`;
@@ -225,7 +225,7 @@ await root.exec({ argv: ['/bin/sh', '-c', 'echo started; ${marker} & ${marker}']
       const ok = await root.exec(good);
       assert.ok(ok.ok, good.lines.join('\n'));
       assert.is(good.lines[0], `stdout: ${join(ws.root, 'src')}`);
-      const entries = await root.collect();
+      const { entries } = await root.collect();
       assert.equal(entries.map((e) => e.path).sort(), ['src', 'src/out.txt', 'src/sub']);
     } finally {
       await root.release();
