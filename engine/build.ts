@@ -15,7 +15,7 @@ import { loadDockerignore } from './dockerignore.js';
 import { EXIT, toUserError, UserError } from './errors.js';
 import type { EventBus, StepInfo } from './events.js';
 import type { Executor, ExecutorKind } from './executor-types.js';
-import { hostExecutor, type WorkspaceRef } from './executors/host.js';
+import { executorKind, makeExecutor } from './executors/choose.js';
 import type { Lease } from '../cache/leases.js';
 import { imageConfig } from './image-history.js';
 import { loadDockerfile, normalizeRef } from './load.js';
@@ -179,7 +179,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const historyId = `${contextReal}\0${dockerfileReal}`;
   if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
   const executors = new Map<number, Executor>();
-  const choice = opts.executor ?? stratumEnv().executor ?? 'host';
+  const choice = opts.executor ?? stratumEnv().executor ?? 'sandbox';
   const session: Session = {
     opts,
     store,
@@ -269,24 +269,6 @@ export function stageDeps(plan: Plan, st: PlannedStage): number[] {
     }
   }
   return [...deps];
-}
-
-/** Which executor runs a stage's RUN steps: a chain that starts from scratch has no shell of
- *  its own and runs the host's tools (still sandboxed); anything else runs in the sandbox. */
-function executorKind(plan: Plan, stage: number, choice: 'sandbox' | 'host'): ExecutorKind {
-  if (choice === 'host') return 'host';
-  let st = plan.stages[stage]!;
-  while (st.base.kind === 'stage') st = plan.stages[st.base.stage]!;
-  return st.base.kind === 'scratch' ? 'host-tools' : 'sandbox';
-}
-
-function makeExecutor(kind: ExecutorKind, store: Store, bus: EventBus, ws: WorkspaceRef): Executor {
-  switch (kind) {
-    case 'host':
-    case 'host-tools':
-    case 'sandbox':
-      return hostExecutor(store, bus, ws);
-  }
 }
 
 /** Tag the target's image and write the outputs. */

@@ -112,8 +112,8 @@ t.test("prune honours live leases and removes dead owners' leases", () => {
   const mk = (i: number) => {
     const b = store.writeBlob(Buffer.alloc(1000, i));
     const layer = store.putLayer([{ path: `f${i}`, type: 'file', mode: 0o644, size: b.size, digest: b.digest }]);
-    const key = asStepKey(`00000000000000a${i}`);
-    store.putKey({ key, layer: layer.digest, chain: asChainDigest('00000000000000c0'), record: {}, created: 0, durationMs: 1 });
+    const key = asStepKey(`${'0'.repeat(62)}a${i}`);
+    store.putKey({ key, layer: layer.digest, chain: asChainDigest('0'.repeat(62) + 'c0'), record: {}, created: 0, durationMs: 1 });
     return { key, layer };
   };
   const live = mk(1);
@@ -162,7 +162,7 @@ t.test('an imported base keeps its layers while a kept key stands on its chain, 
   const base = store.putLayer([{ path: 'base.bin', type: 'file', mode: 0o644, size: b.size, digest: b.digest }]);
   const chain = chainOf([base.digest]);
   store.writeDoc('oci-layout-bases', 'v1 sha256:x', { layers: [base.digest] }, { base: { chain }, layers: [base.digest] });
-  const key = asStepKey('00000000000000b1');
+  const key = asStepKey('0'.repeat(62) + 'b1');
   store.putKey({ key, layer: null, chain, record: { parent: chain }, created: 0, durationMs: 1 });
   const old = new Date(Date.now() - 3_600_000);
   for (const d of ['keys-v1', 'layers-v1', 'blobs-v1']) for (const fan of readdirSync(join(store.root, d))) for (const f of readdirSync(join(store.root, d, fan))) utimesSync(join(store.root, d, fan, f), old, old);

@@ -1,0 +1,145 @@
+/**
+ * The sandbox executor through the real CLI, on a busybox base image: RUN sees the image as
+ * `/`, writes only its own layer, and the layer is what the kernel's overlay recorded
+ * (whiteouts, opaque directories, owners), checked with umoci. As root and as an ordinary
+ * user.
+ */
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { suite, Rig } from '../util/rig.js';
+import { runCli, startCli, stepsDone, type CliResult } from '../util/cli.js';
+import { busyboxBase } from '../util/base-images.js';
+import { tool } from '../util/oci-kit.js';
+import { chownTree, runCliAs, testUser } from '../util/unprivileged.js';
+
+const t = suite('sandbox e2e (busybox)', { timeoutMs: 120_000 });
+let rig: Rig;
+let base: string;
+t.before(async () => {
+  base = await busyboxBase();
+});
+t.beforeEach(() => {
+  rig = new Rig();
+});
+t.afterEach(() => rig.cleanup());
+
+const FROM = () => `FROM oci-layout://${base}:latest`;
+
+function build(extra: string[], as: 'root' | 'user' = 'root'): Promise<CliResult> {
+  const args = ['build', '--progress=json', '--cache-dir', rig.path('store'), ...extra, rig.path('ctx')];
+  if (as === 'root') return runCli(args);
+  const u = testUser();
+  chownTree(rig.dir, u.uid, u.gid);
+  return runCliAs(args);
+}
+
+/** Unpack an OCI archive's image with umoci, as root (owners kept). */
+async function umociUnpack(archive: string, dest: string): Promise<void> {
+  await tool('skopeo', ['copy', `oci-archive:${archive}`, `oci:${rig.path('layout')}:x`]);
+  await tool('umoci', ['unpack', '--image', `${rig.path('layout')}:x`, dest]);
+}
+
+for (const as of ['root', 'user'] as const) {
+  t.test(`[${as}] RUN sees the image as /, and its layer holds exactly the overlay's changes`, async () => {
+    rig.write({
+      'ctx/Dockerfile': `${FROM()}
+RUN mkdir -p /usr/local/bin /d && echo one > /d/a && echo tool > /usr/local/bin/stratum-sandbox-probe
+RUN rm /bin/cat && rm -rf /d && mkdir /d && echo two > /d/b
+RUN echo mine > /owned && chown 1000:1000 /owned
+`,
+    });
+    const r = await build(['-o', `type=oci,dest=${rig.path('img.tar')}`], as);
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    assert.not.ok(existsSync('/usr/local/bin/stratum-sandbox-probe'), 'the host /usr/local/bin is untouched');
+    if (as === 'root') {
+      await umociUnpack(rig.path('img.tar'), rig.path('bundle'));
+      const rootfs = rig.path('bundle/rootfs');
+      assert.not.ok(existsSync(`${rootfs}/bin/cat`), 'a file deleted from a lower layer is gone (whiteout)');
+      assert.ok(existsSync(`${rootfs}/bin/sh`));
+      assert.equal(readdirSync(`${rootfs}/d`), ['b'], 'rm -rf d && mkdir d replaced the directory (opaque)');
+      assert.is(readFileSync(`${rootfs}/usr/local/bin/stratum-sandbox-probe`, 'utf8'), 'tool\n');
+      const st = lstatSync(`${rootfs}/owned`);
+      assert.equal([st.uid, st.gid], [1000, 1000], 'chown inside the RUN is in the layer');
+    }
+    const again = await build([], as);
+    assert.is(again.code, 0, again.stderr);
+    assert.ok(stepsDone(again).filter((e) => e.layer !== null || e.instruction.startsWith('RUN')).every((e) => e.cached), 'a rebuild is all cached');
+  });
+}
+
+t.test('RUN --network=none cannot reach a server on the host; the default network can', async () => {
+  const server: Server = createServer((_q, res) => res.end('hello from the host\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN wget -q -O /got.txt http://127.0.0.1:${port}/\n` });
+    const ok = await build(['-o', `type=local,dest=${rig.path('out')}`]);
+    assert.is(ok.code, 0, ok.stderr + ok.stdout);
+    assert.is(rig.read('out/got.txt'), 'hello from the host\n');
+    rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN --network=none wget -q -T 2 -O /got.txt http://127.0.0.1:${port}/\n` });
+    const none = await build([]);
+    assert.is(none.code, 1, none.stderr + none.stdout);
+  } finally {
+    server.close();
+  }
+});
+
+t.test('kill -9 of the CLI during a sandboxed RUN leaves no process, no mount and no layer; the next build works', async () => {
+  const marker = `sleep 47.${process.pid}`;
+  rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo started > /started && ${marker}\n` });
+  const { child, done } = startCli(['build', '--progress=json', '--cache-dir', rig.path('store'), rig.path('ctx')]);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const deadline = Date.now() + 30_000;
+  while (!execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(marker)) {
+    if (Date.now() > deadline) throw new Error(`the RUN never started: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  await done;
+  const gone = Date.now() + 5_000;
+  while (execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(marker)) {
+    if (Date.now() > gone) assert.unreachable('the RUN outlived the CLI');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.not.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(rig.path('store')), 'no mount left under the store');
+  writeFileSync(rig.path('ctx/Dockerfile'), `${FROM()}\nRUN echo finished > /done\n`);
+  const r = await build(['-o', `type=local,dest=${rig.path('out')}`]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(rig.read('out/done'), 'finished\n');
+  assert.not.ok(existsSync(rig.path('out/started')), 'nothing of the killed RUN became a layer');
+});
+
+t.test('a FROM scratch stage runs the host tools read-only: writes outside the workspace fail, host secrets stay out', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nRUN touch /usr/local/stratum-probe\n' });
+  const ro = await build([]);
+  assert.is(ro.code, 1);
+  const failed = ro.events.find((e) => e.type === 'step-failed');
+  assert.ok(failed && failed.type === 'step-failed' && /read-only/i.test(`${failed.message} ${failed.hint ?? ''} ${failed.logTail.join(' ')}`), JSON.stringify(failed));
+  assert.not.ok(existsSync('/usr/local/stratum-probe'));
+
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nRUN ["/bin/sh", "-c", "echo \\"[$AWS_SECRET_ACCESS_KEY]\\" > secret.txt; touch /tmp/stratum-private-tmp-probe"]\n' });
+  const env = { AWS_SECRET_ACCESS_KEY: 'hunter2' };
+  const hidden = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store'), '-o', `type=local,dest=${rig.path('out1')}`, rig.path('ctx')], { env });
+  assert.is(hidden.code, 0, hidden.stderr);
+  assert.is(rig.read('out1/secret.txt'), '[]\n');
+  assert.not.ok(existsSync('/tmp/stratum-private-tmp-probe'), '/tmp is private to the RUN');
+  const passed = await runCli(['build', '--progress=json', '--env-pass', 'AWS_SECRET_ACCESS_KEY', '--no-cache', '--cache-dir', rig.path('store'), '-o', `type=local,dest=${rig.path('out2')}`, rig.path('ctx')], { env });
+  assert.is(passed.code, 0, passed.stderr);
+  assert.is(rig.read('out2/secret.txt'), '[hunter2]\n');
+});
+
+t.test('a scratch chain gives the same layers through --executor=host and the sandbox', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nWORKDIR /w\nCOPY a.txt .\nRUN mkdir -p gen && cp a.txt gen/b.txt && chmod 600 gen/b.txt && ln -s b.txt gen/c\n', 'ctx/a.txt': 'x\n' });
+  const layers = async (executor: string, store: string) => {
+    const r = await runCli(['build', '--progress=json', `--executor=${executor}`, '--cache-dir', rig.path(store), rig.path('ctx')]);
+    assert.is(r.code, 0, r.stderr);
+    return stepsDone(r).map((e) => e.layer);
+  };
+  assert.equal(await layers('sandbox', 's1'), await layers('host', 's2'));
+});
+
+t.run();

@@ -1,0 +1,52 @@
+/**
+ * Running the real CLI as an ordinary user: CI machines run as root, users do not. The test
+ * user `stratumt` is created on first use with `useradd` (which also grants it a subordinate
+ * uid range in /etc/subuid), and the CLI runs under `setpriv` with that user's ids.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, readdirSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, parseEvents, type CliResult } from './cli.js';
+
+export const TEST_USER = 'stratumt';
+
+/** uid and gid of the test user, creating it when missing. Throws unless run as root. */
+export function testUser(): { uid: number; gid: number; home: string } {
+  if (process.getuid?.() !== 0) throw new Error('the unprivileged-user tests need to start as root (they create a user and switch to it)');
+  const id = () => execFileSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' }).trim().split(':');
+  let row: string[];
+  try {
+    row = id();
+  } catch {
+    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', TEST_USER]);
+    row = id();
+  }
+  return { uid: Number(row[2]), gid: Number(row[3]), home: row[5]! };
+}
+
+/** Give a tree to the test user (the rig's temp dirs are root's). */
+export function chownTree(path: string, uid: number, gid: number): void {
+  chownSync(path, uid, gid);
+  if (!lstatSync(path).isDirectory()) return;
+  for (const name of readdirSync(path)) {
+    const p = join(path, name);
+    if (lstatSync(p).isSymbolicLink()) continue;
+    chownTree(p, uid, gid);
+  }
+}
+
+/** Run the CLI as the test user, with a clean environment of that user. */
+export function runCliAs(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const u = testUser();
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: u.home, USER: TEST_USER, LOGNAME: TEST_USER, NO_COLOR: '1', ...opts.env };
+  const child = spawn('setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', process.execPath, CLI, ...args], {
+    cwd: opts.cwd ?? '/',
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, events: parseEvents(stdout) })));
+}
