@@ -93,7 +93,8 @@ t.test('-t stores an image that a later build can start FROM', async () => {
   const a = await build('FROM scratch\nENV FROM_BASE=yes\nCOPY base.txt /\n', '-t', 'mybase:1');
   assert.is(a.code, 0, a.stderr);
   rig.write({ 'ctx2/Dockerfile': 'FROM mybase:1\nRUN cat base.txt && echo "env $FROM_BASE"\n' });
-  const b = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store'), '-o', rig.path('out2'), rig.path('ctx2')]);
+  // The image has no shell (FROM scratch): Docker would refuse the RUN; the host executor runs it.
+  const b = await runCli(['build', '--progress=json', '--executor=host', '--cache-dir', rig.path('store'), '-o', rig.path('out2'), rig.path('ctx2')]);
   assert.is(b.code, 0, b.stderr);
   assert.ok(logs(b).includes('base'));
   assert.ok(logs(b).includes('env yes'));

@@ -124,7 +124,7 @@ t.test("prune honours live leases and removes dead owners' leases", () => {
   writeFileSync(dead, JSON.stringify({ owner: { pid: deadPid(), start: '1', host: selfOwner().host }, created: 0, layers: [other.layer.digest], keys: [other.key] }));
   // Old enough that only the leases could save them.
   const old = new Date(Date.now() - 3_600_000);
-  for (const d of ['keys-v1', 'layers-v1', 'blobs-v1']) for (const fan of readdirSync(join(store.root, d))) for (const f of readdirSync(join(store.root, d, fan))) utimesSync(join(store.root, d, fan, f), old, old);
+  for (const d of ['keys-v2', 'layers-v2', 'blobs-v2']) for (const fan of readdirSync(join(store.root, d))) for (const f of readdirSync(join(store.root, d, fan))) utimesSync(join(store.root, d, fan, f), old, old);
   const r = store.prune({ keepStorage: 0, roots: new Set(), graceMs: 0 });
   assert.is(r.leases, 1);
   assert.is(r.removedLeases, 1);
@@ -165,7 +165,7 @@ t.test('an imported base keeps its layers while a kept key stands on its chain, 
   const key = asStepKey('0'.repeat(62) + 'b1');
   store.putKey({ key, layer: null, chain, record: { parent: chain }, created: 0, durationMs: 1 });
   const old = new Date(Date.now() - 3_600_000);
-  for (const d of ['keys-v1', 'layers-v1', 'blobs-v1']) for (const fan of readdirSync(join(store.root, d))) for (const f of readdirSync(join(store.root, d, fan))) utimesSync(join(store.root, d, fan, f), old, old);
+  for (const d of ['keys-v2', 'layers-v2', 'blobs-v2']) for (const fan of readdirSync(join(store.root, d))) for (const f of readdirSync(join(store.root, d, fan))) utimesSync(join(store.root, d, fan, f), old, old);
   const kept = store.prune({ roots: new Set(), graceMs: 0 });
   assert.equal([kept.removedLayers, kept.removedBlobs, kept.removedDocs], [0, 0, 0], 'a key is built on it');
   assert.ok(store.readDoc('oci-layout-bases', 'v1 sha256:x'));

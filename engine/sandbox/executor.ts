@@ -21,7 +21,7 @@
  * root is mounted read-only with the workspace bound read-write at its own path, and the
  * snapshot is the workspace's. The engine filters the environment; this adds nothing.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync, rmdirSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, join, posix } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
@@ -279,6 +279,19 @@ export interface HostToolsExecutorOptions {
  * workspace root (as the host executor treats WORKDIR); missing mount targets are created in
  * the workspace and left out of the snapshot.
  */
+/** `target`'s ancestors from its parent up to `top` (inclusive), deepest first. */
+function ancestorsUpTo(target: string, top: string): string[] {
+  const out: string[] = [];
+  if (target === top) return out;
+  let p = join(target, '..');
+  for (;;) {
+    out.push(p);
+    if (p === top || p === '/') break;
+    p = join(p, '..');
+  }
+  return out;
+}
+
 export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
   const { store, caps } = opts;
   let held: Workspace | undefined;
@@ -305,29 +318,51 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           const inWs = (p: string) => join(ws.root, posix.normalize('/' + p));
           const cwd = inWs(req.cwd);
           mkdirSync(cwd, { recursive: true });
+          // Mount points the tree lacks are made for the RUN and removed after it (deepest
+          // first), so they never reach the layer or the next build's tree.
+          const made: string[] = [];
           const mounts = req.mounts.map((m): ExecMount => {
             const target = inWs(m.target);
             if (!existsSync(target)) {
+              let top = target;
+              while (!existsSync(join(top, '..'))) top = join(top, '..');
               const file = m.type === 'bind' && !statSync(m.source).isDirectory();
               if (file) {
                 mkdirSync(join(target, '..'), { recursive: true });
                 writeFileSync(target, '');
               } else mkdirSync(target, { recursive: true });
+              made.push(target, ...ancestorsUpTo(target, top));
               skip.add(posix.normalize(m.target).replace(/^\/+|\/+$/g, ''));
             }
             return { ...m, target };
           });
           let argv = req.argv;
+          const extra: ExecMount[] = [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }];
           if (req.script !== undefined) {
-            // Beside the tree, not in it: the host root (and so the store) is visible read-only.
+            // Beside the tree, not in it, bound at its own path (the store may lie under the
+            // RUN's private /tmp).
             const file = join(run, 'heredoc.script');
             writeFileSync(file, req.script, { mode: 0o755 });
             argv = [...argv, file];
+            extra.push({ type: 'bind', source: file, target: file, readonly: true });
           }
           await ws.beginRun();
-          const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts }, [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }]);
-          if (!res.ok) failed = true;
-          return res;
+          try {
+            const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts }, extra);
+            if (!res.ok) failed = true;
+            return res;
+          } finally {
+            // Only what is still an empty mount point (or an empty parent made for one) goes:
+            // whatever the RUN wrote beside it stays.
+            for (const p of made) {
+              try {
+                if (statSync(p).isDirectory()) rmdirSync(p);
+                else if (statSync(p).size === 0) unlinkSync(p);
+              } catch {
+                // not empty, or gone: leave it
+              }
+            }
+          }
         },
         async collect() {
           const snap = ws.snapshot(view, skip);
