@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { defineCases } from './sandbox-cases.js';
 import { suite } from '../util/rig.js';
+import { testUser } from '../util/unprivileged.js';
 
 const asChild = process.env.STRATUM_SANDBOX_CHILD === '1';
 const me = process.getuid!() === 0 ? 'root' : `uid ${process.getuid!()}`;
@@ -17,8 +18,7 @@ defineCases(me).run();
 if (!asChild && process.getuid!() === 0) {
   const t = suite('sandbox rootless');
   t.test('every sandbox case passes as the unprivileged user stratumt', () => {
-    const id = spawnSync('id', ['-u', 'stratumt'], { encoding: 'utf8' });
-    assert.ok(id.status === 0, 'no user stratumt: create it (useradd -m stratumt; usermod --add-subuids 100000-165535 --add-subgids 100000-165535 stratumt)');
+    testUser(); // creates stratumt (with its subordinate ids) when missing
     const file = fileURLToPath(import.meta.url);
     const r = spawnSync('setpriv', ['--reuid', 'stratumt', '--regid', 'stratumt', '--init-groups', '--', process.execPath, file], {
       encoding: 'utf8',

@@ -4,7 +4,7 @@
  * uid range in /etc/subuid), and the CLI runs under `setpriv` with that user's ids.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, readdirSync, lstatSync } from 'node:fs';
+import { chownSync, readdirSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, parseEvents, type CliResult } from './cli.js';
 
@@ -20,6 +20,21 @@ export function testUser(): { uid: number; gid: number; home: string } {
   } catch {
     execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', TEST_USER]);
     row = id();
+  }
+  // useradd grants subordinate ids when login.defs says so; make sure, as the sandbox needs them.
+  const sub = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8').split('\n').some((l) => l.startsWith(`${TEST_USER}:`));
+    } catch {
+      return false;
+    }
+  };
+  if (!sub('/etc/subuid') || !sub('/etc/subgid')) execFileSync('usermod', ['--add-subuids', '100000-165535', '--add-subgids', '100000-165535', TEST_USER]);
+  // The user must reach the compiled CLI (a checkout under a private directory would hide it).
+  try {
+    execFileSync('setpriv', [`--reuid=${row[2]}`, `--regid=${row[3]}`, '--init-groups', 'test', '-r', CLI]);
+  } catch {
+    throw new Error(`the test user ${TEST_USER} cannot read ${CLI}: make the checkout's directories traversable (chmod o+x on each parent; .ci/run does)`);
   }
   return { uid: Number(row[2]), gid: Number(row[3]), home: row[5]! };
 }
