@@ -63,6 +63,8 @@ export function planDocs(docs: DocFile[], x: DocContext): { remove: DocFile[] } 
   return { remove };
 }
 
+const SANDBOX_KINDS = new Set(['layers-x', 'sandbox-runs']);
+
 export interface DirPlan {
   remove: SlotInfo[];
   legacy: string[];
@@ -74,6 +76,10 @@ export function planDirs(s: StoreState, o: { now: number; leases: LiveLeases; un
   const legacy: string[] = [];
   const candidates: SlotInfo[] = [];
   for (const kind of sfs.readdir(root)) {
+    // The sandbox's own folders (extracted layers, run directories) are not slots: their
+    // trees may belong to sub-uids and are managed by engine/sandbox, which a prune from
+    // outside the namespace must never pull from under a running RUN.
+    if (SANDBOX_KINDS.has(kind)) continue;
     for (const h of sfs.readdir(join(root, kind))) {
       const base = join(root, kind, h);
       const names = sfs.readdir(base);

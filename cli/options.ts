@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { OutputSpec } from '../engine/build.js';
 import { usageError } from './usage.js';
 import { parsePlatform, type Platform } from '../engine/platform.js';
+import type { SecretSource } from '../engine/run-mounts.js';
 
 export type Progress = 'auto' | 'plain' | 'json' | 'tty';
 
@@ -27,6 +28,8 @@ export interface BuildCliOptions {
   executor?: 'sandbox' | 'host';
   /** `--jobs N`: stages run at once at most. */
   jobs?: number;
+  /** `--secret id=ID,src=FILE|env=VAR`. */
+  secrets: Record<string, SecretSource>;
   /** `--env-pass NAME`: host variables a RUN may see. */
   envPass: string[];
   /** `--platform os/arch[/variant]`. */
@@ -48,6 +51,7 @@ const buildOptions = {
   executor: { type: 'string' },
   jobs: { type: 'string', short: 'j' },
   'env-pass': { type: 'string', multiple: true },
+  secret: { type: 'string', multiple: true },
   platform: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -105,6 +109,7 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     ...(executor ? { executor } : {}),
     ...(jobs !== undefined ? { jobs } : {}),
     envPass: v['env-pass'] ?? [],
+    secrets: parseSecrets(v.secret ?? [], command),
     ...(platform ? { platform } : {}),
     dockerfile: v.file !== undefined ? resolve(v.file) : join(context, 'Dockerfile'),
     tags: v.tag ?? [],
@@ -144,4 +149,27 @@ export function parseOutput(spec: string, command: string): OutputSpec {
   if (type === 'docker' && kv.tar === 'false') throw usageError(`${command}: type=docker writes a tar archive; tar=false is not supported`, 'for a directory, use -o type=oci,dest=DIR,tar=false');
   const tar = type === 'docker' || (kv.tar !== undefined ? kv.tar === 'true' : kv.dest.endsWith('.tar'));
   return { type, dest: resolve(kv.dest), tar };
+}
+
+/** `--secret id=ID[,src=FILE|,env=VAR]`, as Docker: with neither, the variable ID if set, else
+ *  a file ID. */
+export function parseSecrets(specs: readonly string[], command: string): Record<string, SecretSource> {
+  const out: Record<string, SecretSource> = {};
+  const hint = 'write --secret id=NAME,src=FILE or --secret id=NAME,env=VAR';
+  for (const spec of specs) {
+    const kv: Record<string, string> = {};
+    for (const part of spec.split(',')) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw usageError(`${command}: bad --secret "${spec}": "${part}" is not key=value`, hint);
+      kv[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+    }
+    const unknown = Object.keys(kv).filter((k) => !['id', 'src', 'source', 'env', 'type'].includes(k));
+    if (unknown.length || !kv.id) throw usageError(`${command}: bad --secret "${spec}"${unknown.length ? `: unknown ${unknown.join(', ')}` : ': id= is missing'}`, hint);
+    const src = kv.src ?? kv.source;
+    if (src !== undefined && kv.env !== undefined) throw usageError(`${command}: --secret "${spec}" gives both src= and env=`, hint);
+    if (src !== undefined) out[kv.id] = { src: resolve(src) };
+    else if (kv.env !== undefined) out[kv.id] = { env: kv.env };
+    else out[kv.id] = process.env[kv.id] !== undefined ? { env: kv.id } : { src: resolve(kv.id) };
+  }
+  return out;
 }

@@ -24,6 +24,7 @@ import { stratumEnv } from './env.js';
 import { preflight } from './preflight.js';
 import type { Plan, PlannedStage } from './plan.js';
 import { solve } from './solver.js';
+import type { SecretSource } from './run-mounts.js';
 import { formatPlatform, type Platform } from './platform.js';
 import { ociPlatform } from './step-key.js';
 import { runStage } from './stage-runner.js';
@@ -49,6 +50,8 @@ export interface BuildOptions {
   /** Build number (watch mode counts up). */
   build?: number;
   hostEnv?: NodeJS.ProcessEnv;
+  /** Secrets for `RUN --mount=type=secret` (`--secret id=ID,src=FILE|env=VAR`). */
+  secrets?: Record<string, SecretSource>;
   /** Host variables a host-tools or sandboxed RUN may see (`--env-pass NAME`). */
   envPass?: string[];
   /** The platform built for (`--platform`); default the host's. */

@@ -7,11 +7,18 @@
  *   the same id;
  * - bind: a path of the context, read-only;
  * - tmpfs: an empty tmpfs;
- * - secret, ssh, bind `from=`: not yet supported, refused with a clear error rather than
+ * - secret: a file given with `--secret id=ID,src=FILE|env=VAR`, bound read-only at
+ *   `/run/secrets/ID` (or `target=`); an env secret is written to a 0600 file on a tmpfs
+ *   (`/dev/shm`) for the RUN and removed after it. A secret's value never enters a layer, a key
+ *   (which holds only the mount's options) or a log. A missing secret fails the step when
+ *   `required=true`, and is left out otherwise, as BuildKit does;
+ * - ssh, bind `from=`, bind `rw`: not yet supported, refused with a clear error rather than
  *   run without them.
  */
-import { posix, resolve, sep } from 'node:path';
-import { existsSync } from 'node:fs';
+import { join, posix, resolve, sep } from 'node:path';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import type { Store } from '../cache/store-types.js';
 import type { Mount } from './dockerfile/types.js';
 import type { ExecMount } from './executor-types.js';
@@ -28,20 +35,32 @@ export class MountError extends Error {
 }
 
 /** The mounts of a RUN, and a release() that gives back the cache directories it holds. */
+/** Where a build's secrets come from (`--secret id=ID,src=FILE|env=VAR`). */
+export type SecretSource = { src: string } | { env: string };
+
 export async function resolveMounts(
   store: Store,
   contextDir: string,
   workdir: string,
   mounts: readonly Mount[],
-  o: MountOptions,
+  o: MountOptions & { secrets?: Record<string, SecretSource>; env?: NodeJS.ProcessEnv },
 ): Promise<{ mounts: ExecMount[]; release(): void }> {
   const out: ExecMount[] = [];
   const held: OwnedDir[] = [];
+  const temp: string[] = [];
   const release = () => {
     for (const d of held.splice(0)) d.release();
+    for (const f of temp.splice(0)) rmSync(f, { force: true });
   };
   try {
-    for (const m of mounts) out.push(...(await resolveOne(store, contextDir, workdir, m, o, held)));
+    for (const m of mounts) {
+      if (m.type === 'secret') {
+        const s = secretMount(m, workdir, o.secrets ?? {}, o.env ?? process.env, temp);
+        if (s) out.push(s);
+        continue;
+      }
+      out.push(...(await resolveOne(store, contextDir, workdir, m, o, held)));
+    }
   } catch (err) {
     release();
     throw err;
@@ -76,10 +95,37 @@ async function resolveOne(store: Store, contextDir: string, workdir: string, m: 
         out.push({ type: 'bind', source, target, readonly: true });
         break;
       }
-      case 'secret':
+      case 'secret': // handled by secretMount
       case 'ssh':
         throw new MountError(`RUN --mount=type=${m.type} is not supported yet`, 'pass the value another way for now; stratum will not run the step without the mount it asks for');
     }
   }
   return out;
+}
+
+function secretMount(m: Mount, workdir: string, secrets: Record<string, SecretSource>, env: NodeJS.ProcessEnv, temp: string[]): ExecMount | undefined {
+  if ('env' in m.raw) throw new MountError('RUN --mount=type=secret,env=… is not supported yet', 'mount the secret as a file (the default, /run/secrets/<id>) and read it from there');
+  const id = m.id ?? (m.target ? posix.basename(m.target) : undefined);
+  if (!id) throw new MountError('RUN --mount=type=secret needs id= or target=', 'e.g. --mount=type=secret,id=npmrc');
+  const target = m.target ? posix.resolve(workdir || '/', m.target) : `/run/secrets/${id}`;
+  const src = secrets[id];
+  if (!src) {
+    if (m.required) throw new MountError(`secret "${id}" is required but was not given`, `pass it with --secret id=${id},src=FILE or --secret id=${id},env=VAR`);
+    return undefined;
+  }
+  if ('src' in src) {
+    if (!existsSync(src.src)) throw new MountError(`secret "${id}": ${src.src} does not exist`, 'check the src= path of --secret');
+    return { type: 'bind', source: resolve(src.src), target, readonly: true };
+  }
+  const value = env[src.env];
+  if (value === undefined) {
+    if (m.required) throw new MountError(`secret "${id}": the variable ${src.env} is not set`, `export ${src.env}, or pass --secret id=${id},src=FILE`);
+    return undefined;
+  }
+  // On a tmpfs where there is one, so the value never touches a disk; removed after the RUN.
+  const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const file = join(dir, `stratum-secret-${process.pid}-${randomBytes(8).toString('hex')}`);
+  writeFileSync(file, value, { mode: 0o600, flag: 'wx' });
+  temp.push(file);
+  return { type: 'bind', source: file, target, readonly: true };
 }

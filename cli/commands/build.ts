@@ -38,6 +38,7 @@ export function engineOptions(opts: BuildCliOptions, store: Store, bus: EventBus
     tags: opts.tags,
     outputs: opts.outputs,
     envPass: opts.envPass,
+    secrets: opts.secrets,
     ...(opts.platform ? { platform: opts.platform } : {}),
     ...(opts.executor ? { executor: opts.executor } : {}),
     ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),

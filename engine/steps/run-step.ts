@@ -40,6 +40,8 @@ export const runStep: FsHandler<KeyInputs> = {
     try {
       resolved = await resolveMounts(s.store, s.ctx.root, step.before.workdir, ins.mounts, {
         ...(s.lease ? { lease: s.lease } : {}),
+        ...(s.opts.secrets ? { secrets: s.opts.secrets } : {}),
+        env: s.opts.hostEnv ?? process.env,
         signal,
         onContention: (name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource: 'cache-mount', name, index: step.index, slot, waitedMs }),
       });

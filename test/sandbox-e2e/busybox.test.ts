@@ -6,7 +6,8 @@
  */
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { suite, Rig } from '../util/rig.js';
@@ -26,6 +27,7 @@ t.beforeEach(() => {
 });
 t.afterEach(() => rig.cleanup());
 
+const sha = (v: string) => createHash('sha256').update(v).digest('hex');
 const FROM = () => `FROM oci-layout://${base}:latest`;
 
 function build(extra: string[], as: 'root' | 'user' = 'root'): Promise<CliResult> {
@@ -140,6 +142,45 @@ t.test('a scratch chain gives the same layers through --executor=host and the sa
     return stepsDone(r).map((e) => e.layer);
   };
   assert.equal(await layers('sandbox', 's1'), await layers('host', 's2'));
+});
+
+t.test('secrets and context binds reach the RUN and never the layer, the key or the store', async () => {
+  rig.write({
+    'ctx/Dockerfile': `${FROM()}
+RUN --mount=type=secret,id=tok,required=true --mount=type=secret,id=fromenv,target=/etc/tok2 --mount=type=bind,source=conf,target=/mnt/conf \\
+    test "$(sha256sum < /run/secrets/tok | cut -c1-64)" = ${sha('hunter2')} && test "$(sha256sum < /etc/tok2 | cut -c1-64)" = ${sha('swordfish')} && cat /mnt/conf/a > /copied && ! touch /mnt/conf/new 2>/dev/null && echo ok > /ok
+`,
+    'ctx/conf/a': 'from the context\n',
+    'tok.txt': 'hunter2',
+  });
+  const r = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store'), '--secret', `id=tok,src=${rig.path('tok.txt')}`, '--secret', 'id=fromenv,env=STRATUM_TEST_SECRET', '-o', `type=local,dest=${rig.path('out')}`, rig.path('ctx')], { env: { STRATUM_TEST_SECRET: 'swordfish' } });
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.is(rig.read('out/ok'), 'ok\n');
+  assert.is(rig.read('out/copied'), 'from the context\n');
+  assert.not.ok(rig.exists('out/run/secrets/tok') || rig.exists('out/etc/tok2') || rig.exists('out/mnt/conf/a'), 'mount points and contents stay out of the layer');
+  assert.not.ok(rig.exists('ctx/conf/new'), 'the context bind is read-only');
+  const grep = execFileSync('sh', ['-c', `grep -rl -e hunter2 -e swordfish ${rig.path('store')} || true`], { encoding: 'utf8' });
+  assert.is(grep, '', 'no secret value anywhere in the store');
+  assert.not.ok(r.stdout.includes('hunter2') || r.stdout.includes('swordfish'));
+  const missing = await runCli(['build', '--progress=json', '--no-cache', '--cache-dir', rig.path('store'), rig.path('ctx')]);
+  assert.is(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, /secret "tok" is required but was not given/);
+});
+
+t.test('prune leaves the extracted layers of the sandbox alone', async () => {
+  rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo x > /x\n` });
+  const r = await build(['-t', 'kept:1']);
+  assert.is(r.code, 0, r.stderr);
+  const xdir = rig.path('store/dirs/layers-x');
+  const old = new Date(Date.now() - 3600_000);
+  for (const h of readdirSync(xdir)) utimesSync(`${xdir}/${h}`, old, old);
+  const before = readdirSync(xdir).flatMap((h) => readdirSync(`${xdir}/${h}`));
+  assert.ok(before.length > 0);
+  const p = await runCli(['prune', '--grace', '0s', '--cache-dir', rig.path('store')]);
+  assert.is(p.code, 0, p.stderr);
+  assert.equal(readdirSync(xdir).flatMap((h) => readdirSync(`${xdir}/${h}`)), before, 'extracted layers survive a prune');
+  const again = await build(['--no-cache']);
+  assert.is(again.code, 0, again.stderr);
 });
 
 t.run();
