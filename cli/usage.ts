@@ -16,6 +16,9 @@ Usage:
   stratum prune [--keep-storage SIZE] [--until DURATION]   free store space (never a tagged image's layers)
   stratum load ARCHIVE|DIR [-t NAME]     import an OCI layout/archive or a docker-archive
   stratum cache verify                   check every store entry against its digest, remove bad ones
+  stratum run [OPTIONS] IMAGE [CMD...]   run a container (stratum run --help); ps, logs, exec, stop, rm
+  stratum diff CONTAINER                 what a container changed (A/C/D); commit CONTAINER IMAGE makes it a layer
+  stratum volume ls|rm|prune             named and anonymous volumes
 
 Build options:
   -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfile)
