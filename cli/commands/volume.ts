@@ -12,9 +12,9 @@ Named volumes are created by \`run -v NAME:/path\`, seeded from the image the fi
 kept across \`rm\`. prune removes unused anonymous volumes (-a: every unused volume).`;
 
 export async function volumeCommand(argv: string[], io: CommandIo): Promise<number> {
-  const [sub, ...rest] = argv;
-  const { values, positionals } = parseCommand(rest, `volume ${sub ?? ''}`.trim(), { quiet: { type: 'boolean', short: 'q' }, force: { type: 'boolean', short: 'f' }, all: { type: 'boolean', short: 'a' } });
-  if (values.help || sub === undefined || sub === '--help' || sub === '-h') return void io.stdout.write(VOLUME_USAGE + '\n'), sub === undefined ? EXIT.usage : EXIT.ok;
+  const { values, positionals: all } = parseCommand(argv, 'volume', { quiet: { type: 'boolean', short: 'q' }, force: { type: 'boolean', short: 'f' }, all: { type: 'boolean', short: 'a' } });
+  const [sub, ...positionals] = all;
+  if (values.help || sub === undefined) return void io.stdout.write(VOLUME_USAGE + '\n'), sub === undefined ? EXIT.usage : EXIT.ok;
   return withStoreErrors(async () => {
     const { store, caps } = await containerEnv(values['cache-dir'] as string | undefined);
     const v = await import('../../engine/containers/volumes.js');

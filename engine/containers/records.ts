@@ -12,7 +12,7 @@
  * CLI, or the detached shim) is alive with the same start time: a killed supervisor took its
  * container with it (PR_SET_PDEATHSIG), so the container reads as exited.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
@@ -117,6 +117,7 @@ export function loadContainer(store: Store, id: string): ContainerRecord | undef
     } catch {
       // gone
     }
+    rmSync(join(store.dir('layers-x', 'v1'), `container-${id}.lock`), { force: true });
     rec.state = { ...rec.state, status: 'exited', exitCode: 137, finishedAt: new Date().toISOString(), error: 'its supervising process died (killed?); the container went with it' };
     saveContainer(store, rec);
   }

@@ -11,7 +11,7 @@
  * signal and escalates to SIGKILL after the grace period.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +25,11 @@ import { containerDir, loadContainer, procStart, saveContainer, supervisorAlive,
 import { ensureVolume, removeVolume } from './volumes.js';
 
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+
+/** The lock file that pins the extracted layers while container `id` runs. */
+export function layersPin(store: Store, id: string): string {
+  return join(layersDir(store), `container-${id}.lock`);
+}
 
 export async function removeTree(caps: SandboxCaps, path: string): Promise<void> {
   if (!existsSync(path)) return;
@@ -111,6 +116,10 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
     saveContainer(store, rec);
     throw err;
   }
+  // prune sweeps a `dirs/` folder with no slot and no `*.lock` as an old layout: this lock
+  // keeps the extracted layers under a running container's overlay.
+  const pin = layersPin(store, id);
+  writeFileSync(pin, String(process.pid));
   const log = openSync(join(dir, 'log'), 'a');
   const fg = io.stdout !== undefined;
   const child = spawnNs(caps.tools, caps.mapping, recs, fg ? { stdout: 'pipe', stderr: 'pipe' } : { stdout: log, stderr: log });
@@ -158,6 +167,7 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
   if (killTimer) clearTimeout(killTimer);
   group('SIGKILL');
   closeSync(log);
+  rmSync(pin, { force: true });
   rec = loadContainer(store, id) ?? rec;
   rec.state = { ...rec.state, status: 'exited', exitCode: code, finishedAt: new Date().toISOString(), ...(code === 125 && setupError ? { error: setupError } : {}) };
   delete rec.state.pid;
