@@ -97,6 +97,9 @@ export interface SuperviseIo {
   stderr?: NodeJS.WritableStream;
   /** Called once the container runs (state saved). */
   onStarted?: (rec: ContainerRecord) => void;
+  /** Stop the container when aborted (stop signal, SIGKILL after the grace). With it, this
+   *  process's own signals are left to the caller (watch --run stops the watcher on them). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -156,7 +159,11 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
     killTimer ??= setTimeout(() => group('SIGKILL'), rec!.config.stopTimeoutS * 1000);
   };
   const handlers = (['SIGTERM', 'SIGINT', 'SIGHUP'] as NodeJS.Signals[]).map((s) => [s, () => onSignal(s)] as const);
-  for (const [s, h] of handlers) process.on(s, h);
+  const onAbort = () => onSignal('SIGTERM');
+  if (io.signal) {
+    if (io.signal.aborted) onAbort();
+    else io.signal.addEventListener('abort', onAbort, { once: true });
+  } else for (const [s, h] of handlers) process.on(s, h);
   const code = await new Promise<number>((resolve) => {
     child.on('error', (e) => {
       setupError = e.message;
@@ -164,6 +171,7 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
     child.on('close', (c, sig) => resolve(c ?? 128 + (SIGNALS[sig ?? 'SIGKILL'] ?? 9)));
   });
   for (const [s, h] of handlers) process.off(s, h);
+  io.signal?.removeEventListener('abort', onAbort);
   if (killTimer) clearTimeout(killTimer);
   group('SIGKILL');
   closeSync(log);
