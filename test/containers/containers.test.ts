@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { suite, Rig } from '../util/rig.js';
 import { runCli, startCli, type CliResult } from '../util/cli.js';
 import { busyboxBase } from '../util/base-images.js';
+import { WatchSession } from '../util/watch-session.js';
 
 const t = suite('containers', { timeoutMs: 120_000 });
 let rig: Rig;
@@ -182,6 +183,47 @@ t.test('env, workdir, user and entrypoint overrides', async () => {
   rig.write({ 'envfile': 'A=1\n# c\nB=two\n' });
   const r = ok(await s('run', '--rm', '-e', 'C=3', '--env-file', 'envfile', '-w', '/tmp/wd', '-u', '1000', '--entrypoint', 'sh', 'busybox', '-c', 'echo $A $B $C; pwd; id -u'), 'run');
   assert.is(r.stdout, '1 two 3\n/tmp/wd\n1000\n');
+});
+
+t.test('watch --run serves each new image from a new container; volumes kept; a failed build leaves it running', async () => {
+  const port = await freePort();
+  rig.write({
+    'proj/Dockerfile': `FROM busybox\nCOPY www/ /www/\nVOLUME /state\nCMD ["httpd", "-f", "-p", "127.0.0.1:${port}", "-h", "/www"]\n`,
+    'proj/www/index.html': 'one\n',
+  });
+  const w = new WatchSession(['--cache-dir', rig.path('store'), '--debounce', '30', '--run', '--name', 'wr', '-v', 'wrdata:/data', '-p', `${port}:${port}`, rig.path('proj')]);
+  try {
+    const running = (n: number) => (ev: unknown[]) => (ev as { type: string; state?: string }[]).filter((e) => e.type === 'container-state' && e.state === 'running').length >= n;
+    const get = async (want: string) => {
+      let body = '';
+      for (let i = 0; i < 100 && body !== want; i++) {
+        try {
+          body = await (await fetch(`http://127.0.0.1:${port}/index.html`)).text();
+        } catch {
+          // not listening yet
+        }
+        if (body !== want) await sleep(50);
+      }
+      return body;
+    };
+    await w.waitFor('first container', running(1), 30_000);
+    assert.is(await get('one\n'), 'one\n');
+    ok(await s('exec', 'wr', 'sh', '-c', 'echo named > /data/f; echo anon > /state/g'), 'exec write');
+    rig.write({ 'proj/www/index.html': 'two\n' });
+    await w.waitFor('second container', running(2), 30_000);
+    assert.is(await get('two\n'), 'two\n');
+    assert.is(ok(await s('exec', 'wr', 'cat', '/data/f', '/state/g'), 'exec read').stdout, 'named\nanon\n');
+    const before = (await state('wr')).id;
+    rig.write({ 'proj/Dockerfile': readFileSync(rig.path('proj/Dockerfile'), 'utf8') + 'RUN false\n' });
+    await w.waitFor('failed build', (ev) => ev.filter((e) => e.type === 'build-done').some((e) => e.type === 'build-done' && !e.ok), 30_000);
+    assert.is(await get('two\n'), 'two\n');
+    assert.is((await state('wr')).id, before);
+    assert.is((await state('wr')).state.status, 'running');
+  } finally {
+    await w.stop();
+  }
+  assert.is((await state('wr')).state.status, 'exited');
+  ok(await s('rm', '-v', 'wr'), 'rm');
 });
 
 t.run();
