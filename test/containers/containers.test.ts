@@ -5,6 +5,8 @@
 import * as assert from 'uvu/assert';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { suite, Rig } from '../util/rig.js';
 import { runCli, startCli, type CliResult } from '../util/cli.js';
@@ -227,3 +229,23 @@ t.test('watch --run serves each new image from a new container; volumes kept; a 
 });
 
 t.run();
+
+// As root (CI), the same file again as the unprivileged user `stratumt` (rootless: subuid
+// mapping, sub-id owned upperdirs and volumes), as test/sandbox/sandbox.test.ts does.
+if (process.env.STRATUM_CONTAINERS_CHILD !== '1' && process.getuid!() === 0) {
+  const r = suite('containers rootless', { timeoutMs: 300_000 });
+  r.test('every container case passes as the unprivileged user stratumt', () => {
+    const id = spawnSync('id', ['-u', 'stratumt'], { encoding: 'utf8' });
+    assert.ok(id.status === 0, 'no user stratumt: create it (useradd -m stratumt; usermod --add-subuids 100000-165535 --add-subgids 100000-165535 stratumt)');
+    const out = spawnSync('setpriv', ['--reuid', 'stratumt', '--regid', 'stratumt', '--init-groups', '--', process.execPath, fileURLToPath(import.meta.url)], {
+      encoding: 'utf8',
+      cwd: '/tmp',
+      env: { PATH: process.env.PATH, HOME: '/tmp', STRATUM_CONTAINERS_CHILD: '1', FORCE_COLOR: '0' },
+      timeout: 280_000,
+    });
+    const text = `${out.stdout}\n${out.stderr}`;
+    const m = /Total:\s+(\d+)[\s\S]*?Passed:\s+(\d+)/.exec(text);
+    assert.ok(out.status === 0 && m && m[1] === m[2], `as stratumt:\n${text.replace(/Total:|Passed:|Skipped:/g, (x) => x.toLowerCase())}`);
+  });
+  r.run();
+}
