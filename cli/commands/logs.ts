@@ -19,12 +19,13 @@ export async function logsCommand(argv: string[], io: CommandIo): Promise<number
   const rec = await mustFind(store, positionals[0]!);
   const { containerDir, loadContainer } = await import('../../engine/containers/records.js');
   const file = join(containerDir(store, rec.id), 'log');
-  let text = '';
+  let raw = Buffer.alloc(0);
   try {
-    text = readFileSync(file, 'utf8');
+    raw = readFileSync(file);
   } catch {
     // no output yet
   }
+  let text = raw.toString('utf8');
   const tail = values.tail !== undefined && values.tail !== 'all' ? Number(values.tail) : undefined;
   if (tail !== undefined) {
     const lines = text.split('\n');
@@ -33,7 +34,7 @@ export async function logsCommand(argv: string[], io: CommandIo): Promise<number
   }
   io.stdout.write(text);
   if (!values.follow) return EXIT.ok;
-  let pos = Buffer.byteLength(readFileSync(file, 'utf8').length ? readFileSync(file) : '');
+  let pos = raw.length;
   const buf = Buffer.alloc(65536);
   for (;;) {
     const size = statSync(file, { throwIfNoEntry: false })?.size ?? 0;

@@ -15,7 +15,8 @@ import { WatchSession } from '../util/watch-session.js';
 
 const t = suite('containers', { timeoutMs: 120_000 });
 let rig: Rig;
-const s = (...args: string[]): Promise<CliResult> => runCli(['--cache-dir', rig.path('store'), ...args].slice(2).length ? [args[0]!, '--cache-dir', rig.path('store'), ...args.slice(1)] : args, { cwd: rig.dir });
+/** The CLI on the test's store: `s('run', ...)` is `stratum run --cache-dir STORE ...`. */
+const s = (command: string, ...args: string[]): Promise<CliResult> => runCli([command, '--cache-dir', rig.path('store'), ...args], { cwd: rig.dir });
 
 t.before(async () => {
   rig = new Rig('stratum-cont-');
@@ -168,6 +169,35 @@ t.test('a killed foreground stratum leaves no container process, and ps shows it
   const after = await state('k9');
   assert.is(after.state.status, 'exited');
   ok(await s('rm', 'k9'), 'rm');
+});
+
+t.test('PID 1 reaps orphans; a SIGTERM to a foreground stratum reaches the container', async () => {
+  const r = ok(await s('run', '--rm', 'busybox', 'sh', '-c', '(sleep 0.2 &); (sleep 0.2 &); sleep 1; ps -o pid,stat,comm'), 'run');
+  assert.not.match(r.stdout, /\sZ\s/, `a zombie is left:\n${r.stdout}`);
+  assert.match(r.stdout, /1 S\s+stratum-init/);
+  const run = startCli(['run', '--cache-dir', rig.path('store'), '--name', 'term', 'busybox', 'sleep', '600'], { cwd: rig.dir });
+  let c = await state('term').catch(() => undefined);
+  for (let i = 0; i < 200 && c?.state.status !== 'running'; i++) {
+    await sleep(50);
+    c = await state('term').catch(() => undefined);
+  }
+  run.child.kill('SIGTERM');
+  const done = await run.done;
+  assert.is(done.code, 143);
+  assert.is((await state('term')).state.exitCode, 143);
+  ok(await s('rm', 'term'), 'rm');
+});
+
+t.test('prune keeps the layers of a container whose image tag was removed', async () => {
+  ok(await s('run', '--name', 'base', 'busybox', 'sh', '-c', 'echo only-here > /mine'), 'run');
+  ok(await s('commit', 'base', 'tmp:gone'), 'commit');
+  ok(await s('rm', 'base'), 'rm');
+  ok(await s('run', '--name', 'pinned', 'tmp:gone', 'sh', '-c', 'echo more > /more'), 'run from it');
+  ok(await s('rmi', 'tmp:gone'), 'rmi');
+  ok(await s('prune', '--grace', '0s'), 'prune');
+  ok(await s('commit', 'pinned', 'tmp:back'), 'commit after prune');
+  assert.is(ok(await s('run', '--rm', 'tmp:back', 'cat', '/mine', '/more'), 'run').stdout, 'only-here\nmore\n');
+  ok(await s('rm', 'pinned'), 'rm');
 });
 
 t.test('refuses -p with --network=none, and -it, with a clear message', async () => {
