@@ -33,6 +33,8 @@ Build options:
       --cache-dir DIR      the store (default: $STRATUM_CACHE_DIR, $XDG_CACHE_HOME/stratum, ~/.cache/stratum)
       --format json        (plan) print JSON
       --debounce MS        (watch) quiet time after a change before rebuilding (default 40)
+      --run                (watch) run the image after every successful build, restarting the container
+                           from each new image; with --name, -p, -v NAME:/path, -e, --network as for \`stratum run\`
   -h, --help               show this help
 
 Base images: FROM NAME uses an image built with -t or imported with \`stratum load\`;

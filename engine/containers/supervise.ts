@@ -11,7 +11,7 @@
  * signal and escalates to SIGKILL after the grace period.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,9 +73,21 @@ export async function prepareContainerRoot(store: Store, caps: SandboxCaps, rec:
   const init = join(dir, 'i');
   await removeTree(caps, init);
   await writeInitLayer(store, caps, init, initLayerEntries(view, points));
-  const lowerdir = [init, ...dirs.map((d) => basename(d)).reverse()].join(':');
+  // As the RUN executor does: the layers' own names while they fit the page-sized mount
+  // options, else short symlinks l/0, l/1… in the container's directory.
+  let cwdDir = layersDir(store);
+  let names = dirs.map((d) => basename(d)).reverse();
+  if (names.join(':').length > 3500 - upper.length - work.length - init.length) {
+    cwdDir = join(dir, 'l');
+    rmSync(cwdDir, { recursive: true, force: true });
+    mkdirSync(cwdDir, { mode: 0o755 });
+    const top = [...dirs].reverse();
+    names = top.map((_, i) => String(i));
+    top.forEach((d, i) => symlinkSync(d, join(cwdDir, String(i))));
+  }
+  const lowerdir = [init, ...names].join(':');
   const c = rec.config;
-  const recs: Rec[] = [['op', 'run'], ['mnt', mnt], ['cwd', c.cwd], ['argv', ...c.argv], ['init'], ['overlay', layersDir(store), lowerdir, upper, work]];
+  const recs: Rec[] = [['op', 'run'], ['mnt', mnt], ['cwd', c.cwd], ['argv', ...c.argv], ['init'], ['overlay', cwdDir, lowerdir, upper, work]];
   if (c.network === 'none') recs.push(['netnone']);
   if (c.user && (c.user.uid !== 0 || c.user.gid !== 0 || c.user.groups?.length)) recs.push(['user', c.user.uid, c.user.gid, ...(c.user.groups ?? [])]);
   for (const [k, v] of Object.entries(c.env)) recs.push(['env', k, v]);
