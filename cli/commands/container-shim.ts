@@ -8,13 +8,21 @@ export async function containerShimCommand(argv: string[], _io: CommandIo): Prom
   const id = argv[0]!;
   const cacheDir = argv[argv.indexOf('--cache-dir') + 1];
   process.chdir('/');
-  const { store, caps } = await containerEnv(cacheDir);
-  const { superviseContainer } = await import('../../engine/containers/supervise.js');
+  const { openStore } = await import('./common.js');
+  const { loadContainer, saveContainer } = await import('../../engine/containers/records.js');
   try {
+    const { store, caps } = await containerEnv(cacheDir);
+    const { superviseContainer } = await import('../../engine/containers/supervise.js');
     await superviseContainer(store, caps, id);
-  } catch {
-    // Recorded in the container's state by superviseContainer.
+    return EXIT.ok;
+  } catch (err) {
+    // Nobody reads this process's stderr: the error goes into the record, for `run -d` to print.
+    const store = openStore(cacheDir);
+    const rec = loadContainer(store, id);
+    if (rec && rec.state.status !== 'exited') {
+      rec.state = { status: 'exited', exitCode: 125, finishedAt: new Date().toISOString(), error: err instanceof Error ? err.message : String(err) };
+      saveContainer(store, rec);
+    }
     return EXIT.io;
   }
-  return EXIT.ok;
 }

@@ -203,11 +203,14 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
 export async function startDetached(store: Store, rec: ContainerRecord): Promise<ContainerRecord> {
   const child = spawn(process.execPath, [CLI_MAIN, '__container-shim', rec.id, '--cache-dir', store.root], { detached: true, stdio: 'ignore', env: process.env });
   child.unref();
+  let shimExited = false;
+  child.on('exit', () => (shimExited = true));
   const deadline = Date.now() + 30_000;
   for (;;) {
     const now = loadContainer(store, rec.id);
     if (!now) throw new Error(`container ${rec.name} vanished while starting`);
     if (now.state.status === 'exited' || (now.state.status === 'running' && now.state.helperPid)) return now;
+    if (shimExited && loadContainer(store, rec.id)?.state.status === 'created') throw new Error(`the supervisor of ${rec.name} exited before starting it`);
     if (Date.now() > deadline) throw new Error(`container ${rec.name} did not start within 30 s`);
     await sleep(30);
   }
