@@ -62,8 +62,28 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/load.js')).loadCommand(rest, io);
     case 'cache':
       return (await import('./commands/cache.js')).cacheCommand(rest, io);
+    case 'run':
+      return (await import('./commands/run.js')).runCommand(rest, io);
+    case 'ps':
+      return (await import('./commands/ps.js')).psCommand(rest, io);
+    case 'logs':
+      return (await import('./commands/logs.js')).logsCommand(rest, io);
+    case 'exec':
+      return (await import('./commands/exec.js')).execCommand(rest, io);
+    case 'stop':
+      return (await import('./commands/stop.js')).stopCommand(rest, io);
+    case 'rm':
+      return (await import('./commands/rm.js')).rmCommand(rest, io);
+    case 'diff':
+      return (await import('./commands/diff.js')).diffCommand(rest, io);
+    case 'commit':
+      return (await import('./commands/commit.js')).commitCommand(rest, io);
+    case 'volume':
+      return (await import('./commands/volume.js')).volumeCommand(rest, io);
+    case '__container-shim':
+      return (await import('./commands/container-shim.js')).containerShimCommand(rest, io);
     default:
-      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache (run `stratum --help`)');
+      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache, run, ps, logs, exec, stop, rm, diff, commit, volume (run `stratum --help`)');
   }
 }
 

@@ -35,6 +35,8 @@ export interface BuildCliOptions {
   /** `--platform os/arch[/variant]`. */
   platform?: Platform;
   help: boolean;
+  /** `watch --run`: a container from the built image, restarted on every new image. */
+  run?: { name?: string; publish: string[]; volumes: string[]; env: string[]; network: 'host' | 'none' };
 }
 
 const buildOptions = {
@@ -54,6 +56,13 @@ const buildOptions = {
   secret: { type: 'string', multiple: true },
   platform: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  // watch --run (docker run's names)
+  run: { type: 'boolean' },
+  publish: { type: 'string', short: 'p', multiple: true },
+  volume: { type: 'string', short: 'v', multiple: true },
+  env: { type: 'string', short: 'e', multiple: true },
+  name: { type: 'string' },
+  network: { type: 'string' },
 } as const;
 
 export function parseBuildArgs(argv: string[], command: string): BuildCliOptions {
@@ -102,6 +111,10 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
   for (const name of v['env-pass'] ?? []) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw usageError(`${command}: --env-pass takes a variable name (got "${name}")`, 'e.g. --env-pass NPM_TOKEN');
   }
+  const runFlags = (['publish', 'volume', 'env', 'name', 'network'] as const).filter((k) => v[k] !== undefined);
+  if ((v.run || runFlags.length) && command !== 'watch') throw usageError(`${command}: --run${runFlags.length ? `, --${runFlags.join(', --')}` : ''} belong to \`stratum watch --run\``, 'to run a built image once: stratum run IMAGE');
+  if (runFlags.length && !v.run) throw usageError(`${command}: --${runFlags.join(', --')} need --run`, 'e.g. stratum watch --run -p 8080:8080 .');
+  if (v.network !== undefined && v.network !== 'host' && v.network !== 'none') throw usageError(`${command}: --network must be host or none (got "${v.network}")`);
   const platform = v.platform !== undefined ? parsePlatform(v.platform) : undefined;
   if (v.platform !== undefined && !platform) throw usageError(`${command}: --platform takes os/arch[/variant] (got "${v.platform}")`, 'e.g. --platform linux/amd64');
   return {
@@ -122,6 +135,9 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     ...(format ? { format } : {}),
     ...(debounceMs !== undefined ? { debounceMs } : {}),
     help: v.help ?? false,
+    ...(v.run
+      ? { run: { publish: v.publish ?? [], volumes: v.volume ?? [], env: v.env ?? [], network: (v.network ?? 'host') as 'host' | 'none', ...(v.name !== undefined ? { name: v.name } : {}) } }
+      : {}),
   };
 }
 

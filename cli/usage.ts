@@ -16,6 +16,9 @@ Usage:
   stratum prune [--keep-storage SIZE] [--until DURATION]   free store space (never a tagged image's layers)
   stratum load ARCHIVE|DIR [-t NAME]     import an OCI layout/archive or a docker-archive
   stratum cache verify                   check every store entry against its digest, remove bad ones
+  stratum run [OPTIONS] IMAGE [CMD...]   run a container (stratum run --help); ps, logs, exec, stop, rm
+  stratum diff CONTAINER                 what a container changed (A/C/D); commit CONTAINER IMAGE makes it a layer
+  stratum volume ls|rm|prune             named and anonymous volumes
 
 Build options:
   -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfile)
@@ -30,6 +33,8 @@ Build options:
       --cache-dir DIR      the store (default: $STRATUM_CACHE_DIR, $XDG_CACHE_HOME/stratum, ~/.cache/stratum)
       --format json        (plan) print JSON
       --debounce MS        (watch) quiet time after a change before rebuilding (default 40)
+      --run                (watch) run the image after every successful build, restarting the container
+                           from each new image; with --name, -p, -v NAME:/path, -e, --network as for \`stratum run\`
   -h, --help               show this help
 
 Base images: FROM NAME uses an image built with -t or imported with \`stratum load\`;

@@ -69,6 +69,7 @@ export type ErrnoCode = (typeof ERRNO_CODES)[number];
 export type ErrorCode =
   // usage and environment (exit 2)
   | 'USAGE'
+  | 'CONTAINER'
   | 'ENV_INVALID'
   | 'BAD_IMAGE_NAME'
   | 'NO_CONTEXT'

@@ -147,6 +147,16 @@ export type BuildEvent =
       waitedMs: number;
     }
   | {
+      /** `watch --run`: the container started from the last good image changed state. */
+      type: 'container-state';
+      name: string;
+      id: string;
+      image: string;
+      state: 'starting' | 'running' | 'stopping' | 'exited' | 'failed';
+      exitCode?: number | null;
+      message?: string;
+    }
+  | {
       type: 'warning';
       message: string;
       file?: string;

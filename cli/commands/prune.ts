@@ -44,10 +44,13 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
   if (values.until !== undefined && until === undefined) throw usageError(`${command}: --until takes a duration like 24h, 7d or 1h30m (got "${values.until}")`);
   const grace = values.grace !== undefined ? parseDuration(values.grace as string) : 60_000;
   if (grace === undefined) throw usageError(`${command}: --grace takes a duration like 0s, 30s or 5m (got "${values.grace}")`);
-  return withStoreErrors(() => {
+  return withStoreErrors(async () => {
     const store = openStore(values['cache-dir'] as string | undefined);
+    // Containers stand on their image's chain even after `rmi`: those layers are roots too.
+    const roots = recentlyUsedLayers(store, grace);
+    for (const l of (await import('../../engine/containers/records.js')).containerLayers(store)) roots.add(l);
     const report = store.prune({
-      roots: recentlyUsedLayers(store, grace),
+      roots,
       graceMs: grace,
       ...(keepStorage !== undefined ? { keepStorage } : {}),
       ...(until !== undefined ? { until } : {}),

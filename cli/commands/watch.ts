@@ -10,6 +10,8 @@ import { engineOptions, resolveProgress, type Io } from './build.js';
 
 export async function watchCommand(opts: BuildCliOptions, io: Io): Promise<number> {
   const store = createStore(opts.cacheDir ?? defaultStoreRoot());
+  // --run needs a tag to start containers from: the first -t, else one named after the context.
+  if (opts.run && !opts.tags.length) opts = { ...opts, tags: [(await import('./watch-run.js')).watchRunTag(opts.context)] };
   // A bad store, -t or -o ends the session before it starts, rather than failing every cycle.
   await preflight({ store, tags: opts.tags, outputs: opts.outputs });
   const bus = new EventBus((err) => io.stderr.write(`stratum: reporter error: ${String(err)}\n`));
@@ -21,12 +23,14 @@ export async function watchCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   // A failed build's error, as `stratum build` prints it (the Ink UI shows it in its header).
   if (mode !== 'tty') bus.on((e) => void (e.type === 'build-done' && e.error && io.stderr.write(formatError(e.error) + '\n')));
   const tui = await attachReporter(bus, mode, io, { mode: 'watch', onQuit: () => void watcher.stop(), onRebuild: (force) => watcher.rebuild(force) });
+  const runner = opts.run ? await (await import('./watch-run.js')).startWatchRun(opts, store, bus) : undefined;
   const stop = () => void watcher.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
     await watcher.start();
   } finally {
+    await runner?.stop();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     tui?.unmount();

@@ -61,6 +61,9 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
       case 'contention':
         write(`${e.index !== undefined ? `#${e.index} ` : ''}${e.resource} ${e.name} busy: ${e.waitedMs ? `waited ${formatSeconds(e.waitedMs)} for` : 'using'} slot ${e.slot}`);
         return;
+      case 'container-state':
+        write(`container ${e.name} (${e.image}): ${e.state}${e.exitCode !== undefined && e.exitCode !== null ? ` (exit ${e.exitCode})` : ''}${e.message ? `: ${e.message}` : ''}`);
+        return;
       case 'warning':
         write(`warning: ${e.message}`);
         return;

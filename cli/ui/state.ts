@@ -241,6 +241,11 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
     case 'watch-skip':
       // The watch-state event before it already moved the header back to watching.
       return state;
+    case 'container-state':
+      // watch --run: shown as a line among the warnings, so the header stays the build's.
+      return event.state === 'failed' || event.state === 'exited'
+        ? { ...state, warnings: [...state.warnings, `container ${event.name}: ${event.state}${event.exitCode != null ? ` (exit ${event.exitCode})` : ''}${event.message ? `: ${event.message}` : ''}`].slice(-WARNINGS_KEPT) }
+        : state;
     case 'contention':
       return state; // informational: the step row already shows the step running
     case 'warning': {

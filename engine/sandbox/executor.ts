@@ -64,7 +64,7 @@ function lowerView(store: Store, layers: readonly LayerDigest[]): ViewReader {
   return v;
 }
 
-function copyHostFile(src: string, dst: string, fallback: string): void {
+export function copyHostFile(src: string, dst: string, fallback: string): void {
   try {
     copyFileSync(src, dst);
   } catch {
@@ -102,7 +102,7 @@ export function initLayerEntries(lower: ViewReader, points: readonly { path: str
 
 /** Write the init layer with Node when every entry is root's (the common case: no helper
  *  spawn), else in the namespace. Empty files are created directly, never from blobs. */
-async function writeInitLayer(store: Store, caps: SandboxCaps, dir: string, entries: LayerEntry[]): Promise<void> {
+export async function writeInitLayer(store: Store, caps: SandboxCaps, dir: string, entries: LayerEntry[]): Promise<void> {
   const rootOwned = entries.every((e) => !('uid' in e && e.uid) && !('gid' in e && e.gid));
   if (!rootOwned && caps.mapping.kind !== 'root') {
     const files = entries.filter((e) => e.type === 'file');

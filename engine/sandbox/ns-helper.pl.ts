@@ -188,6 +188,17 @@ if ($one{user}) {
 %ENV = ();
 for my $r (@recs) { $ENV{$r->[1]} = $r->[2] if $r->[0] eq 'env'; }
 my @argv = @{$one{argv}};
+if ($one{init}) {
+  # A container: PID 1 stays this helper, which runs the command as its child, forwards the
+  # signals it gets to it, reaps every orphan, and exits with the command's status.
+  $0 = "stratum-init";
+  my $kid = fork(); defined $kid or fail("fork: $!");
+  if ($kid == 0) { exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127); }
+  for my $sig (qw(TERM INT HUP QUIT USR1 USR2 WINCH)) { $SIG{$sig} = sub { kill $sig, $kid; }; }
+  my $st = 0;
+  while (1) { my $w = waitpid(-1, 0); if ($w < 0) { last unless $! == 4; next; } if ($w == $kid) { $st = $?; last; } }
+  exit_like($st);
+}
 exec { $argv[0] } @argv;
 print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127);
 

@@ -96,7 +96,7 @@ export interface NsTools {
  * its own process group (cancellation signals the group) and dies with this process
  * (PR_SET_PDEATHSIG=SIGKILL in the helper and in each of its children; no setpriv exec).
  */
-export function spawnNs(tools: NsTools, mapping: IdMapping, recs: readonly Rec[], stdio: { stdout: 'pipe' | 'ignore'; stderr: 'pipe' | 'ignore' }): ChildProcess {
+export function spawnNs(tools: NsTools, mapping: IdMapping, recs: readonly Rec[], stdio: { stdout: 'pipe' | 'ignore' | number; stderr: 'pipe' | 'ignore' | number }): ChildProcess {
   const child = spawn(tools.perl, ['-e', NS_HELPER_PL, PERL_ARCH, String(process.pid)], {
     stdio: ['ignore', stdio.stdout, stdio.stderr, 'pipe'] as StdioOptions,
     detached: true,

@@ -1,0 +1,256 @@
+/**
+ * Running a container: the root is an overlay of the image's extracted layers (the same
+ * lowerdirs a RUN uses), a per-container init layer (mount points only), and the container's
+ * persistent upperdir, its writable layer. The sandbox helper runs with `init`: its PID 1
+ * stays, runs the command as its child, forwards signals and reaps orphans.
+ *
+ * The supervisor is the process that spawned the helper: the CLI itself in the foreground,
+ * or a detached `stratum __container-shim ID` for `-d`. The helper dies with it
+ * (PR_SET_PDEATHSIG), so a killed stratum leaves no container process behind; the
+ * supervisor records the exit code. `stop` signals the supervisor, which forwards the stop
+ * signal and escalates to SIGKILL after the grace period.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Store } from '../../cache/store-types.js';
+import type { SandboxCaps } from '../sandbox/detect.js';
+import { copyHostFile, initLayerEntries, writeInitLayer, MAX_CHAIN_LAYERS } from '../sandbox/executor.js';
+import { extractLayer, layersDir } from '../sandbox/extract.js';
+import { removeInNs, spawnNs, type Rec } from '../sandbox/ns.js';
+import { imageView } from './create.js';
+import { containerDir, loadContainer, procStart, saveContainer, supervisorAlive, type ContainerRecord } from './records.js';
+import { ensureVolume, removeVolume } from './volumes.js';
+
+export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+
+/** The lock file that pins the extracted layers while container `id` runs. */
+export function layersPin(store: Store, id: string): string {
+  return join(layersDir(store), `container-${id}.lock`);
+}
+
+export async function removeTree(caps: SandboxCaps, path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  if (caps.mapping.kind === 'root') rmSync(path, { recursive: true, force: true });
+  else await removeInNs(caps.tools, caps.mapping, [path]);
+}
+
+/** Lay out the root of `rec` and return the helper's records. */
+export async function prepareContainerRoot(store: Store, caps: SandboxCaps, rec: ContainerRecord): Promise<Rec[]> {
+  const dir = containerDir(store, rec.id);
+  const layers = rec.image.layers;
+  if (layers.length > MAX_CHAIN_LAYERS) throw new Error(`the image has ${layers.length} layers; overlayfs takes at most ${MAX_CHAIN_LAYERS}`);
+  const dirs: string[] = [];
+  for (const d of layers) dirs.push(await extractLayer(store, caps, d));
+  const view = imageView(store, layers);
+  const upper = join(dir, 'u');
+  const work = join(dir, 'w');
+  const mnt = join(dir, 'm');
+  for (const d of [upper, work, mnt]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  const mounts: Rec[] = [];
+  const points: { path: string; file: boolean; mode?: number }[] = [
+    { path: 'proc', file: false },
+    { path: 'dev', file: false },
+    { path: 'tmp', file: false, mode: 0o1777 },
+    { path: 'etc/resolv.conf', file: true },
+    { path: 'etc/hosts', file: true },
+  ];
+  copyHostFile('/etc/resolv.conf', join(dir, 'resolv.conf'), '');
+  copyHostFile('/etc/hosts', join(dir, 'hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+  mounts.push(['bind', join(dir, 'resolv.conf'), '/etc/resolv.conf', 'rw'], ['bind', join(dir, 'hosts'), '/etc/hosts', 'rw']);
+  for (const m of rec.config.mounts) {
+    if (m.type === 'tmpfs') {
+      points.push({ path: m.target, file: false });
+      mounts.push(['tmpfs', m.target, m.sizeBytes ?? '']);
+      continue;
+    }
+    const source = m.type === 'bind' ? m.source : await ensureVolume(store, caps, m.name, m.anonymous, view, m.target);
+    points.push({ path: m.target, file: !statSync(source).isDirectory() });
+    mounts.push(['bind', source, m.target, m.readonly ? 'ro' : 'rw']);
+  }
+  const init = join(dir, 'i');
+  await removeTree(caps, init);
+  await writeInitLayer(store, caps, init, initLayerEntries(view, points));
+  // As the RUN executor does: the layers' own names while they fit the page-sized mount
+  // options, else short symlinks l/0, l/1… in the container's directory.
+  let cwdDir = layersDir(store);
+  let names = dirs.map((d) => basename(d)).reverse();
+  if (names.join(':').length > 3500 - upper.length - work.length - init.length) {
+    cwdDir = join(dir, 'l');
+    rmSync(cwdDir, { recursive: true, force: true });
+    mkdirSync(cwdDir, { mode: 0o755 });
+    const top = [...dirs].reverse();
+    names = top.map((_, i) => String(i));
+    top.forEach((d, i) => symlinkSync(d, join(cwdDir, String(i))));
+  }
+  const lowerdir = [init, ...names].join(':');
+  const c = rec.config;
+  const recs: Rec[] = [['op', 'run'], ['mnt', mnt], ['cwd', c.cwd], ['argv', ...c.argv], ['init'], ['overlay', cwdDir, lowerdir, upper, work]];
+  if (c.network === 'none') recs.push(['netnone']);
+  if (c.user && (c.user.uid !== 0 || c.user.gid !== 0 || c.user.groups?.length)) recs.push(['user', c.user.uid, c.user.gid, ...(c.user.groups ?? [])]);
+  for (const [k, v] of Object.entries(c.env)) recs.push(['env', k, v]);
+  recs.push(...mounts);
+  return recs;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
+
+function normSignal(s: string): NodeJS.Signals {
+  const up = s.toUpperCase();
+  const name = /^\d+$/.test(up) ? Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(up)) : up.startsWith('SIG') ? up : `SIG${up}`;
+  return (name && name in SIGNALS ? name : 'SIGTERM') as NodeJS.Signals;
+}
+
+export interface SuperviseIo {
+  /** Foreground: the container's output also goes here. */
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** Called once the container runs (state saved). */
+  onStarted?: (rec: ContainerRecord) => void;
+  /** Stop the container when aborted (stop signal, SIGKILL after the grace). With it, this
+   *  process's own signals are left to the caller (watch --run stops the watcher on them). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Start container `id` and supervise it until it exits: returns its exit code (128 + n for a
+ * signal). Its output is appended to `<dir>/log` (and copied to io.stdout/stderr when given).
+ */
+export async function superviseContainer(store: Store, caps: SandboxCaps, id: string, io: SuperviseIo = {}): Promise<number> {
+  let rec = loadContainer(store, id);
+  if (!rec) throw new Error(`container ${id} is gone`);
+  if (rec.state.status === 'running') throw new Error(`container ${rec.name} is already running`);
+  const dir = containerDir(store, id);
+  let recs: Rec[];
+  try {
+    recs = await prepareContainerRoot(store, caps, rec);
+  } catch (err) {
+    rec.state = { status: 'exited', exitCode: 125, finishedAt: new Date().toISOString(), error: err instanceof Error ? err.message : String(err) };
+    saveContainer(store, rec);
+    throw err;
+  }
+  // prune sweeps a `dirs/` folder with no slot and no `*.lock` as an old layout: this lock
+  // keeps the extracted layers under a running container's overlay.
+  const pin = layersPin(store, id);
+  writeFileSync(pin, String(process.pid));
+  const log = openSync(join(dir, 'log'), 'a');
+  const fg = io.stdout !== undefined;
+  const child = spawnNs(caps.tools, caps.mapping, recs, fg ? { stdout: 'pipe', stderr: 'pipe' } : { stdout: log, stderr: log });
+  let setupError = '';
+  if (fg) {
+    child.stdout!.on('data', (d: Buffer) => {
+      io.stdout!.write(d);
+      writeSync(log, d);
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      const s = d.toString('utf8');
+      const m = /stratum-sandbox: (.*)/.exec(s);
+      if (m) setupError = m[1]!;
+      (io.stderr ?? io.stdout!).write(d);
+      writeSync(log, d);
+    });
+  }
+  const pidStart = procStart(process.pid);
+  rec.state = { status: 'running', pid: process.pid, ...(pidStart ? { pidStart } : {}), ...(child.pid !== undefined ? { helperPid: child.pid } : {}), detached: !fg, startedAt: new Date().toISOString() };
+  saveContainer(store, rec);
+  io.onStarted?.(rec);
+  const group = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {
+      // gone
+    }
+  };
+  let killTimer: NodeJS.Timeout | undefined;
+  const stopSignal = normSignal(rec.config.stopSignal);
+  const onSignal = (sig: NodeJS.Signals) => {
+    // SIGTERM is how `stratum stop` asks: the image's STOPSIGNAL, then SIGKILL after the grace.
+    group(sig === 'SIGTERM' ? stopSignal : sig);
+    killTimer ??= setTimeout(() => group('SIGKILL'), rec!.config.stopTimeoutS * 1000);
+  };
+  const handlers = (['SIGTERM', 'SIGINT', 'SIGHUP'] as NodeJS.Signals[]).map((s) => [s, () => onSignal(s)] as const);
+  const onAbort = () => onSignal('SIGTERM');
+  if (io.signal) {
+    if (io.signal.aborted) onAbort();
+    else io.signal.addEventListener('abort', onAbort, { once: true });
+  } else for (const [s, h] of handlers) process.on(s, h);
+  const code = await new Promise<number>((resolve) => {
+    child.on('error', (e) => {
+      setupError = e.message;
+    });
+    child.on('close', (c, sig) => resolve(c ?? 128 + (SIGNALS[sig ?? 'SIGKILL'] ?? 9)));
+  });
+  for (const [s, h] of handlers) process.off(s, h);
+  io.signal?.removeEventListener('abort', onAbort);
+  if (killTimer) clearTimeout(killTimer);
+  group('SIGKILL');
+  closeSync(log);
+  rmSync(pin, { force: true });
+  rec = loadContainer(store, id) ?? rec;
+  rec.state = { ...rec.state, status: 'exited', exitCode: code, finishedAt: new Date().toISOString(), ...(code === 125 && setupError ? { error: setupError } : {}) };
+  delete rec.state.pid;
+  delete rec.state.pidStart;
+  delete rec.state.helperPid;
+  saveContainer(store, rec);
+  if (rec.config.autoRemove) await removeContainer(store, caps, rec, { volumes: true });
+  return code;
+}
+
+/** Start `rec` detached: a shim process supervises it past this CLI's exit. Resolves once it
+ *  runs (or failed to start). */
+export async function startDetached(store: Store, rec: ContainerRecord): Promise<ContainerRecord> {
+  const child = spawn(process.execPath, [CLI_MAIN, '__container-shim', rec.id, '--cache-dir', store.root], { detached: true, stdio: 'ignore', env: process.env });
+  child.unref();
+  let shimExited = false;
+  child.on('exit', () => (shimExited = true));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const now = loadContainer(store, rec.id);
+    if (!now) throw new Error(`container ${rec.name} vanished while starting`);
+    if (now.state.status === 'exited' || (now.state.status === 'running' && now.state.helperPid)) return now;
+    if (shimExited && loadContainer(store, rec.id)?.state.status === 'created') throw new Error(`the supervisor of ${rec.name} exited before starting it`);
+    if (Date.now() > deadline) throw new Error(`container ${rec.name} did not start within 30 s`);
+    await sleep(30);
+  }
+}
+
+/** Ask the supervisor to stop the container; SIGKILL everything after `timeoutS` + 2 s. */
+export async function stopContainer(store: Store, rec: ContainerRecord, timeoutS: number): Promise<ContainerRecord> {
+  if (rec.state.status !== 'running' || !supervisorAlive(rec)) return loadContainer(store, rec.id) ?? rec;
+  // The supervisor escalates after the container's own grace; a shorter -t escalates from here.
+  try {
+    process.kill(rec.state.pid!, 'SIGTERM');
+  } catch {
+    // gone
+  }
+  const deadline = Date.now() + timeoutS * 1000;
+  let killed = false;
+  for (;;) {
+    const now = loadContainer(store, rec.id);
+    if (!now || now.state.status !== 'running') return now ?? rec;
+    if (!killed && Date.now() > deadline) {
+      killed = true;
+      try {
+        if (now.state.helperPid) process.kill(-now.state.helperPid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if (Date.now() > deadline + 5000) {
+      try {
+        process.kill(now.state.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await sleep(50);
+  }
+}
+
+/** Remove a stopped container's directory; with `volumes`, its anonymous volumes too. */
+export async function removeContainer(store: Store, caps: SandboxCaps, rec: ContainerRecord, opts: { volumes: boolean }): Promise<void> {
+  await removeTree(caps, containerDir(store, rec.id));
+  if (opts.volumes) for (const m of rec.config.mounts) if (m.type === 'volume' && m.anonymous) await removeVolume(store, caps, m.name);
+}

@@ -1,0 +1,281 @@
+/**
+ * Containers end to end: the real CLI, the real sandbox, a busybox image loaded into a temp
+ * store. Every test names its containers; the store is removed at the end.
+ */
+import * as assert from 'uvu/assert';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { suite, Rig } from '../util/rig.js';
+import { runCli, startCli, type CliResult } from '../util/cli.js';
+import { busyboxBase } from '../util/base-images.js';
+import { WatchSession } from '../util/watch-session.js';
+
+const t = suite('containers', { timeoutMs: 120_000 });
+let rig: Rig;
+/** The CLI on the test's store: `s('run', ...)` is `stratum run --cache-dir STORE ...`. */
+const s = (command: string, ...args: string[]): Promise<CliResult> => runCli([command, '--cache-dir', rig.path('store'), ...args], { cwd: rig.dir });
+
+t.before(async () => {
+  rig = new Rig('stratum-cont-');
+  const r = await runCli(['load', await busyboxBase(), '-t', 'busybox:latest', '--cache-dir', rig.path('store')]);
+  assert.is(r.code, 0, r.stderr);
+});
+t.after(() => rig?.cleanup());
+
+function ok(r: CliResult, what: string): CliResult {
+  assert.is(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function state(name: string): Promise<{ id: string; state: { status: string; exitCode?: number | null; helperPid?: number; pid?: number } }> {
+  const r = ok(await s('ps', '-a', '--format', 'json'), 'ps');
+  const all = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const c = all.find((x: { name: string }) => x.name === name);
+  assert.ok(c, `no container ${name} in ps -a`);
+  return c;
+}
+
+t.test('a foreground run streams output and exits with the container code', async () => {
+  const r = await s('run', '--name', 'fg', 'busybox:latest', 'sh', '-c', 'echo out; echo err >&2; echo pid $$; exit 7');
+  assert.is(r.code, 7, r.stderr);
+  assert.match(r.stdout, /out\n/);
+  assert.match(r.stdout, /pid 2\n/); // PID 1 is the init that reaps and forwards signals
+  assert.match(r.stderr, /err/);
+  const c = await state('fg');
+  assert.is(c.state.status, 'exited');
+  assert.is(c.state.exitCode, 7);
+  assert.match(ok(await s('logs', 'fg'), 'logs').stdout, /out\n[\s\S]*err/);
+  ok(await s('rm', 'fg'), 'rm');
+});
+
+t.test('diff shows A/C/D; a file deleted in the container is absent inside and present in the image', async () => {
+  const r = await s('run', '--name', 'd1', 'busybox', 'sh', '-c', 'rm /bin/vi; echo new > /added.txt; echo more >> /etc/passwd; ls /bin/vi');
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /\/bin\/vi: No such file/);
+  const diff = ok(await s('diff', 'd1'), 'diff').stdout;
+  for (const line of ['D /bin/vi', 'A /added.txt', 'C /etc/passwd', 'C /bin', 'C /etc']) assert.ok(diff.split('\n').includes(line), `diff lacks "${line}":\n${diff}`);
+  ok(await s('run', '--rm', 'busybox', 'ls', '/bin/vi'), 'the image still has /bin/vi');
+});
+
+t.test('commit turns the writable layer into an image that run sees', async () => {
+  ok(await s('commit', 'd1', 'busybox:patched'), 'commit');
+  const r = ok(await s('run', '--rm', 'busybox:patched', 'sh', '-c', 'cat /added.txt; tail -1 /etc/passwd; ls /bin/vi || echo gone'), 'run patched');
+  assert.is(r.stdout, 'new\nmore\ngone\n');
+  ok(await s('rm', 'd1'), 'rm');
+  // prune keeps the layers of every image (and of containers' images).
+  ok(await s('prune', '--grace', '0s'), 'prune');
+  ok(await s('run', '--rm', 'busybox:patched', 'cat', '/added.txt'), 'after prune');
+});
+
+t.test('a named volume keeps its data across rm and run; anonymous volumes go with rm -v', async () => {
+  ok(await s('run', '--name', 'v1', '-v', 'appdata:/data', '-v', '/scratch', 'busybox', 'sh', '-c', 'echo kept > /data/f; echo tmp > /scratch/x'), 'write');
+  const vols = ok(await s('volume', 'ls', '-q'), 'volume ls').stdout.trim().split('\n');
+  assert.ok(vols.includes('appdata'), vols.join(','));
+  assert.is(vols.length, 2);
+  ok(await s('rm', '-v', 'v1'), 'rm -v');
+  assert.equal(ok(await s('volume', 'ls', '-q'), 'volume ls').stdout.trim().split('\n'), ['appdata']);
+  const r = ok(await s('run', '--rm', '-v', 'appdata:/data', 'busybox', 'cat', '/data/f'), 'read back');
+  assert.is(r.stdout, 'kept\n');
+  // A new named volume starts with the image's content at its path, as Docker's do.
+  const seeded = ok(await s('run', '--rm', '-v', 'etcvol:/etc', 'busybox', 'sh', '-c', 'grep -c root /etc/passwd'), 'seeded');
+  assert.ok(Number(seeded.stdout) >= 1);
+  ok(await s('volume', 'rm', 'etcvol'), 'volume rm');
+});
+
+t.test('a bind mount :ro refuses writes, a rw one takes them', async () => {
+  rig.write({ 'conf/app.conf': 'port=1\n' });
+  const r = await s('run', '--rm', '-v', './conf:/etc/app:ro', 'busybox', 'sh', '-c', 'cat /etc/app/app.conf; echo x > /etc/app/new');
+  assert.is(r.code, 1);
+  assert.match(r.stdout, /port=1/);
+  assert.match(r.stderr, /Read-only file system/);
+  ok(await s('run', '--rm', '-v', `${rig.path('conf')}:/etc/app`, 'busybox', 'sh', '-c', 'echo y > /etc/app/new'), 'rw bind');
+  assert.is(readFileSync(rig.path('conf/new'), 'utf8'), 'y\n');
+});
+
+t.test('run -d serves httpd on the host network; exec, logs, stop, rm', async () => {
+  const port = await freePort();
+  rig.write({ 'www/index.html': 'hello from the container\n' });
+  const r = ok(await s('run', '-d', '--name', 'web', '-p', `${port}:${port}`, '-v', './www:/www:ro', 'busybox', 'httpd', '-f', '-v', '-p', `127.0.0.1:${port}`, '-h', '/www'), 'run -d');
+  assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+  let body = '';
+  for (let i = 0; i < 100 && !body; i++) {
+    try {
+      body = await (await fetch(`http://127.0.0.1:${port}/index.html`)).text();
+    } catch {
+      await sleep(50);
+    }
+  }
+  assert.is(body, 'hello from the container\n');
+  const ps = ok(await s('ps'), 'ps').stdout;
+  assert.match(ps, /web/);
+  assert.match(ps, /host network/);
+  const ex = ok(await s('exec', 'web', 'sh', '-c', 'ls /www; cat /proc/1/cmdline | tr "\\0" " "'), 'exec');
+  assert.match(ex.stdout, /index.html/);
+  assert.match(ex.stdout, /stratum-init/);
+  assert.match(ok(await s('logs', 'web'), 'logs').stdout, /response:200/);
+  const before = await state('web');
+  ok(await s('stop', 'web'), 'stop');
+  const after = await state('web');
+  assert.is(after.state.status, 'exited');
+  assert.is(after.state.exitCode, 143);
+  assert.ok(!alive(before.state.helperPid!), 'the sandbox helper is gone');
+  const rmRunning = await s('run', '-d', '--name', 'web2', 'busybox', 'sleep', '600');
+  ok(rmRunning, 'run -d sleep');
+  const refused = await s('rm', 'web2');
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, /is running/);
+  ok(await s('rm', '-f', 'web2', 'web'), 'rm -f');
+  assert.not.match(ok(await s('ps', '-a'), 'ps -a').stdout, /web/);
+});
+
+t.test('a killed foreground stratum leaves no container process, and ps shows it exited', async () => {
+  const run = startCli(['run', '--cache-dir', rig.path('store'), '--name', 'k9', 'busybox', 'sleep', '600'], { cwd: rig.dir });
+  let c = await state('k9').catch(() => undefined);
+  for (let i = 0; i < 200 && c?.state.status !== 'running'; i++) {
+    await sleep(50);
+    c = await state('k9').catch(() => undefined);
+  }
+  assert.is(c?.state.status, 'running');
+  const helper = c!.state.helperPid!;
+  assert.ok(alive(helper));
+  run.child.kill('SIGKILL');
+  await run.done;
+  for (let i = 0; i < 100 && alive(helper); i++) await sleep(20);
+  assert.ok(!alive(helper), 'the sandbox helper died with stratum');
+  const sleepers = (await import('node:child_process')).spawnSync('pgrep', ['-f', '^sleep 600$'], { encoding: 'utf8' }).stdout.trim();
+  assert.is(sleepers, '', 'no orphan sleep 600');
+  const after = await state('k9');
+  assert.is(after.state.status, 'exited');
+  ok(await s('rm', 'k9'), 'rm');
+});
+
+t.test('PID 1 reaps orphans; a SIGTERM to a foreground stratum reaches the container', async () => {
+  const r = ok(await s('run', '--rm', 'busybox', 'sh', '-c', '(sleep 0.2 &); (sleep 0.2 &); sleep 1; ps -o pid,stat,comm'), 'run');
+  assert.not.match(r.stdout, /\sZ\s/, `a zombie is left:\n${r.stdout}`);
+  assert.match(r.stdout, /1 S\s+stratum-init/);
+  const run = startCli(['run', '--cache-dir', rig.path('store'), '--name', 'term', 'busybox', 'sleep', '600'], { cwd: rig.dir });
+  let c = await state('term').catch(() => undefined);
+  for (let i = 0; i < 200 && c?.state.status !== 'running'; i++) {
+    await sleep(50);
+    c = await state('term').catch(() => undefined);
+  }
+  run.child.kill('SIGTERM');
+  const done = await run.done;
+  assert.is(done.code, 143);
+  assert.is((await state('term')).state.exitCode, 143);
+  ok(await s('rm', 'term'), 'rm');
+});
+
+t.test('prune keeps the layers of a container whose image tag was removed', async () => {
+  ok(await s('run', '--name', 'base', 'busybox', 'sh', '-c', 'echo only-here > /mine'), 'run');
+  ok(await s('commit', 'base', 'tmp:gone'), 'commit');
+  ok(await s('rm', 'base'), 'rm');
+  ok(await s('run', '--name', 'pinned', 'tmp:gone', 'sh', '-c', 'echo more > /more'), 'run from it');
+  ok(await s('rmi', 'tmp:gone'), 'rmi');
+  ok(await s('prune', '--grace', '0s'), 'prune');
+  ok(await s('commit', 'pinned', 'tmp:back'), 'commit after prune');
+  assert.is(ok(await s('run', '--rm', 'tmp:back', 'cat', '/mine', '/more'), 'run').stdout, 'only-here\nmore\n');
+  ok(await s('rm', 'pinned'), 'rm');
+});
+
+t.test('refuses -p with --network=none, and -it, with a clear message', async () => {
+  const r = await s('run', '--network=none', '-p', '8080:8080', 'busybox', 'true');
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /--network=none/);
+  const it = await s('run', '-it', 'busybox', 'sh');
+  assert.is(it.code, 2);
+  assert.match(it.stderr, /-i\/-t/);
+  const none = ok(await s('run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'ls /sys/class/net 2>/dev/null || ip link 2>/dev/null || echo ok'), 'network none');
+  assert.ok(none.stdout.length > 0);
+});
+
+t.test('env, workdir, user and entrypoint overrides', async () => {
+  rig.write({ 'envfile': 'A=1\n# c\nB=two\n' });
+  const r = ok(await s('run', '--rm', '-e', 'C=3', '--env-file', 'envfile', '-w', '/tmp/wd', '-u', '1000', '--entrypoint', 'sh', 'busybox', '-c', 'echo $A $B $C; pwd; id -u'), 'run');
+  assert.is(r.stdout, '1 two 3\n/tmp/wd\n1000\n');
+});
+
+t.test('watch --run serves each new image from a new container; volumes kept; a failed build leaves it running', async () => {
+  const port = await freePort();
+  rig.write({
+    'proj/Dockerfile': `FROM busybox\nCOPY www/ /www/\nVOLUME /state\nCMD ["httpd", "-f", "-p", "127.0.0.1:${port}", "-h", "/www"]\n`,
+    'proj/www/index.html': 'one\n',
+  });
+  const w = new WatchSession(['--cache-dir', rig.path('store'), '--debounce', '30', '--run', '--name', 'wr', '-v', 'wrdata:/data', '-p', `${port}:${port}`, rig.path('proj')]);
+  try {
+    const running = (n: number) => (ev: unknown[]) => (ev as { type: string; state?: string }[]).filter((e) => e.type === 'container-state' && e.state === 'running').length >= n;
+    const get = async (want: string) => {
+      let body = '';
+      for (let i = 0; i < 100 && body !== want; i++) {
+        try {
+          body = await (await fetch(`http://127.0.0.1:${port}/index.html`)).text();
+        } catch {
+          // not listening yet
+        }
+        if (body !== want) await sleep(50);
+      }
+      return body;
+    };
+    await w.waitFor('first container', running(1), 30_000);
+    assert.is(await get('one\n'), 'one\n');
+    ok(await s('exec', 'wr', 'sh', '-c', 'echo named > /data/f; echo anon > /state/g'), 'exec write');
+    rig.write({ 'proj/www/index.html': 'two\n' });
+    await w.waitFor('second container', running(2), 30_000);
+    assert.is(await get('two\n'), 'two\n');
+    assert.is(ok(await s('exec', 'wr', 'cat', '/data/f', '/state/g'), 'exec read').stdout, 'named\nanon\n');
+    const before = (await state('wr')).id;
+    rig.write({ 'proj/Dockerfile': readFileSync(rig.path('proj/Dockerfile'), 'utf8') + 'RUN false\n' });
+    await w.waitFor('failed build', (ev) => ev.filter((e) => e.type === 'build-done').some((e) => e.type === 'build-done' && !e.ok), 30_000);
+    assert.is(await get('two\n'), 'two\n');
+    assert.is((await state('wr')).id, before);
+    assert.is((await state('wr')).state.status, 'running');
+  } finally {
+    await w.stop();
+  }
+  assert.is((await state('wr')).state.status, 'exited');
+  ok(await s('rm', '-v', 'wr'), 'rm');
+});
+
+t.run();
+
+// As root (CI), the same file again as the unprivileged user `stratumt` (rootless: subuid
+// mapping, sub-id owned upperdirs and volumes), as test/sandbox/sandbox.test.ts does.
+if (process.env.STRATUM_CONTAINERS_CHILD !== '1' && process.getuid!() === 0) {
+  const r = suite('containers rootless', { timeoutMs: 300_000 });
+  r.test('every container case passes as the unprivileged user stratumt', () => {
+    const id = spawnSync('id', ['-u', 'stratumt'], { encoding: 'utf8' });
+    assert.ok(id.status === 0, 'no user stratumt: create it (useradd -m stratumt; usermod --add-subuids 100000-165535 --add-subgids 100000-165535 stratumt)');
+    const out = spawnSync('setpriv', ['--reuid', 'stratumt', '--regid', 'stratumt', '--init-groups', '--', process.execPath, fileURLToPath(import.meta.url)], {
+      encoding: 'utf8',
+      cwd: '/tmp',
+      env: { PATH: process.env.PATH, HOME: '/tmp', STRATUM_CONTAINERS_CHILD: '1', FORCE_COLOR: '0' },
+      timeout: 280_000,
+    });
+    const text = `${out.stdout}\n${out.stderr}`;
+    const m = /Total:\s+(\d+)[\s\S]*?Passed:\s+(\d+)/.exec(text);
+    assert.ok(out.status === 0 && m && m[1] === m[2], `as stratumt:\n${text.replace(/Total:|Passed:|Skipped:/g, (x) => x.toLowerCase())}`);
+  });
+  r.run();
+}
