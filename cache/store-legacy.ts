@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { LEGACY_FOLDER } from './store-layout.js';
 import { STORE_VERSION } from './store-types.js';
 import * as sfs from './fs.js';
+import { treeBytes } from './owned-dirs.js';
 
 /** Names of the legacy folders directly under the store root, sorted. */
 export function legacyFolders(root: string): string[] {
@@ -18,21 +19,6 @@ export function legacyFolders(root: string): string[] {
   });
 }
 
-/** Bytes of the files beneath `dir` (iterative; a legacy folder can be large and deep). */
-function treeBytes(dir: string): number {
-  let bytes = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop()!;
-    for (const name of sfs.readdir(d)) {
-      const p = join(d, name);
-      const st = sfs.stat(p);
-      if (st?.isDirectory()) stack.push(p);
-      else if (st?.isFile()) bytes += st.size;
-    }
-  }
-  return bytes;
-}
 
 /** Remove every legacy folder; returns their names and the bytes their files took. */
 export function removeLegacyFolders(root: string): { folders: string[]; bytes: number } {
