@@ -62,8 +62,14 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/load.js')).loadCommand(rest, io);
     case 'cache':
       return (await import('./commands/cache.js')).cacheCommand(rest, io);
+    case 'pull':
+      return (await import('./commands/registry.js')).pullCommand(rest, io);
+    case 'push':
+      return (await import('./commands/registry.js')).pushCommand(rest, io);
+    case 'login':
+      return (await import('./commands/registry.js')).loginCommand(rest, io);
     default:
-      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache (run `stratum --help`)');
+      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache, pull, push, login (run `stratum --help`)');
   }
 }
 

@@ -22,6 +22,7 @@ import { loadDockerfile, normalizeRef } from './load.js';
 import { publishLocal } from './output-local.js';
 import { stratumEnv } from './env.js';
 import { preflight } from './preflight.js';
+import { resolveBases } from './resolve-bases.js';
 import type { Plan, PlannedStage } from './plan.js';
 import { solve } from './solver.js';
 import { formatPlatform, type Platform } from './platform.js';
@@ -34,6 +35,9 @@ import type { StepOutcome } from './steps/step-outcome.js';
 /** Where a finished build is published. `oci` and `docker` are image archives (a .tar file, or
  *  an OCI layout directory when `tar` is false), written by engine/oci/export.ts. */
 export type OutputSpec = { type: 'local'; dest: string } | { type: 'oci' | 'docker'; dest: string; tar: boolean };
+
+/** `--cache-to` / `--cache-from`: a registry reference, or an OCI layout directory. */
+export type CacheSpec = { type: 'registry'; ref: string; mode: 'min' | 'max' } | { type: 'local'; dir: string; mode: 'min' | 'max' };
 
 export interface BuildOptions {
   store: Store;
@@ -70,6 +74,16 @@ export interface BuildOptions {
   reportStoreSize?: boolean;
   /** Called with each step's cache key as soon as it is known (watch mode's staleness check). */
   onStepKey?: (index: number, key: StepKey) => void;
+  /** `--pull`: ask the registry for every registry base even when the store has it. */
+  pull?: boolean;
+  /** `--insecure-registry HOST`: registries reached over plain http:// (loopback always is). */
+  insecureRegistries?: string[];
+  /** `--push` and `-o type=registry,name=…`: references the image is pushed to. */
+  push?: string[];
+  /** `--cache-to`: where this build's step cache is exported. */
+  cacheTo?: CacheSpec[];
+  /** `--cache-from`: step caches looked up on a local miss (engine/cache-import.ts). */
+  cacheFrom?: CacheSpec[];
 }
 
 export interface BuildResult {
@@ -84,6 +98,8 @@ export interface BuildResult {
   image?: ImageRecord;
   /** Keys of the steps in plan order (undefined for metadata steps): watch mode compares them. */
   keys: (StepKey | undefined)[];
+  /** References pushed (`--push`, `-o type=registry`) with their manifest digests. */
+  pushed?: { name: string; digest: string }[];
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
@@ -126,6 +142,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       ...(result.error ? { error: { message: result.error.message, ...(result.error.hint ? { hint: result.error.hint } : {}) } } : {}),
       ...(storeSize !== undefined ? { storeSize } : {}),
       ...(r.ok && opts.outputs?.length ? { outputs: opts.outputs.map((o) => o.dest) } : {}),
+      ...(r.pushed?.length ? { pushed: r.pushed } : {}),
     });
     return result;
   };
@@ -153,9 +170,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   let plan: Plan;
   try {
-    plan = loadDockerfile(dockerfileReal, display, { buildArgs: opts.buildArgs ?? {}, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), store }).plan;
+    const load = () => loadDockerfile(dockerfileReal, display, { buildArgs: opts.buildArgs ?? {}, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), store }).plan;
+    plan = load();
+    // Registry bases the store lacks are pulled before planning (the planner needs their config).
+    if (await resolveBases(plan, { store, bus, platform: opts.platform, pull: opts.pull, insecureRegistries: opts.insecureRegistries, dryRun: opts.dryRun, display })) plan = load();
   } catch (err) {
-    if (err instanceof UserError) return done({ ok: false, exitCode: err.exitCode, error: err });
+    const error = toUserError(err);
+    if (error) return done({ ok: false, exitCode: error.exitCode, error });
     throw err;
   }
   for (const w of plan.warnings) bus.emit({ type: 'warning', message: w, file: display });
@@ -216,7 +237,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     outcome = await runStages(session, opts.signal);
     if (outcome.kind === 'ok' && !opts.dryRun) {
       const image = await publish(session);
-      return done({ ok: true, exitCode: EXIT.ok, image });
+      const pushed: { name: string; digest: string }[] = [];
+      if (opts.push?.length) {
+        const { pushImage } = await import('./push-image.js');
+        for (const name of opts.push) {
+          const r = await pushImage(store, image, name, opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {});
+          pushed.push({ name: r.name, digest: r.digest });
+        }
+      }
+      return done({ ok: true, exitCode: EXIT.ok, image, ...(pushed.length ? { pushed } : {}) });
     }
   } catch (err) {
     const error = toUserError(err);
