@@ -323,7 +323,15 @@ async function publish(s: Session): Promise<ImageRecord> {
   const { store, opts, plan } = s;
   const target = plan.stages[plan.target]!;
   const final = s.runs.get(plan.target)! as StageRun;
-  const image: ImageRecord = { name: '', layers: final.layers, chain: final.chain, config: imageConfig(target.final), history: final.history, created: s.created(Date.now()) };
+  const image: ImageRecord = {
+    name: '',
+    layers: final.layers,
+    chain: final.chain,
+    config: imageConfig(target.final),
+    history: final.history,
+    created: s.created(Date.now()),
+    ...(opts.platform ? { platform: { ...opts.platform } } : {}),
+  };
   for (const tag of opts.tags ?? []) store.putImage({ ...image, name: normalizeRef(tag) });
   for (const out of opts.outputs ?? []) {
     if (out.type === 'local') publishLocal(store, viewOf(store, final), final.chain, resolve(out.dest));

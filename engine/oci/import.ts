@@ -27,6 +27,7 @@ import { hashFile, importLayer, type ImportedLayer } from './layer-import.js';
 import { blobName, checkBlob, openLayoutRef, parseJson, platformManifest, readIndex, readManifest, type ManifestDocs } from './layout-read.js';
 import { IMAGE_NAME, MEDIA, REF_NAME, sha256Hex, type Descriptor, type DockerArchiveEntry, type OciConfigFile } from './oci-types.js';
 import { familiarName, rfc3339 } from './ref-names.js';
+import { LAYER_ZSTD } from '../registry/media-types.js';
 
 /** Bump when the mapping from layer tars to stratum layers changes (cached imports go stale). */
 const IMPORT_FORMAT = 2;
@@ -64,7 +65,7 @@ function keepOrigin(store: Store, path: string, imported: ImportedLayer): void {
     layer: imported.layer.digest,
     diffId: imported.diffId,
     tarSize: imported.tarSize,
-    compressed: { mediaType: imported.compression === 'gzip' ? MEDIA.layerGzip : MEDIA.layerTar, digest: blob.digest, size: blob.size },
+    compressed: { mediaType: imported.compression === 'gzip' ? MEDIA.layerGzip : imported.compression === 'zstd' ? LAYER_ZSTD : MEDIA.layerTar, digest: blob.digest, size: blob.size },
   });
 }
 

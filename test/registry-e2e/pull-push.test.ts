@@ -62,6 +62,29 @@ t.test('builds FROM a registry image, pushes it, and builds again with the regis
   reg = await startRegistry();
 });
 
+t.test('builds FROM an image whose layers are zstd-compressed', async () => {
+  const base = await busyboxBase();
+  await skopeo(['copy', '--dest-tls-verify=false', '--dest-compress-format=zstd', `oci:${base}:latest`, `docker://${reg.host}/busybox-zstd:latest`]);
+  const m = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/busybox-zstd:latest`])) as { layers: { mediaType: string }[] };
+  assert.match(m.layers[0]!.mediaType, 'zstd');
+  rig.write({ 'zstd/Dockerfile': `FROM ${reg.host}/busybox-zstd:latest\nCOPY a.txt /a.txt\n`, 'zstd/a.txt': 'z' });
+  const r = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store-z'), '-o', `type=oci,dest=${rig.path('zstd-out')},tar=false`, rig.path('zstd')]);
+  assert.is(r.code, 0, r.stderr);
+  // The base layer is exported as the very zstd blob it came in.
+  const index = JSON.parse(rig.read('zstd-out/index.json')) as { manifests: { digest: string }[] };
+  const out = JSON.parse(rig.read(`zstd-out/blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)) as { layers: { mediaType: string }[] };
+  assert.match(out.layers[0]!.mediaType, 'zstd');
+});
+
+t.test('an image built with --platform says so in its config', async () => {
+  rig.write({ 'plat/Dockerfile': 'FROM scratch\nCOPY a.txt /a.txt\n', 'plat/a.txt': 'p' });
+  const r = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store-p'), '--platform', 'linux/arm64', '-t', `${reg.host}/plat:1`, '--push', rig.path('plat')]);
+  assert.is(r.code, 0, r.stderr);
+  const cfg = JSON.parse(await skopeo(['inspect', '--config', '--tls-verify=false', `docker://${reg.host}/plat:1`])) as { architecture: string; os: string };
+  assert.is(cfg.architecture, 'arm64');
+  assert.is(cfg.os, 'linux');
+});
+
 t.test('stratum plan says it would pull and does not', async () => {
   rig.write({ 'plan/Dockerfile': `FROM ${reg.host}/nothing-here:1\nCOPY a.txt /a.txt\n`, 'plan/a.txt': 'x' });
   const r = await runCli(['plan', ...storeA(), rig.path('plan')]);
