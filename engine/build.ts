@@ -23,6 +23,7 @@ import { publishLocal } from './output-local.js';
 import { stratumEnv } from './env.js';
 import { preflight } from './preflight.js';
 import { resolveBases } from './resolve-bases.js';
+import type { RemoteCache } from './cache-import.js';
 import type { Plan, PlannedStage } from './plan.js';
 import { solve } from './solver.js';
 import { formatPlatform, type Platform } from './platform.js';
@@ -199,6 +200,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
   if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
+  let remoteCache: RemoteCache | undefined;
+  if (opts.cacheFrom?.length && !opts.noCache) {
+    const { openRemoteCache } = await import('./cache-import.js');
+    remoteCache = await openRemoteCache(opts.cacheFrom, { store, bus, lease, insecure: opts.insecureRegistries });
+  }
   const executors = new Map<number, Executor>();
   const choice = opts.executor ?? stratumEnv().executor ?? 'host';
   const session: Session = {
@@ -219,6 +225,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     history: openStepHistory(store, historyId, plan, { contextDir: contextReal, ...(lease ? { lease } : {}) }),
     lease,
     created: createdAt(sourceDateEpoch),
+    ...(remoteCache ? { remoteCache } : {}),
+    ...(opts.cacheTo?.length ? { stepRecords: new Map() } : {}),
     platform: opts.platform ? formatPlatform(opts.platform) : ociPlatform(),
     executorKind: (step) => executorKind(plan, step.stage, choice),
     executorFor(_run, step) {
@@ -236,6 +244,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   try {
     outcome = await runStages(session, opts.signal);
     if (outcome.kind === 'ok' && !opts.dryRun) {
+      // Tags, outputs, pushes and cache exports need the bytes of layers a --cache-from hit left remote.
+      if (opts.tags?.length || opts.outputs?.length || opts.push?.length || opts.cacheTo?.length) await remoteCache?.materialize();
       const image = await publish(session);
       const pushed: { name: string; digest: string }[] = [];
       if (opts.push?.length) {
@@ -243,6 +253,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         for (const name of opts.push) {
           const r = await pushImage(store, image, name, opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {});
           pushed.push({ name: r.name, digest: r.digest });
+        }
+      }
+      if (opts.cacheTo?.length) {
+        const { exportCache } = await import('./cache-export.js');
+        for (const spec of opts.cacheTo) {
+          const r = await exportCache(session, spec);
+          bus.emit({ type: 'warning', message: `cache exported to ${spec.type === 'local' ? spec.dir : spec.ref} (mode=${spec.mode}): ${r.entries} steps, ${r.layers} layers${r.digest ? `, ${r.digest}` : ''}` });
         }
       }
       return done({ ok: true, exitCode: EXIT.ok, image, ...(pushed.length ? { pushed } : {}) });
