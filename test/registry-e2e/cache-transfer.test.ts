@@ -9,7 +9,8 @@ import * as assert from 'uvu/assert';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { suite, Rig } from '../util/rig.js';
 import { buildDone, runCli, stepsDone, type CliResult } from '../util/cli.js';
-import { startRegistry, startServer, type RunningRegistry, type TestServer } from '../registry/kit.js';
+import { startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
+import { startProxy } from './proxy.js';
 
 const t = suite('registry e2e: cache export and import', { timeoutMs: 180_000 });
 let reg: RunningRegistry;
@@ -30,16 +31,7 @@ t.before(async () => {
   reg = await startRegistry();
   rig = new Rig('stratum-cache-e2e-');
   // A counting proxy in front of the registry: machine B reads the cache through it.
-  proxy = await startServer(async (req, res, body) => {
-    const up = await fetch(`http://${reg.host}${req.url}`, { method: req.method!, headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'connection').map(([k, v]) => [k, String(v)])), ...(body.length ? { body } : {}) });
-    const bytes = Buffer.from(await up.arrayBuffer());
-    const headers: Record<string, string> = {};
-    up.headers.forEach((v, k) => {
-      if (k !== 'content-encoding' && k !== 'transfer-encoding' && k !== 'connection') headers[k] = v;
-    });
-    res.writeHead(up.status, headers);
-    res.end(req.method === 'HEAD' ? undefined : bytes);
-  });
+  proxy = await startProxy(() => reg.host);
 });
 t.after(async () => {
   await proxy?.stop();

@@ -9,6 +9,7 @@ import { suite, Rig } from '../util/rig.js';
 import { buildDone, runCli, stepsDone } from '../util/cli.js';
 import { busyboxBase } from '../util/base-images.js';
 import { skopeo, startRegistry, type RunningRegistry } from '../registry/kit.js';
+import { startProxy } from './proxy.js';
 
 const t = suite('registry e2e: pull and push', { timeoutMs: 180_000 });
 let reg: RunningRegistry;
@@ -46,10 +47,19 @@ t.test('builds FROM a registry image, pushes it, and builds again with the regis
   const baseInspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/busybox:latest`])) as { Layers: string[] };
   assert.is(inspect.Layers[0], baseInspect.Layers[0]);
 
-  // The image is pushed again with `stratum push`: the registry has every blob, none is sent.
-  const p = await runCli(['push', ...storeA(), `${reg.host}/app:1`]);
-  assert.is(p.code, 0, p.stderr);
-  assert.match(p.stdout, `Pushed ${reg.host}/app:1: ${pushed![0]!.digest} (0 blobs uploaded, 3 already there)`);
+  // The image is pushed again with `stratum push`, through a counting proxy: the registry has
+  // every blob, so there is one HEAD per blob, no upload, and the manifest PUT.
+  const proxy = await startProxy(() => reg.host);
+  try {
+    const p = await runCli(['push', ...storeA(), `${reg.host}/app:1`, `${proxy.host}/app:1`]);
+    assert.is(p.code, 0, p.stderr);
+    assert.match(p.stdout, `Pushed ${proxy.host}/app:1: ${pushed![0]!.digest} (0 blobs uploaded, 3 already there)`);
+    const blobReqs = proxy.seen.filter((q) => q.url.includes('/blobs/'));
+    assert.equal(blobReqs.map((q) => q.method), ['HEAD', 'HEAD', 'HEAD']);
+    assert.equal(proxy.seen.filter((q) => q.method === 'PUT').map((q) => q.url), [`/v2/app/manifests/1`]);
+  } finally {
+    await proxy.stop();
+  }
 
   // The base is in the store by name now: stop the registry and build again.
   await reg.stop();
