@@ -9,7 +9,12 @@ import type { Store } from '../cache/store-types.js';
 import type { EventBus } from './events.js';
 import { isOciLayoutRef } from './oci/layout-read.js';
 import type { Plan } from './plan.js';
-import { parsePlatform, type Platform } from './platform.js';
+import { hostPlatform, parsePlatform, type Platform } from './platform.js';
+import { platformMatches } from './registry/platform.js';
+import { normalizeRef } from './load.js';
+
+/** engine/pull-image.ts's record of pulled images (not imported from there: it loads the client). */
+const REGISTRY_IMAGES = 'registry-images';
 import { parseReference } from './registry/reference.js';
 
 export interface ResolveBasesOptions {
@@ -23,15 +28,20 @@ export interface ResolveBasesOptions {
 }
 
 /** Registry bases of the needed stages to fetch: ref and the platform its FROM asks for. */
-export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; platform?: Platform | undefined }): { ref: string; platform?: Platform; line: number }[] {
+export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; platform?: Platform | undefined; store?: Store }): { ref: string; platform?: Platform; line: number }[] {
   const out = new Map<string, { ref: string; platform?: Platform; line: number }>();
   for (const st of plan.stages) {
     if (!st.needed || st.base.kind !== 'image') continue;
     const ref = st.base.ref;
-    if (isOciLayoutRef(ref) || (st.base.available && !opts.pull)) continue;
+    if (isOciLayoutRef(ref)) continue;
     const from = st.steps[0]?.instr;
     const flag = from && from.kind === 'FROM' ? from.platform : undefined;
     const platform = (flag !== undefined && !flag.includes('$') ? parsePlatform(flag) : undefined) ?? opts.platform;
+    // The store holds one platform per name: a base pulled for another platform is pulled again.
+    const pulledFor = opts.store?.readDoc<{ platform?: string }>(REGISTRY_IMAGES, normalizeRef(ref))?.platform;
+    const had = pulledFor !== undefined ? parsePlatform(pulledFor) : undefined;
+    const otherPlatform = had !== undefined && !platformMatches(platform ?? hostPlatform(), had);
+    if (st.base.available && !opts.pull && !otherPlatform) continue;
     if (!out.has(ref)) out.set(ref, { ref, ...(platform ? { platform } : {}), line: st.steps[0]?.line ?? 0 });
   }
   return [...out.values()];

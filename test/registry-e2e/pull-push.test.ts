@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { suite, Rig } from '../util/rig.js';
 import { buildDone, runCli, stepsDone } from '../util/cli.js';
 import { busyboxBase } from '../util/base-images.js';
-import { skopeo, startRegistry, type RunningRegistry } from '../registry/kit.js';
+import { makeImage, sha256, skopeo, startRegistry, type RunningRegistry } from '../registry/kit.js';
 import { startProxy } from './proxy.js';
 
 const t = suite('registry e2e: pull and push', { timeoutMs: 180_000 });
@@ -93,6 +93,28 @@ t.test('an image built with --platform says so in its config', async () => {
   const cfg = JSON.parse(await skopeo(['inspect', '--config', '--tls-verify=false', `docker://${reg.host}/plat:1`])) as { architecture: string; os: string };
   assert.is(cfg.architecture, 'arm64');
   assert.is(cfg.os, 'linux');
+});
+
+t.test('FROM --platform picks its image from an index; another platform pulls again', async () => {
+  const { createRegistryClient } = await import('../../engine/registry/client.js');
+  const { parseReference } = await import('../../engine/registry/reference.js');
+  const client = createRegistryClient({ auth: false });
+  const ref = parseReference(`${reg.host}/multi:1`);
+  const entries = [];
+  for (const arch of ['amd64', 'arm64']) {
+    const img = await makeImage({ [`${arch}.txt`]: arch }, arch);
+    await client.putBlob(ref, { bytes: img.config }, `sha256:${sha256(img.config)}`, img.config.length);
+    await client.putBlob(ref, { bytes: img.layers[0]!.blob }, img.layers[0]!.digest, img.layers[0]!.size);
+    const d = await client.putManifest(parseReference(`${reg.host}/multi@${img.manifestDigest}`), 'application/vnd.oci.image.manifest.v1+json', img.manifest);
+    entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, size: img.manifest.length, platform: { os: 'linux', architecture: arch } });
+  }
+  await client.putManifest(ref, 'application/vnd.oci.image.index.v1+json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries })));
+  for (const arch of ['arm64', 'amd64']) {
+    rig.write({ [`multi-${arch}/Dockerfile`]: `FROM --platform=linux/${arch} ${reg.host}/multi:1\nCOPY a.txt /a.txt\n`, [`multi-${arch}/a.txt`]: 'm' });
+    const r = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store-multi'), '-o', `type=local,dest=${rig.path(`multi-out-${arch}`)}`, rig.path(`multi-${arch}`)]);
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(rig.exists(`multi-out-${arch}/${arch}.txt`), `the ${arch} image was used`);
+  }
 });
 
 t.test('stratum plan says it would pull and does not', async () => {
