@@ -99,6 +99,8 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
       ...(opts.executor ? { executor: opts.executor } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
       noCache: opts.noCache,
+      // A step found in a --cache-from cache would hit (no layer is downloaded by a dry run).
+      ...(opts.cacheFrom.length ? { cacheFrom: opts.cacheFrom, insecureRegistries: opts.insecureRegistries } : {}),
       dryRun: true,
     });
     if (failure) cacheNote = `a build would fail: ${failure}`;

@@ -88,6 +88,11 @@ t.test('a build whose every step hits and has no output downloads no layer blob'
   assert.is(runs().length, n);
   // The manifest and the cache's config, nothing else.
   assert.is(blobGets() - gets, 1);
+  // stratum plan predicts the same hits from the cache.
+  const p = await runCli(['plan', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--cache-dir', rig.path('storeLazyB'), '--cache-from', `type=registry,ref=${proxy.host}/cache/lazy:1`, rig.path('lazyB')]);
+  assert.is(p.code, 0, p.stderr);
+  assert.match(p.stdout, /RUN \[.*CACHED/);
+  assert.not.match(p.stdout, 'RUN:');
 });
 
 t.test('a change on machine B is explained against machine A\'s build', async () => {
