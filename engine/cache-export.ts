@@ -45,8 +45,8 @@ function writeBlob(dir: string, bytes: Buffer): { digest: string; size: number }
   return { digest, size: bytes.length };
 }
 
-/** Build the cache manifest of this build into a staging layout; returns its directory. */
-async function stage(s: Session, mode: 'min' | 'max', dir: string): Promise<{ entries: number; layers: number }> {
+/** Write the cache manifest of this build, with its blobs, into `dir/export` (an OCI layout). */
+async function stageLayout(s: Session, mode: 'min' | 'max', dir: string): Promise<{ entries: number; layers: number }> {
   const { store } = s;
   const { exportImage } = await import('./oci/export.js');
   const entries: CacheEntry[] = [];
@@ -124,7 +124,7 @@ function publishLocal(staged: string, dest: string): void {
 export async function exportCache(s: Session, spec: CacheSpec): Promise<{ entries: number; layers: number; digest?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'stratum-cache-out-'));
   try {
-    const counts = await stage(s, spec.mode, dir);
+    const counts = await stageLayout(s, spec.mode, dir);
     const staged = join(dir, 'export');
     if (spec.type === 'local') {
       publishLocal(staged, spec.dir);

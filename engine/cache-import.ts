@@ -73,26 +73,20 @@ interface Source {
 export class RemoteCache {
   readonly #sources: Source[];
   readonly #store: Store;
-  readonly #bus: EventBus;
   readonly #lease: Lease | undefined;
   readonly #pending: { entry: CacheEntry; source: Source }[] = [];
   /** Layer blobs downloaded (tests and the report count them). */
   downloads = 0;
 
-  constructor(sources: Source[], store: Store, bus: EventBus, lease: Lease | undefined) {
+  constructor(sources: Source[], store: Store, lease: Lease | undefined) {
     this.#sources = sources;
     this.#store = store;
-    this.#bus = bus;
     this.#lease = lease;
   }
 
   /** Whether a remote hit's layer is still to come. */
   get hasPending(): boolean {
     return this.#pending.length > 0;
-  }
-
-  get empty(): boolean {
-    return !this.#sources.length;
   }
 
   /** The entry for `key` in the first cache that has it (and has its layer's blob). */
@@ -156,10 +150,6 @@ export class RemoteCache {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }
-
-  warn(message: string): void {
-    this.#bus.emit({ type: 'warning', message });
   }
 }
 
@@ -232,5 +222,5 @@ export async function openRemoteCache(specs: CacheSpec[], o: { store: Store; bus
       o.bus.emit({ type: 'warning', message: `--cache-from ${what}: ${(err as Error).message}; its steps will build` });
     }
   }
-  return new RemoteCache(sources, o.store, o.bus, o.lease);
+  return new RemoteCache(sources, o.store, o.lease);
 }

@@ -68,6 +68,9 @@ export async function pullImage(store: Store, refText: string, opts: PullOptions
       pulledAt: Date.now(),
     };
     store.writeDoc(REGISTRY_IMAGES, name, record);
+    // Also by digest, so that `FROM repo@sha256:…` of this manifest resolves from the store.
+    const byDigest = `${refText.replace(/@sha256:[a-f0-9]{64}$/, '').replace(/:[\w][\w.-]{0,127}$/, '')}@${pulled.manifestDigest}`;
+    if (byDigest !== name) store.putImage({ ...image!, name: byDigest });
     return { image: image!, manifestDigest: pulled.manifestDigest, name };
   } finally {
     rmSync(dir, { recursive: true, force: true });

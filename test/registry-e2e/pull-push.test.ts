@@ -44,7 +44,7 @@ t.test('builds FROM a registry image, pushes it, and builds again with the regis
   const copied = JSON.parse(rig.read('copied/index.json')) as { manifests: { digest: string }[] };
   assert.is(copied.manifests[0]!.digest, pushed![0]!.digest);
   // The base's layer went up as the very blob the base came in (the registry has it already).
-  const baseInspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/busybox:latest`])) as { Layers: string[] };
+  const baseInspect = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/busybox:latest`])) as { Layers: string[]; Digest: string };
   assert.is(inspect.Layers[0], baseInspect.Layers[0]);
 
   // The image is pushed again with `stratum push`, through a counting proxy: the registry has
@@ -69,6 +69,10 @@ t.test('builds FROM a registry image, pushes it, and builds again with the regis
   assert.is(stepsDone(r2).filter((s) => !s.cached).length, 1);
   const images = await runCli(['images', ...storeA()]);
   assert.match(images.stdout, `${reg.host}/busybox`);
+  // The pulled image is in the store by its manifest digest too.
+  rig.write({ 'pinned/Dockerfile': `FROM ${reg.host}/busybox@${baseInspect.Digest}\nCOPY a.txt /a.txt\n`, 'pinned/a.txt': 'pinned' });
+  const r3 = await runCli(['build', '--progress=json', ...storeA(), rig.path('pinned')]);
+  assert.is(r3.code, 0, r3.stderr);
   reg = await startRegistry();
 });
 
