@@ -17,7 +17,7 @@
  * Keys are sha256 over records that include the platform and the executor: machine B hits
  * only with the executor machine A used. Errors reading a cache are warnings: the steps build.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +65,8 @@ export interface CacheConfig {
 interface Source {
   label: string;
   config: CacheConfig;
+  /** Whether the cache still holds blob `d`. */
+  has(d: CacheLayerRef['blob']): Promise<boolean>;
   /** Put the verified blob `d` at `dest` (or return a path that holds it). */
   fetch(d: CacheLayerRef['blob'], dest: string): Promise<string>;
 }
@@ -74,13 +76,15 @@ export class RemoteCache {
   readonly #sources: Source[];
   readonly #store: Store;
   readonly #lease: Lease | undefined;
+  readonly #warn: (message: string) => void;
   readonly #pending: { entry: CacheEntry; source: Source }[] = [];
   /** Layer blobs downloaded (tests and the report count them). */
   downloads = 0;
 
-  constructor(sources: Source[], store: Store, lease: Lease | undefined) {
+  constructor(sources: Source[], store: Store, lease: Lease | undefined, warn: (message: string) => void) {
     this.#sources = sources;
     this.#store = store;
+    this.#warn = warn;
     this.#lease = lease;
   }
 
@@ -89,13 +93,24 @@ export class RemoteCache {
     return this.#pending.length > 0;
   }
 
-  /** The entry for `key` in the first cache that has it (and has its layer's blob). */
-  lookup(key: StepKey): { entry: CacheEntry; size: number } | undefined {
+  /** The entry for `key` in the first cache that has it and still has its layer's blob (a
+   *  HEAD, not a download; a cache that cannot say is a warning, and the step builds). */
+  async lookup(key: StepKey): Promise<{ entry: CacheEntry; size: number } | undefined> {
     for (const source of this.#sources) {
       const entry = source.config.entries.find((e) => e.key === key);
       if (!entry) continue;
       const ref = entry.layer ? source.config.layers.find((l) => l.layer === entry.layer) : undefined;
       if (entry.layer && !ref) continue;
+      if (ref && !this.#store.getLayer(ref.layer)) {
+        let has: boolean;
+        try {
+          has = await source.has(ref.blob);
+        } catch (err) {
+          has = false;
+          this.#warn(`${source.label}: cannot check blob ${ref.blob.digest}: ${(err as Error).message}; the step builds`);
+        }
+        if (!has) continue;
+      }
       if (entry.layer && !this.#store.getLayer(entry.layer)) this.#pending.push({ entry, source });
       else if (entry.layer) this.#putKey(entry);
       return { entry, size: ref?.size ?? 0 };
@@ -180,6 +195,7 @@ function openLocal(dir: string): Source {
   return {
     label,
     config: parseConfig(label, verified(manifest.config.digest)),
+    has: async (d) => existsSync(blob(d.digest)),
     // importLayerFile checks the blob's sha256 and size while it unpacks it.
     fetch: async (d) => blob(d.digest),
   };
@@ -201,6 +217,7 @@ async function openRegistry(refText: string, insecure: string[] | undefined): Pr
     return {
       label,
       config,
+      has: async (d) => (await client.headBlob(ref, d.digest)) !== undefined,
       fetch: async (d, dest) => {
         await client.fetchBlob(ref, d.digest, d.size, dest);
         return dest;
@@ -222,5 +239,5 @@ export async function openRemoteCache(specs: CacheSpec[], o: { store: Store; bus
       o.bus.emit({ type: 'warning', message: `--cache-from ${what}: ${(err as Error).message}; its steps will build` });
     }
   }
-  return new RemoteCache(sources, o.store, o.lease);
+  return new RemoteCache(sources, o.store, o.lease, (message) => o.bus.emit({ type: 'warning', message }));
 }

@@ -6,7 +6,7 @@
  * without output, and a change on B is explained against A's build.
  */
 import * as assert from 'uvu/assert';
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { suite, Rig } from '../util/rig.js';
 import { buildDone, runCli, stepsDone, type CliResult } from '../util/cli.js';
 import { startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
@@ -128,6 +128,17 @@ t.test('the same through an OCI layout directory (type=local), and mode=min leav
   const m = await build('ctxL2', 'storeLC', ['--cache-from', `type=local,src=${rig.path('cache-min')}`]);
   assert.is(m.code, 0, m.stderr);
   assert.equal(runs().slice(n), ['dep']);
+
+  // A cache whose layer blobs are gone: the keys are found, the blobs are not, the steps build.
+  cpSync(rig.path('cache-max'), rig.path('cache-broken'), { recursive: true });
+  const index = JSON.parse(rig.read('cache-broken/index.json')) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse(rig.read(`cache-broken/blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)) as { layers: { digest: string }[] };
+  for (const l of manifest.layers) rmSync(rig.path(`cache-broken/blobs/sha256/${l.digest.slice(7)}`));
+  const k = runs().length;
+  const broken = await build('ctxL2', 'storeLD', ['--cache-from', `type=local,src=${rig.path('cache-broken')}`, '-o', `type=local,dest=${rig.path('outD')}`]);
+  assert.is(broken.code, 0, broken.stderr);
+  assert.equal(runs().slice(k).sort(), ['dep', 'final']);
+  assert.is(rig.read('outD/b.txt'), 'local\n');
 });
 
 t.test('an unreadable cache is a warning and the steps build', async () => {
