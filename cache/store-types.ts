@@ -62,6 +62,8 @@ export interface ImageRecord {
   config: ImageConfig;
   history: HistoryEntry[];
   created: string; // RFC 3339
+  /** The platform it was built for (`--platform`), when not the host's: its exported config says so. */
+  platform?: { os: string; architecture: string; variant?: string };
 }
 
 /**

@@ -82,8 +82,14 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/volume.js')).volumeCommand(rest, io);
     case '__container-shim':
       return (await import('./commands/container-shim.js')).containerShimCommand(rest, io);
+    case 'pull':
+      return (await import('./commands/registry.js')).pullCommand(rest, io);
+    case 'push':
+      return (await import('./commands/registry.js')).pushCommand(rest, io);
+    case 'login':
+      return (await import('./commands/registry.js')).loginCommand(rest, io);
     default:
-      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache, run, ps, logs, exec, stop, rm, diff, commit, volume (run `stratum --help`)');
+      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache, pull, push, login, run, ps, logs, exec, stop, rm, diff, commit, volume (run `stratum --help`)');
   }
 }
 

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { OutputSpec } from '../engine/build.js';
+import type { CacheSpec, OutputSpec } from '../engine/build.js';
 import { usageError } from './usage.js';
 import { parsePlatform, type Platform } from '../engine/platform.js';
 import type { SecretSource } from '../engine/run-mounts.js';
@@ -34,6 +34,15 @@ export interface BuildCliOptions {
   envPass: string[];
   /** `--platform os/arch[/variant]`. */
   platform?: Platform;
+  /** `--pull`: ask the registry for every registry base even when the store has it. */
+  pull: boolean;
+  /** `--insecure-registry HOST` (repeatable): plain http:// for these registries. */
+  insecureRegistries: string[];
+  /** `--push` (every -t) and `-o type=registry,name=REF`: references to push the image to. */
+  push: string[];
+  /** `--cache-to` / `--cache-from` (repeatable). */
+  cacheTo: CacheSpec[];
+  cacheFrom: CacheSpec[];
   help: boolean;
   /** `watch --run`: a container from the built image, restarted on every new image. */
   run?: { name?: string; publish: string[]; volumes: string[]; env: string[]; network: 'host' | 'none' };
@@ -55,6 +64,11 @@ const buildOptions = {
   'env-pass': { type: 'string', multiple: true },
   secret: { type: 'string', multiple: true },
   platform: { type: 'string' },
+  pull: { type: 'boolean' },
+  'insecure-registry': { type: 'string', multiple: true },
+  push: { type: 'boolean' },
+  'cache-to': { type: 'string', multiple: true },
+  'cache-from': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   // watch --run (docker run's names)
   run: { type: 'boolean' },
@@ -117,8 +131,21 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
   if (v.network !== undefined && v.network !== 'host' && v.network !== 'none') throw usageError(`${command}: --network must be host or none (got "${v.network}")`);
   const platform = v.platform !== undefined ? parsePlatform(v.platform) : undefined;
   if (v.platform !== undefined && !platform) throw usageError(`${command}: --platform takes os/arch[/variant] (got "${v.platform}")`, 'e.g. --platform linux/amd64');
+  const outputs: OutputSpec[] = [];
+  const push: string[] = v.push ? [...(v.tag ?? [])] : [];
+  if (v.push && !push.length) throw usageError(`${command}: --push needs a name to push to`, 'add -t REGISTRY/REPO:TAG, e.g. -t localhost:5000/app:1');
+  for (const o of v.output ?? []) {
+    const out = parseOutput(o, command);
+    if (out.type === 'registry') push.push(out.name);
+    else outputs.push(out);
+  }
   return {
     context,
+    pull: v.pull ?? false,
+    insecureRegistries: v['insecure-registry'] ?? [],
+    push,
+    cacheTo: (v['cache-to'] ?? []).map((c) => parseCacheSpec(c, command, '--cache-to')),
+    cacheFrom: (v['cache-from'] ?? []).map((c) => parseCacheSpec(c, command, '--cache-from')),
     ...(executor ? { executor } : {}),
     ...(jobs !== undefined ? { jobs } : {}),
     envPass: v['env-pass'] ?? [],
@@ -129,7 +156,7 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     ...(v.target !== undefined ? { target: v.target } : {}),
     buildArgs,
     noCache: v['no-cache'] ?? false,
-    outputs: (v.output ?? []).map((o) => parseOutput(o, command)),
+    outputs,
     progress,
     ...(v['cache-dir'] !== undefined ? { cacheDir: resolve(v['cache-dir']) } : {}),
     ...(format ? { format } : {}),
@@ -146,16 +173,17 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
  * `type=oci,dest=X[,tar=true|false]`: a tar file when dest ends in .tar or tar=true, else an
  * OCI layout directory; `type=docker,dest=X.tar`: a `docker load` archive (always a tar).
  */
-export function parseOutput(spec: string, command: string): OutputSpec {
+export function parseOutput(spec: string, command: string): OutputSpec | { type: 'registry'; name: string } {
   if (!spec.includes('=')) return { type: 'local', dest: resolve(spec) };
-  const kv: Record<string, string> = {};
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw usageError(`${command}: bad --output "${spec}": "${part}" is not key=value`, 'write -o type=local,dest=DIR');
-    kv[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
+  const kv = keyValues(spec, command, '--output', 'write -o type=local,dest=DIR');
   const type = kv.type ?? 'local';
-  const hint = 'supported: -o type=local,dest=DIR, -o type=oci,dest=FILE.tar|DIR[,tar=false], -o type=docker,dest=FILE.tar';
+  const hint = 'supported: -o type=local,dest=DIR, -o type=oci,dest=FILE.tar|DIR[,tar=false], -o type=docker,dest=FILE.tar, -o type=registry,name=REF';
+  if (type === 'registry') {
+    const unknownKeys = Object.keys(kv).filter((k) => k !== 'type' && k !== 'name' && k !== 'push');
+    if (unknownKeys.length) throw usageError(`${command}: --output type=registry does not take ${unknownKeys.join(', ')}`, hint);
+    if (!kv.name) throw usageError(`${command}: --output type=registry needs name=REGISTRY/REPO:TAG`, hint);
+    return { type: 'registry', name: kv.name };
+  }
   if (type !== 'local' && type !== 'oci' && type !== 'docker') throw usageError(`${command}: output type "${type}" is not supported`, hint);
   const unknown = Object.keys(kv).filter((k) => k !== 'type' && k !== 'dest' && k !== 'tar');
   if (type !== 'local' && unknown.length) throw usageError(`${command}: --output type=${type} does not take ${unknown.join(', ')}`, hint);
@@ -188,4 +216,32 @@ export function parseSecrets(specs: readonly string[], command: string): Record<
     else out[kv.id] = process.env[kv.id] !== undefined ? { env: kv.id } : { src: resolve(kv.id) };
   }
   return out;
+}
+
+function keyValues(spec: string, command: string, flag: string, hint: string): Record<string, string> {
+  const kv: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw usageError(`${command}: bad ${flag} "${spec}": "${part}" is not key=value`, hint);
+    kv[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return kv;
+}
+
+/** `type=registry,ref=REF[,mode=min|max]` or `type=local,dest=DIR` (`src=DIR` for --cache-from). */
+export function parseCacheSpec(spec: string, command: string, flag: string): CacheSpec {
+  const hint = `write ${flag} type=registry,ref=REGISTRY/REPO:TAG[,mode=min|max] or ${flag} type=local,${flag === '--cache-from' ? 'src' : 'dest'}=DIR`;
+  const kv = keyValues(spec, command, flag, hint);
+  const mode = kv.mode ?? 'min';
+  if (mode !== 'min' && mode !== 'max') throw usageError(`${command}: ${flag} mode= takes min or max (got "${mode}")`, hint);
+  if (kv.type === 'registry') {
+    if (!kv.ref) throw usageError(`${command}: ${flag} type=registry needs ref=REF`, hint);
+    return { type: 'registry', ref: kv.ref, mode };
+  }
+  if (kv.type === 'local') {
+    const dir = kv.dest ?? kv.src;
+    if (!dir) throw usageError(`${command}: ${flag} type=local needs dest=DIR`, hint);
+    return { type: 'local', dir: resolve(dir), mode };
+  }
+  throw usageError(`${command}: ${flag} type "${kv.type ?? ''}" is not supported`, hint);
 }

@@ -19,6 +19,9 @@ Usage:
   stratum run [OPTIONS] IMAGE [CMD...]   run a container (stratum run --help); ps, logs, exec, stop, rm
   stratum diff CONTAINER                 what a container changed (A/C/D); commit CONTAINER IMAGE makes it a layer
   stratum volume ls|rm|prune             named and anonymous volumes
+  stratum pull NAME[:TAG|@DIGEST]        pull an image from a registry into the store (--platform, --insecure-registry)
+  stratum push NAME [TARGET]             push an image of the store to a registry (blobs it has are not sent)
+  stratum login REGISTRY -u USER --password-stdin   check and save registry credentials (~/.docker/config.json)
 
 Build options:
   -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfile)
@@ -29,6 +32,12 @@ Build options:
   -o, --output SPEC        type=local,dest=DIR (or just DIR); repeatable
                            type=oci,dest=FILE.tar | type=oci,dest=DIR,tar=false (OCI image layout)
                            type=docker,dest=FILE.tar (docker load archive); timestamps: SOURCE_DATE_EPOCH or 0
+                           type=registry,name=REGISTRY/REPO:TAG (push the image)
+      --push               push the image to every -t name
+      --pull               ask the registry for registry bases even when the store has them
+      --insecure-registry HOST   plain http:// for HOST (loopback registries always use it); repeatable
+      --cache-to SPEC      export the step cache: type=registry,ref=REF[,mode=min|max] | type=local,dest=DIR
+      --cache-from SPEC    look steps up in an exported cache on a local miss (repeatable); same executor needed
       --progress MODE      auto | plain | json | tty  (auto: tty on a terminal, else plain)
       --cache-dir DIR      the store (default: $STRATUM_CACHE_DIR, $XDG_CACHE_HOME/stratum, ~/.cache/stratum)
       --format json        (plan) print JSON
@@ -37,7 +46,8 @@ Build options:
                            from each new image; with --name, -p, -v NAME:/path, -e, --network as for \`stratum run\`
   -h, --help               show this help
 
-Base images: FROM NAME uses an image built with -t or imported with \`stratum load\`;
+Base images: FROM NAME uses a stage, an image in the store (built with -t, loaded, or pulled), else
+pulls NAME from its registry once (every blob verified; --platform picks from an index);
 FROM oci-layout://DIR[:TAG] imports an OCI layout directory (DIR relative to the Dockerfile's folder).
 
 Exit codes: 0 success, 1 a step failed, 2 bad usage or Dockerfile, 3 store or I/O failure.`;

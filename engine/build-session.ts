@@ -17,6 +17,9 @@ import type { DryLayers, StageRun } from './stage-state.js';
 import type { StepHistory } from './step-history.js';
 import type { BuildOptions } from './build.js';
 
+import type { RemoteCache } from './cache-import.js';
+import type { FileRow, KeyRecordV1 } from './step-key.js';
+
 export interface Session {
   readonly opts: BuildOptions;
   readonly store: Store;
@@ -47,6 +50,10 @@ export interface Session {
   readonly platform: string;
   /** RFC 3339 time for history rows (SOURCE_DATE_EPOCH when set). */
   created(ms: number): string;
+  /** `--cache-from`: caches looked up on a local miss (engine/cache-import.ts). */
+  readonly remoteCache?: RemoteCache;
+  /** `--cache-to`: each keyed step's record and COPY file rows, for the export. */
+  readonly stepRecords?: Map<PlannedStep, { record: KeyRecordV1; files?: FileRow[] }>;
 }
 
 /** Timestamp for image history: SOURCE_DATE_EPOCH (seconds) when set, else `ms`. */

@@ -22,6 +22,8 @@ import { loadDockerfile, normalizeRef } from './load.js';
 import { publishLocal } from './output-local.js';
 import { stratumEnv } from './env.js';
 import { preflight } from './preflight.js';
+import { resolveBases } from './resolve-bases.js';
+import type { RemoteCache } from './cache-import.js';
 import type { Plan, PlannedStage } from './plan.js';
 import { solve } from './solver.js';
 import type { SecretSource } from './run-mounts.js';
@@ -35,6 +37,9 @@ import type { StepOutcome } from './steps/step-outcome.js';
 /** Where a finished build is published. `oci` and `docker` are image archives (a .tar file, or
  *  an OCI layout directory when `tar` is false), written by engine/oci/export.ts. */
 export type OutputSpec = { type: 'local'; dest: string } | { type: 'oci' | 'docker'; dest: string; tar: boolean };
+
+/** `--cache-to` / `--cache-from`: a registry reference, or an OCI layout directory. */
+export type CacheSpec = { type: 'registry'; ref: string; mode: 'min' | 'max' } | { type: 'local'; dir: string; mode: 'min' | 'max' };
 
 export interface BuildOptions {
   store: Store;
@@ -73,6 +78,16 @@ export interface BuildOptions {
   reportStoreSize?: boolean;
   /** Called with each step's cache key as soon as it is known (watch mode's staleness check). */
   onStepKey?: (index: number, key: StepKey) => void;
+  /** `--pull`: ask the registry for every registry base even when the store has it. */
+  pull?: boolean;
+  /** `--insecure-registry HOST`: registries reached over plain http:// (loopback always is). */
+  insecureRegistries?: string[];
+  /** `--push` and `-o type=registry,name=…`: references the image is pushed to. */
+  push?: string[];
+  /** `--cache-to`: where this build's step cache is exported. */
+  cacheTo?: CacheSpec[];
+  /** `--cache-from`: step caches looked up on a local miss (engine/cache-import.ts). */
+  cacheFrom?: CacheSpec[];
 }
 
 export interface BuildResult {
@@ -87,6 +102,8 @@ export interface BuildResult {
   image?: ImageRecord;
   /** Keys of the steps in plan order (undefined for metadata steps): watch mode compares them. */
   keys: (StepKey | undefined)[];
+  /** References pushed (`--push`, `-o type=registry`) with their manifest digests. */
+  pushed?: { name: string; digest: string }[];
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
@@ -129,6 +146,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       ...(result.error ? { error: { message: result.error.message, ...(result.error.hint ? { hint: result.error.hint } : {}) } } : {}),
       ...(storeSize !== undefined ? { storeSize } : {}),
       ...(r.ok && opts.outputs?.length ? { outputs: opts.outputs.map((o) => o.dest) } : {}),
+      ...(r.pushed?.length ? { pushed: r.pushed } : {}),
     });
     return result;
   };
@@ -156,9 +174,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   let plan: Plan;
   try {
-    plan = loadDockerfile(dockerfileReal, display, { buildArgs: opts.buildArgs ?? {}, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), store }).plan;
+    const load = () => loadDockerfile(dockerfileReal, display, { buildArgs: opts.buildArgs ?? {}, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), store }).plan;
+    plan = load();
+    // Registry bases the store lacks are pulled before planning (the planner needs their config).
+    if (await resolveBases(plan, { store, bus, platform: opts.platform, pull: opts.pull, insecureRegistries: opts.insecureRegistries, dryRun: opts.dryRun, display })) plan = load();
   } catch (err) {
-    if (err instanceof UserError) return done({ ok: false, exitCode: err.exitCode, error: err });
+    const error = toUserError(err);
+    if (error) return done({ ok: false, exitCode: error.exitCode, error });
     throw err;
   }
   for (const w of plan.warnings) bus.emit({ type: 'warning', message: w, file: display });
@@ -181,6 +203,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
   if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
+  let remoteCache: RemoteCache | undefined;
+  if (opts.cacheFrom?.length && !opts.noCache) {
+    const { openRemoteCache } = await import('./cache-import.js');
+    remoteCache = await openRemoteCache(opts.cacheFrom, { store, bus, lease, insecure: opts.insecureRegistries });
+  }
   const executors = new Map<number, Executor>();
   const choice = opts.executor ?? stratumEnv().executor ?? 'sandbox';
   const session: Session = {
@@ -201,6 +228,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     history: openStepHistory(store, historyId, plan, { contextDir: contextReal, ...(lease ? { lease } : {}) }),
     lease,
     created: createdAt(sourceDateEpoch),
+    ...(remoteCache ? { remoteCache } : {}),
+    ...(opts.cacheTo?.length ? { stepRecords: new Map() } : {}),
     platform: opts.platform ? formatPlatform(opts.platform) : ociPlatform(),
     executorKind: (step) => executorKind(plan, step.stage, choice),
     executorFor(_run, step) {
@@ -218,8 +247,25 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   try {
     outcome = await runStages(session, opts.signal);
     if (outcome.kind === 'ok' && !opts.dryRun) {
+      // Tags, outputs, pushes and cache exports need the bytes of layers a --cache-from hit left remote.
+      if (opts.tags?.length || opts.outputs?.length || opts.push?.length || opts.cacheTo?.length) await remoteCache?.materialize();
       const image = await publish(session);
-      return done({ ok: true, exitCode: EXIT.ok, image });
+      const pushed: { name: string; digest: string }[] = [];
+      if (opts.push?.length) {
+        const { pushImage } = await import('./push-image.js');
+        for (const name of opts.push) {
+          const r = await pushImage(store, image, name, opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {});
+          pushed.push({ name: r.name, digest: r.digest });
+        }
+      }
+      if (opts.cacheTo?.length) {
+        const { exportCache } = await import('./cache-export.js');
+        for (const spec of opts.cacheTo) {
+          const r = await exportCache(session, spec);
+          bus.emit({ type: 'warning', message: `cache exported to ${spec.type === 'local' ? spec.dir : spec.ref} (mode=${spec.mode}): ${r.entries} steps, ${r.layers} layers${r.digest ? `, ${r.digest}` : ''}` });
+        }
+      }
+      return done({ ok: true, exitCode: EXIT.ok, image, ...(pushed.length ? { pushed } : {}) });
     }
   } catch (err) {
     const error = toUserError(err);
@@ -279,7 +325,15 @@ async function publish(s: Session): Promise<ImageRecord> {
   const { store, opts, plan } = s;
   const target = plan.stages[plan.target]!;
   const final = s.runs.get(plan.target)! as StageRun;
-  const image: ImageRecord = { name: '', layers: final.layers, chain: final.chain, config: imageConfig(target.final), history: final.history, created: s.created(Date.now()) };
+  const image: ImageRecord = {
+    name: '',
+    layers: final.layers,
+    chain: final.chain,
+    config: imageConfig(target.final),
+    history: final.history,
+    created: s.created(Date.now()),
+    ...(opts.platform ? { platform: { ...opts.platform } } : {}),
+  };
   for (const tag of opts.tags ?? []) store.putImage({ ...image, name: normalizeRef(tag) });
   for (const out of opts.outputs ?? []) {
     if (out.type === 'local') publishLocal(store, viewOf(store, final), final.chain, resolve(out.dest));

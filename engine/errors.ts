@@ -92,6 +92,7 @@ export type ErrorCode =
   | 'RUN_USER'
   | 'ESANDBOX'
   | `REGISTRY_${string}`
+  | 'CACHE_LAYER_MISMATCH'
   | DockerfileCode
   | `IMPORT_${ImportCode}`
   // a step failed (exit 1)

@@ -111,6 +111,8 @@ export type BuildEvent =
       /** Total bytes of the store after the build, when known. */
       storeSize?: number;
       outputs?: string[];
+      /** Images pushed to a registry (`--push`, `-o type=registry`): reference and manifest digest. */
+      pushed?: { name: string; digest: string }[];
     }
   | {
       type: 'watch-state';

@@ -320,7 +320,7 @@ t.test('-o rejects bad archive specs with a usage error', async () => {
     ['type=oci,dest=x,tar=maybe', /tar= takes true or false/],
     ['type=docker,dest=x,tar=false', /type=docker writes a tar archive/],
     ['type=oci,dest=x,compression=zstd', /does not take compression/],
-    ['type=registry,dest=x', /output type "registry" is not supported/],
+    ['type=registry,dest=x', /--output type=registry does not take dest/],
   ] as const) {
     const r = await runCli(['build', '--cache-dir', rig.path('store'), '-o', spec, rig.path('ctx')]);
     assert.is(r.code, 2, spec);

@@ -42,6 +42,11 @@ export function engineOptions(opts: BuildCliOptions, store: Store, bus: EventBus
     ...(opts.platform ? { platform: opts.platform } : {}),
     ...(opts.executor ? { executor: opts.executor } : {}),
     ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
+    pull: opts.pull,
+    insecureRegistries: opts.insecureRegistries,
+    push: opts.push,
+    cacheTo: opts.cacheTo,
+    cacheFrom: opts.cacheFrom,
     // Only the Ink UI shows the store's size; computing it stats the whole store.
     reportStoreSize: mode === 'tty',
   } satisfies Partial<BuildOptions>;
@@ -67,6 +72,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
     // The step's output tail is already on screen (the UI's failure panel, or the plain log);
     // the error itself, with its position and hint, goes to stderr in every mode.
     if (result.error) io.stderr.write(formatError(result.error) + '\n');
+    for (const p of result.pushed ?? []) io.stderr.write(`pushed ${p.name}: ${p.digest}\n`);
     if (interrupted || result.cancelled) return 130;
     return result.exitCode;
   } finally {

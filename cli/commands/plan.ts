@@ -73,7 +73,13 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
   const verdicts = new Map<number, { cached: boolean; reason?: string }>();
   let cacheNote: string | undefined;
   const missingBase = plan.stages.find((s) => s.needed && s.base.kind === 'image' && !s.base.available);
-  if (missingBase && missingBase.base.kind === 'image') cacheNote = `base image "${missingBase.base.ref}" is not in the local store: a build would fail until it is built or loaded`;
+  if (missingBase && missingBase.base.kind === 'image') {
+    const ref = missingBase.base.ref;
+    const registry = ref.startsWith('oci-layout://') ? undefined : await registryOf(ref);
+    cacheNote = registry
+      ? `base image "${ref}" is not in the local store: a build would pull it from ${registry} (stratum plan does not pull)`
+      : `base image "${ref}" is not in the local store: a build would fail until it is built or loaded`;
+  }
   else if (!store) cacheNote = `no store at ${storeRoot}: every step would run`;
   else {
     const bus = new EventBus();
@@ -93,6 +99,8 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
       ...(opts.executor ? { executor: opts.executor } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
       noCache: opts.noCache,
+      // A step found in a --cache-from cache would hit (no layer is downloaded by a dry run).
+      ...(opts.cacheFrom.length ? { cacheFrom: opts.cacheFrom, insecureRegistries: opts.insecureRegistries } : {}),
       dryRun: true,
     });
     if (failure) cacheNote = `a build would fail: ${failure}`;
@@ -142,4 +150,13 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
   for (const w of plan.warnings) out.push(`warning: ${w}`);
   io.stdout.write(out.join('\n') + '\n');
   return EXIT.ok;
+}
+
+/** The registry a base reference names, or undefined when it is not a valid reference. */
+async function registryOf(ref: string): Promise<string | undefined> {
+  try {
+    return (await import('../../engine/registry/reference.js')).parseReference(ref).registry;
+  } catch {
+    return undefined;
+  }
 }

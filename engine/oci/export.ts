@@ -30,7 +30,8 @@ import { ociConfig } from './image-config.js';
 import { cachedTarInfo, measureLayer, produceLayer, rememberTarInfo, writeLayerGzip, type LayerTarInfo } from './layer-blob.js';
 import { IMAGE_NAME, MEDIA, REF_NAME, hostPlatform, sha256Hex, type Descriptor, type DockerArchiveEntry, type OciIndex, type OciManifest } from './oci-types.js';
 import { exportEpoch, qualifiedName, splitRef } from './ref-names.js';
-import { createGunzip } from 'node:zlib';
+import { createDecompress } from '../registry/decompress.js';
+import { layerCompression } from '../registry/media-types.js';
 import type { LayerOrigin } from '../../cache/layer-origin.js';
 
 /** Digests of an exported layer: a produced tar (LayerTarInfo), or an imported layer's origin
@@ -67,12 +68,13 @@ async function* originBytes(store: Store, origin: LayerOrigin): AsyncGenerator<B
 /** The uncompressed tar of an origin (for a docker-archive), checked against the diffID. */
 async function* originTar(store: Store, origin: LayerOrigin): AsyncGenerator<Buffer> {
   const raw = originBytes(store, origin);
-  if (origin.compressed.mediaType !== MEDIA.layerGzip) {
+  const kind = layerCompression(origin.compressed.mediaType);
+  if (kind === 'none' || kind === undefined) {
     yield* raw;
     return;
   }
   const h = createHash('sha256');
-  const gunzip = createGunzip();
+  const gunzip = createDecompress(kind);
   const feed = pipeline(raw, gunzip).catch((err: unknown) => {
     gunzip.destroy(err as Error);
   });
@@ -128,7 +130,7 @@ function ociDocuments(image: ImageRecord, infos: Map<string, ExportInfo>, epoch:
   const entry: Descriptor = {
     ...descriptor(MEDIA.manifest, manifestBytes),
     annotations: { [IMAGE_NAME]: qualifiedName(image.name), [REF_NAME]: tag ?? image.name },
-    platform: hostPlatform(),
+    platform: image.platform ?? hostPlatform(),
   };
   return { config, manifestBytes, entry };
 }

@@ -18,7 +18,7 @@ import { rfc3339 } from './ref-names.js';
 /** The OCI config blob of an image whose layers have these diffIDs (sha256 hex). */
 export function ociConfig(image: ImageRecord, diffIds: string[], epochSeconds: number): OciConfigFile {
   const created = rfc3339(epochSeconds);
-  const platform = hostPlatform();
+  const platform = image.platform ?? hostPlatform();
   const history: OciHistory[] = image.history.map((h) => ({
     created,
     created_by: h.created_by,
@@ -29,6 +29,7 @@ export function ociConfig(image: ImageRecord, diffIds: string[], epochSeconds: n
     created,
     architecture: platform.architecture,
     os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
     config: JSON.parse(canonicalJson(image.config)) as ImageConfig,
     rootfs: { type: 'layers', diff_ids: diffIds.map((d) => `sha256:${d}`) },
     history,

@@ -27,6 +27,7 @@ import { hashFile, importLayer, type ImportedLayer } from './layer-import.js';
 import { blobName, checkBlob, openLayoutRef, parseJson, platformManifest, readIndex, readManifest, type ManifestDocs } from './layout-read.js';
 import { IMAGE_NAME, MEDIA, REF_NAME, sha256Hex, type Descriptor, type DockerArchiveEntry, type OciConfigFile } from './oci-types.js';
 import { familiarName, rfc3339 } from './ref-names.js';
+import { LAYER_ZSTD } from '../registry/media-types.js';
 
 /** Bump when the mapping from layer tars to stratum layers changes (cached imports go stale). */
 const IMPORT_FORMAT = 2;
@@ -39,15 +40,24 @@ const BASE_DOCS = 'oci-layout-bases';
 async function layerFor(store: Store, src: ArchiveSource, name: string, label: string, expect: { digest?: string; size?: number; diffId: string }): Promise<{ digest: LayerDigest; size: number }> {
   const path = src.file(name);
   if (!path) throw new ImportError('MISSING_BLOB', `${src.label}: ${label} (${name}) is missing`);
+  return importLayerFile(store, path, `${src.label}: ${label}`, expect);
+}
+
+/**
+ * Import one layer blob file (gzip, zstd or plain tar), verified against `expect` (sha256 hex
+ * of the blob and of its tar), keeping its bytes as the layer's origin; a layer already
+ * imported for this diffID is reused. Also what a lazily imported step cache uses.
+ */
+export async function importLayerFile(store: Store, path: string, label: string, expect: { digest?: string; size?: number; diffId: string }): Promise<{ digest: LayerDigest; size: number }> {
   const docName = `v${IMPORT_FORMAT} sha256:${expect.diffId}`;
   const known = store.readDoc<string>(LAYER_DOCS, docName);
   const layer = known !== undefined ? store.getLayer(asLayerDigest(known)) : undefined;
   if (layer && store.getLayerOrigin(layer.digest)) {
     // Still verify the blob the archive ships: a bad one means a bad archive, used or not.
-    if (expect.digest !== undefined || expect.size !== undefined) checkBlob(`${src.label}: ${label}`, await hashFile(path), expect);
+    if (expect.digest !== undefined || expect.size !== undefined) checkBlob(label, await hashFile(path), expect);
     return { digest: layer.digest, size: layer.size };
   }
-  const imported = await importLayer(store, path, `${src.label}: ${label}`, expect);
+  const imported = await importLayer(store, path, label, expect);
   keepOrigin(store, path, imported);
   store.writeDoc(LAYER_DOCS, docName, imported.layer.digest, { layers: [imported.layer.digest] });
   return { digest: imported.layer.digest, size: imported.layer.size };
@@ -64,7 +74,7 @@ function keepOrigin(store: Store, path: string, imported: ImportedLayer): void {
     layer: imported.layer.digest,
     diffId: imported.diffId,
     tarSize: imported.tarSize,
-    compressed: { mediaType: imported.compression === 'gzip' ? MEDIA.layerGzip : MEDIA.layerTar, digest: blob.digest, size: blob.size },
+    compressed: { mediaType: imported.compression === 'gzip' ? MEDIA.layerGzip : imported.compression === 'zstd' ? LAYER_ZSTD : MEDIA.layerTar, digest: blob.digest, size: blob.size },
   });
 }
 

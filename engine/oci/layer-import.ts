@@ -29,7 +29,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createDecompress } from '../registry/decompress.js';
 import { asBlobDigest, type BlobDigest } from '../../cache/digest.js';
 import { createSha256 } from '../../cache/hash.js';
 import type { EntryMeta, Layer, LayerEntry } from '../../cache/layer-types.js';
@@ -61,7 +61,7 @@ export interface ImportedLayer {
   /** sha256 hex and size of the blob as it was (compressed or not), and whether it was gzip. */
   digest: string;
   size: number;
-  compression: 'gzip' | 'none';
+  compression: 'gzip' | 'zstd' | 'none';
 }
 
 async function* tap(source: AsyncIterable<Buffer>, onChunk: (b: Buffer) => void): AsyncGenerator<Buffer> {
@@ -85,7 +85,6 @@ export async function hashFile(path: string): Promise<{ digest: string; size: nu
 /** Import the layer blob at `path` into the store. `label` names it in errors. */
 export async function importLayer(store: Store, path: string, label: string, expect: LayerExpect): Promise<ImportedLayer> {
   const kind = compressionOf(path);
-  if (kind === 'zstd') throw new ImportError('UNSUPPORTED', `${label}: zstd-compressed layers are not supported`, 'export the image with gzip layers (the default of docker, buildah and skopeo)');
   const outer = createHash('sha256');
   let outerSize = 0;
   const inner = createHash('sha256');
@@ -105,13 +104,14 @@ export async function importLayer(store: Store, path: string, label: string, exp
         innerSize += b.length;
       });
     const entries = (s: AsyncIterable<Buffer>) => readTar(s, (entry) => builder.add(store, spool, entry));
-    if (kind === 'gzip') await pipeline(createReadStream(path), measureOuter, createGunzip(), measureInner, entries);
+    // zstd (OCI tar+zstd, as pulled from registries) through engine/registry/decompress.ts.
+    if (kind !== 'none') await pipeline(createReadStream(path), measureOuter, createDecompress(kind), measureInner, entries);
     else await pipeline(createReadStream(path), measureOuter, measureInner, entries);
   } catch (err) {
     if (err instanceof ImportError) throw err;
     // A blob that does not match its descriptor usually fails to unpack first: say that.
     checkBlob(label, await hashFile(path), expect);
-    throw new ImportError('BAD_LAYER', `${label}: not a readable ${kind === 'gzip' ? 'gzipped ' : ''}tar: ${(err as Error).message}`);
+    throw new ImportError('BAD_LAYER', `${label}: not a readable ${kind !== 'none' ? `${kind}-compressed ` : ''}tar: ${(err as Error).message}`);
   } finally {
     owned.remove();
   }

@@ -7,7 +7,7 @@
  */
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Layer } from '../../cache/layer-types.js';
-import type { KeyRecord } from '../../cache/store-types.js';
+import { StoreError, type KeyRecord } from '../../cache/store-types.js';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
 import { layerDigest, normalizeEntries } from '../../cache/layer-digest.js';
 import type { Session } from '../build-session.js';
@@ -49,7 +49,20 @@ export async function cachedStep<I extends KeyInputs>(
   const { store, bus, opts } = s;
   const info = s.infos[step.index - 1]!;
   const startedAt = performance.now();
-  const inputs = handler.inputs(s, step, run);
+  // A COPY --from is keyed by the other stage's files, and a COPY may look at the layers below
+  // its destination: a layer a --cache-from hit left remote is brought in when the key
+  // computation finds it missing (EMISSING), and the key is computed again.
+  let inputs: I;
+  try {
+    inputs = handler.inputs(s, step, run);
+  } catch (err) {
+    if (!(s.remoteCache?.hasPending && !opts.dryRun && err instanceof StoreError && err.code === 'EMISSING')) throw err;
+    const from = s.plan.copyFrom.get(step);
+    await s.remoteCache.materialize([...run.layers, ...(from !== undefined ? (s.runs.get(from)?.layers ?? []) : [])]);
+    run.view = undefined;
+    if (from !== undefined) s.runs.get(from)!.view = undefined;
+    inputs = handler.inputs(s, step, run);
+  }
   const key = stepKey(inputs.record);
   s.keys[step.index - 1] = key;
   opts.onStepKey?.(step.index, key);
@@ -67,24 +80,31 @@ export async function cachedStep<I extends KeyInputs>(
     return OK;
   }
 
-  // --- hit ---------------------------------------------------------------------------------
-  const cached = opts.noCache ? undefined : store.getKey(key);
+  s.stepRecords?.set(step, { record: inputs.record, ...(inputs.fileRows ? { files: inputs.fileRows } : {}) });
+
+  // --- hit (locally, else in a --cache-from cache, whose layer comes in when needed) --------
+  const local = opts.noCache ? undefined : store.getKey(key);
+  const remote = local || opts.noCache ? undefined : await s.remoteCache?.lookup(key);
+  const cached = local ?? remote?.entry;
   if (cached) {
-    s.lease?.add({ keys: [key], layers: cached.layer ? [cached.layer] : [] });
+    if (local) s.lease?.add({ keys: [key], layers: cached.layer ? [cached.layer] : [] });
     start({ cached: true });
     s.counters.hits++;
     s.counters.savedMs += cached.durationMs;
     applyStepResult(run, cached.layer, cached.chain);
-    run.history.push(historyEntry(step, cached.layer, store, s.created(cached.created)));
+    const size = cached.layer ? (store.getLayer(cached.layer)?.size ?? remote?.size ?? 0) : 0;
+    const entry = historyEntry(step, cached.layer, store, s.created(cached.created));
+    run.history.push(cached.layer ? { ...entry, size } : entry);
     s.history.remember(step, inputs.record, inputs.fileRows, key);
-    const size = cached.layer ? (store.getLayer(cached.layer)?.size ?? 0) : 0;
     bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
     return OK;
   }
 
   // --- miss: explain, produce, commit ------------------------------------------------------
   s.counters.misses++;
-  const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(s.history.previous(step), inputs.record, inputs.fileRows);
+  // Explained against this machine's last build of the step, else against the imported cache's.
+  const previous = s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex);
+  const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(previous, inputs.record, inputs.fileRows);
   start({ cached: false, reason: why.text });
   if (opts.dryRun) {
     const entries = handler.dryEntries(s, step, run, inputs);
@@ -104,6 +124,8 @@ export async function cachedStep<I extends KeyInputs>(
     bus.emit({ type: 'step-done', ...info, cached: false, layer, size: 0, ms: 0, reason: why.text, why });
     return OK;
   }
+  // The step runs on the layers below it: bring in those a --cache-from hit left remote.
+  await s.remoteCache?.materialize();
   const produced = await handler.produce(s, step, run, inputs, signal, info, startedAt);
   if (produced.kind !== 'layer') return produced;
   s.lease?.pending(produced.entries.flatMap((e) => (e.type === 'file' ? [e.digest] : [])));

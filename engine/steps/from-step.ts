@@ -19,8 +19,13 @@ export async function fromStep(s: Session, step: PlannedStep): Promise<StageRun>
   const image = ref.startsWith('oci-layout://')
     ? await (await import('../oci/import.js')).resolveOciLayoutBase(s.store, ref, resolve(s.dockerfileDir))
     : s.store.getImage(normalizeRef(ref));
+  if (!image && s.opts.dryRun) {
+    // `stratum plan` does not pull: what follows a base it would pull is unknown.
+    s.dirtyStages.set(step.stage, step.index);
+    return { layers: [], chain: EMPTY_CHAIN, history: [] };
+  }
   if (!image) {
-    throw stepError(s, step, 'NO_IMAGE', `base image "${ref}" is not in the local store`, `build it first with \`stratum build -t ${ref} …\`, import it with \`stratum load\`, or start from FROM scratch`);
+    throw stepError(s, step, 'NO_IMAGE', `base image "${ref}" is not in the local store`, `pull it with \`stratum pull ${ref}\`, build it with \`stratum build -t ${ref} …\`, import it with \`stratum load\`, or start from FROM scratch`);
   }
   return { layers: [...image.layers], chain: image.chain, history: [...image.history] };
 }

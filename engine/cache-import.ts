@@ -1,0 +1,243 @@
+/**
+ * `--cache-from type=registry,ref=…` / `type=local,src=DIR`: a step cache exported by another
+ * machine (engine/cache-export.ts), looked up on a local key miss.
+ *
+ * The format: one OCI image manifest whose config (media type CACHE_CONFIG) is a CacheConfig
+ * (the step keys with their layer, chain, duration and key record, plus the COPY file rows so
+ * that a miss on this machine is explained against the exporting build) and whose layers are
+ * the step layers as tar+gzip blobs (an imported base layer keeps its original bytes).
+ *
+ * Lazy: only the manifest and the config are read when the build starts. A key found there is
+ * a hit at once; its layer is downloaded and imported (verified like `stratum load`, and the
+ * resulting layer must be the one the key names) only when something needs the bytes: a step
+ * that runs, the image's outputs, tags and pushes, a cache export. A build whose every step
+ * hits and that has no output downloads no layer blob. Once a layer is in, its keys are
+ * written to the local store, so the next build hits locally.
+ *
+ * Keys are sha256 over records that include the platform and the executor: machine B hits
+ * only with the executor machine A used. Errors reading a cache are warnings: the steps build.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChainDigest, LayerDigest, StepKey } from '../cache/digest.js';
+import type { Store } from '../cache/store-types.js';
+import type { CacheSpec } from './build.js';
+import type { EventBus } from './events.js';
+import type { PreviousStep } from './explain-miss.js';
+import type { FileRow, KeyRecordV1 } from './step-key.js';
+import type { Lease } from '../cache/leases.js';
+
+export const CACHE_CONFIG = 'application/vnd.stratum.cache.config.v1+json';
+export const CACHE_SCHEMA = 'stratum-cache/v1';
+/** The tag (ref.name) a local cache layout names its manifest by. */
+export const CACHE_TAG = 'cache';
+
+export interface CacheEntry {
+  key: StepKey;
+  layer: LayerDigest | null;
+  chain: ChainDigest;
+  durationMs: number;
+  created: number;
+  record: KeyRecordV1;
+  /** Where the step was in the exporting build: stage name and 1-based position in it. */
+  stage: string;
+  stageIndex: number;
+  files?: FileRow[];
+}
+
+export interface CacheLayerRef {
+  layer: LayerDigest;
+  /** Size of the stratum layer (what step-done reports). */
+  size: number;
+  blob: { mediaType: string; digest: string; size: number };
+  /** `sha256:…` of the uncompressed tar. */
+  diffId: string;
+}
+
+export interface CacheConfig {
+  schema: typeof CACHE_SCHEMA;
+  entries: CacheEntry[];
+  layers: CacheLayerRef[];
+}
+
+interface Source {
+  label: string;
+  config: CacheConfig;
+  /** Whether the cache still holds blob `d`. */
+  has(d: CacheLayerRef['blob']): Promise<boolean>;
+  /** Put the verified blob `d` at `dest` (or return a path that holds it). */
+  fetch(d: CacheLayerRef['blob'], dest: string): Promise<string>;
+}
+
+/** The remote caches of one build: lookups, and the layers still to download. */
+export class RemoteCache {
+  readonly #sources: Source[];
+  readonly #store: Store;
+  readonly #lease: Lease | undefined;
+  readonly #warn: (message: string) => void;
+  readonly #pending: { entry: CacheEntry; source: Source }[] = [];
+  /** Layer blobs downloaded (tests and the report count them). */
+  downloads = 0;
+
+  constructor(sources: Source[], store: Store, lease: Lease | undefined, warn: (message: string) => void) {
+    this.#sources = sources;
+    this.#store = store;
+    this.#warn = warn;
+    this.#lease = lease;
+  }
+
+  /** Whether a remote hit's layer is still to come. */
+  get hasPending(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /** The entry for `key` in the first cache that has it and still has its layer's blob (a
+   *  HEAD, not a download; a cache that cannot say is a warning, and the step builds). */
+  async lookup(key: StepKey): Promise<{ entry: CacheEntry; size: number } | undefined> {
+    for (const source of this.#sources) {
+      const entry = source.config.entries.find((e) => e.key === key);
+      if (!entry) continue;
+      const ref = entry.layer ? source.config.layers.find((l) => l.layer === entry.layer) : undefined;
+      if (entry.layer && !ref) continue;
+      if (ref && !this.#store.getLayer(ref.layer)) {
+        let has: boolean;
+        try {
+          has = await source.has(ref.blob);
+        } catch (err) {
+          has = false;
+          this.#warn(`${source.label}: cannot check blob ${ref.blob.digest}: ${(err as Error).message}; the step builds`);
+        }
+        if (!has) continue;
+      }
+      if (entry.layer && !this.#store.getLayer(entry.layer)) this.#pending.push({ entry, source });
+      else if (entry.layer) this.#putKey(entry);
+      return { entry, size: ref?.size ?? 0 };
+    }
+    return undefined;
+  }
+
+  /** What the exporting build had at this position (stage name, step in stage): for miss reasons. */
+  previous(stage: string, stageIndex: number): PreviousStep | undefined {
+    for (const source of this.#sources) {
+      const e = source.config.entries.find((x) => x.stage === stage && x.stageIndex === stageIndex);
+      if (e) return { record: e.record, ...(e.files ? { files: e.files } : {}) };
+    }
+    return undefined;
+  }
+
+  /** Download and import the layers of remote hits that are not in the store yet: all of
+   *  them, or those among `only` (a stage's chain). */
+  async materialize(only?: readonly LayerDigest[]): Promise<void> {
+    const want = only ? new Set(only) : undefined;
+    for (let i = 0; i < this.#pending.length; ) {
+      const { entry, source } = this.#pending[i]!;
+      if (want && !(entry.layer && want.has(entry.layer))) {
+        i++;
+        continue;
+      }
+      if (entry.layer && !this.#store.getLayer(entry.layer)) await this.#importLayer(entry, source);
+      this.#putKey(entry);
+      this.#pending.splice(i, 1);
+    }
+  }
+
+  #putKey(entry: CacheEntry): void {
+    if (this.#store.getKey(entry.key)) return;
+    this.#lease?.add({ keys: [entry.key], layers: entry.layer ? [entry.layer] : [] });
+    this.#store.putKey({ key: entry.key, layer: entry.layer, chain: entry.chain, record: entry.record, created: entry.created, durationMs: entry.durationMs });
+  }
+
+  async #importLayer(entry: CacheEntry, source: Source): Promise<void> {
+    const ref = source.config.layers.find((l) => l.layer === entry.layer)!;
+    const dir = mkdtempSync(join(tmpdir(), 'stratum-cache-in-'));
+    try {
+      const path = await source.fetch(ref.blob, join(dir, 'blob'));
+      this.downloads++;
+      const { importLayerFile } = await import('./oci/import.js');
+      const got = await importLayerFile(this.#store, path, `${source.label}: layer ${ref.blob.digest}`, { digest: ref.blob.digest.slice(7), size: ref.blob.size, diffId: ref.diffId.slice(7) });
+      if (got.digest !== entry.layer) {
+        const { UserError, EXIT } = await import('./errors.js');
+        throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${entry.layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
+      }
+      this.#lease?.add({ layers: [got.digest] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+function sha256(b: Buffer): string {
+  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
+}
+
+function parseConfig(label: string, bytes: Buffer): CacheConfig {
+  const c = JSON.parse(bytes.toString('utf8')) as CacheConfig;
+  if (c.schema !== CACHE_SCHEMA || !Array.isArray(c.entries) || !Array.isArray(c.layers)) throw new Error(`${label} is not a stratum cache (schema ${JSON.stringify(c.schema)})`);
+  return c;
+}
+
+/** A local cache: an OCI layout whose index names the cache manifest. */
+function openLocal(dir: string): Source {
+  const label = `cache ${dir}`;
+  const blob = (digest: string) => join(dir, 'blobs', 'sha256', digest.replace(/^sha256:/, ''));
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests?: { digest: string; annotations?: Record<string, string> }[] };
+  const entry = index.manifests?.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === CACHE_TAG) ?? index.manifests?.[0];
+  if (!entry) throw new Error(`${label}: index.json lists no cache manifest`);
+  const verified = (digest: string) => {
+    const bytes = readFileSync(blob(digest));
+    if (sha256(bytes) !== digest) throw new Error(`${label}: blob ${digest} does not match its digest`);
+    return bytes;
+  };
+  const manifest = JSON.parse(verified(entry.digest).toString('utf8')) as { config: { mediaType: string; digest: string } };
+  if (manifest.config?.mediaType !== CACHE_CONFIG) throw new Error(`${label}: the manifest is not a stratum cache (config ${manifest.config?.mediaType})`);
+  return {
+    label,
+    config: parseConfig(label, verified(manifest.config.digest)),
+    has: async (d) => existsSync(blob(d.digest)),
+    // importLayerFile checks the blob's sha256 and size while it unpacks it.
+    fetch: async (d) => blob(d.digest),
+  };
+}
+
+async function openRegistry(refText: string, insecure: string[] | undefined): Promise<Source> {
+  const { createRegistryClient } = await import('./registry/client.js');
+  const { parseReference } = await import('./registry/reference.js');
+  const ref = parseReference(refText);
+  const client = createRegistryClient(insecure?.length ? { insecure } : {});
+  const label = `cache ${refText}`;
+  const m = await client.getManifest(ref);
+  if (m.manifest.config.mediaType !== CACHE_CONFIG) throw new Error(`${label}: ${m.digest} is not a stratum cache (config ${m.manifest.config.mediaType})`);
+  const dir = mkdtempSync(join(tmpdir(), 'stratum-cache-cfg-'));
+  try {
+    const path = join(dir, 'config.json');
+    await client.fetchBlob(ref, m.manifest.config.digest, m.manifest.config.size, path);
+    const config = parseConfig(label, readFileSync(path));
+    return {
+      label,
+      config,
+      has: async (d) => (await client.headBlob(ref, d.digest)) !== undefined,
+      fetch: async (d, dest) => {
+        await client.fetchBlob(ref, d.digest, d.size, dest);
+        return dest;
+      },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Open every `--cache-from`; one that cannot be read is a warning, and is left out. */
+export async function openRemoteCache(specs: CacheSpec[], o: { store: Store; bus: EventBus; lease: Lease | undefined; insecure?: string[] | undefined }): Promise<RemoteCache> {
+  const sources: Source[] = [];
+  for (const spec of specs) {
+    try {
+      sources.push(spec.type === 'local' ? openLocal(spec.dir) : await openRegistry(spec.ref, o.insecure));
+    } catch (err) {
+      const what = spec.type === 'local' ? spec.dir : spec.ref;
+      o.bus.emit({ type: 'warning', message: `--cache-from ${what}: ${(err as Error).message}; its steps will build` });
+    }
+  }
+  return new RemoteCache(sources, o.store, o.lease, (message) => o.bus.emit({ type: 'warning', message }));
+}

@@ -1,0 +1,66 @@
+/**
+ * The pre-plan pass of a build: the planner needs each base image's config (ENV, WORKDIR,
+ * USER …) before it can key a step, so image bases it cannot find in the store are pulled
+ * first (engine/pull-image.ts), and the Dockerfile is planned again. `--pull` pulls every
+ * registry base even when the store has it. A dry run (`stratum plan`) never pulls: it says
+ * "would pull", and the stage's steps are planned against an empty config.
+ */
+import type { Store } from '../cache/store-types.js';
+import type { EventBus } from './events.js';
+import { isOciLayoutRef } from './oci/layout-read.js';
+import type { Plan } from './plan.js';
+import { hostPlatform, parsePlatform, type Platform } from './platform.js';
+import { platformMatches } from './registry/platform.js';
+import { normalizeRef } from './load.js';
+
+/** engine/pull-image.ts's record of pulled images (not imported from there: it loads the client). */
+const REGISTRY_IMAGES = 'registry-images';
+import { parseReference } from './registry/reference.js';
+
+export interface ResolveBasesOptions {
+  store: Store;
+  bus: EventBus;
+  platform?: Platform | undefined;
+  pull?: boolean | undefined;
+  insecureRegistries?: string[] | undefined;
+  dryRun?: boolean | undefined;
+  display: string;
+}
+
+/** Registry bases of the needed stages to fetch: ref and the platform its FROM asks for. */
+export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; platform?: Platform | undefined; store?: Store }): { ref: string; platform?: Platform; line: number }[] {
+  const out = new Map<string, { ref: string; platform?: Platform; line: number }>();
+  for (const st of plan.stages) {
+    if (!st.needed || st.base.kind !== 'image') continue;
+    const ref = st.base.ref;
+    if (isOciLayoutRef(ref)) continue;
+    const from = st.steps[0]?.instr;
+    const flag = from && from.kind === 'FROM' ? from.platform : undefined;
+    const platform = (flag !== undefined && !flag.includes('$') ? parsePlatform(flag) : undefined) ?? opts.platform;
+    // The store holds one platform per name: a base pulled for another platform is pulled again.
+    const pulledFor = opts.store?.readDoc<{ platform?: string }>(REGISTRY_IMAGES, normalizeRef(ref))?.platform;
+    const had = pulledFor !== undefined ? parsePlatform(pulledFor) : undefined;
+    const otherPlatform = had !== undefined && !platformMatches(platform ?? hostPlatform(), had);
+    if (st.base.available && !opts.pull && !otherPlatform) continue;
+    if (!out.has(ref)) out.set(ref, { ref, ...(platform ? { platform } : {}), line: st.steps[0]?.line ?? 0 });
+  }
+  return [...out.values()];
+}
+
+/** Pull what `basesToPull` names; returns whether anything was pulled (then plan again). */
+export async function resolveBases(plan: Plan, opts: ResolveBasesOptions): Promise<boolean> {
+  const todo = basesToPull(plan, opts);
+  let pulled = false;
+  for (const b of todo) {
+    const registry = parseReference(b.ref).registry;
+    if (opts.dryRun) {
+      opts.bus.emit({ type: 'warning', message: `would pull ${b.ref} from ${registry} (stratum plan does not pull; steps after it are planned without its config)`, file: opts.display, line: b.line });
+      continue;
+    }
+    const { pullImage } = await import('./pull-image.js');
+    const r = await pullImage(opts.store, b.ref, { ...(b.platform ? { platform: b.platform } : {}), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
+    opts.bus.emit({ type: 'warning', message: `pulled ${b.ref} from ${registry}: ${r.manifestDigest}`, file: opts.display, line: b.line });
+    pulled = true;
+  }
+  return pulled;
+}

@@ -1,0 +1,153 @@
+/**
+ * The step cache across machines, through the real CLI: two stores are two machines. A builds
+ * with --cache-to (a loopback registry, or an OCI layout directory), B builds a fresh copy of
+ * the context with --cache-from: every step hits and no RUN runs (each RUN appends to a log
+ * outside the build, hence --executor=host on both), no layer blob is downloaded by a build
+ * without output, and a change on B is explained against A's build.
+ */
+import * as assert from 'uvu/assert';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { suite, Rig } from '../util/rig.js';
+import { buildDone, runCli, stepsDone, type CliResult } from '../util/cli.js';
+import { startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
+import { startProxy } from './proxy.js';
+
+const t = suite('registry e2e: cache export and import', { timeoutMs: 180_000 });
+let reg: RunningRegistry;
+let proxy: TestServer;
+let rig: Rig;
+
+const DOCKERFILE = `FROM scratch AS dep
+ARG M
+RUN ["/bin/sh", "-c", "echo dep >> $M/runs.log; echo dep > dep.txt"]
+FROM scratch
+ARG M
+COPY a.txt /a.txt
+RUN ["/bin/sh", "-c", "echo final >> $M/runs.log; cat a.txt > b.txt"]
+COPY --from=dep dep.txt /dep.txt
+`;
+
+t.before(async () => {
+  reg = await startRegistry();
+  rig = new Rig('stratum-cache-e2e-');
+  // A counting proxy in front of the registry: machine B reads the cache through it.
+  proxy = await startProxy(() => reg.host);
+});
+t.after(async () => {
+  await proxy?.stop();
+  await reg?.stop();
+  rig?.cleanup();
+});
+
+const runs = () => (existsSync(rig.path('m/runs.log')) ? readFileSync(rig.path('m/runs.log'), 'utf8').trim().split('\n') : []);
+const build = (ctx: string, store: string, extra: string[]): Promise<CliResult> =>
+  runCli(['build', '--progress=json', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--cache-dir', rig.path(store), ...extra, rig.path(ctx)]);
+const blobGets = () => proxy.seen.filter((r) => r.method === 'GET' && r.url.includes('/blobs/')).length;
+
+t.test('machine B hits every step of machine A through a registry cache (mode=max) and runs nothing', async () => {
+  rig.write({ 'ctxA/Dockerfile': DOCKERFILE, 'ctxA/a.txt': 'one\n', 'm/.keep': '' });
+  const a = await build('ctxA', 'storeA', ['--cache-to', `type=registry,ref=${reg.host}/cache/app:buildcache,mode=max`]);
+  assert.is(a.code, 0, a.stderr);
+  assert.equal(runs(), ['dep', 'final']);
+
+  cpSync(rig.path('ctxA'), rig.path('ctxB'), { recursive: true });
+  const ref = `type=registry,ref=${proxy.host}/cache/app:buildcache`;
+  const b = await build('ctxB', 'storeB', ['--cache-from', ref]);
+  assert.is(b.code, 0, b.stderr);
+  assert.ok(stepsDone(b).every((s) => s.cached), JSON.stringify(stepsDone(b)));
+  assert.equal(runs(), ['dep', 'final']);
+  // COPY --from=dep is keyed by dep's files and looks at the layers below its destination:
+  // those came in (config + 3 layers); the next test shows a chain that needs none.
+  assert.is(blobGets(), 4);
+
+  // With an output the layers come in, verified, and the result is A's.
+  const b2 = await build('ctxB', 'storeB', ['--cache-from', ref, '-o', `type=local,dest=${rig.path('outB')}`]);
+  assert.is(b2.code, 0, b2.stderr);
+  assert.ok(stepsDone(b2).every((s) => s.cached));
+  assert.is(rig.read('outB/b.txt'), 'one\n');
+  assert.is(rig.read('outB/dep.txt'), 'dep\n');
+  assert.equal(runs(), ['dep', 'final']);
+  assert.ok(blobGets() > 1);
+  // The layers are in B's store now, with their keys: the next build hits locally.
+  const before = proxy.seen.length;
+  const b3 = await build('ctxB', 'storeB', []);
+  assert.ok(stepsDone(b3).every((s) => s.cached));
+  assert.is(proxy.seen.length, before);
+});
+
+t.test('a build whose every step hits and has no output downloads no layer blob', async () => {
+  rig.write({ 'lazyA/Dockerfile': 'FROM scratch\nARG M\nCOPY a.txt /a.txt\nRUN ["/bin/sh", "-c", "echo lazy >> $M/runs.log; cat a.txt > b.txt"]\n', 'lazyA/a.txt': 'lazy\n' });
+  const a = await build('lazyA', 'storeLazyA', ['--cache-to', `type=registry,ref=${reg.host}/cache/lazy:1,mode=max`]);
+  assert.is(a.code, 0, a.stderr);
+  const n = runs().length;
+  cpSync(rig.path('lazyA'), rig.path('lazyB'), { recursive: true });
+  const gets = blobGets();
+  const b = await build('lazyB', 'storeLazyB', ['--cache-from', `type=registry,ref=${proxy.host}/cache/lazy:1`]);
+  assert.is(b.code, 0, b.stderr);
+  assert.ok(stepsDone(b).every((s) => s.cached));
+  assert.is(runs().length, n);
+  // The manifest and the cache's config, nothing else.
+  assert.is(blobGets() - gets, 1);
+  // stratum plan predicts the same hits from the cache.
+  const p = await runCli(['plan', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--cache-dir', rig.path('storeLazyB'), '--cache-from', `type=registry,ref=${proxy.host}/cache/lazy:1`, rig.path('lazyB')]);
+  assert.is(p.code, 0, p.stderr);
+  assert.match(p.stdout, /RUN \[.*CACHED/);
+  assert.not.match(p.stdout, 'RUN:');
+});
+
+t.test('a change on machine B is explained against machine A\'s build', async () => {
+  cpSync(rig.path('ctxA'), rig.path('ctxC'), { recursive: true });
+  rig.write({ 'ctxC/a.txt': 'two\n' });
+  const n = runs().length;
+  const c = await build('ctxC', 'storeC', ['--cache-from', `type=registry,ref=${reg.host}/cache/app:buildcache`, '-o', `type=local,dest=${rig.path('outC')}`]);
+  assert.is(c.code, 0, c.stderr);
+  const steps = stepsDone(c);
+  const copy = steps.find((s) => s.instruction === 'COPY a.txt /a.txt')!;
+  assert.is(copy.cached, false);
+  assert.match(copy.reason ?? '', 'a.txt');
+  assert.is.not((copy as { why?: { kind: string } }).why?.kind, 'first-build');
+  // The dep stage still hits; only the final RUN runs again.
+  assert.equal(runs().slice(n), ['final']);
+  assert.is(rig.read('outC/b.txt'), 'two\n');
+  assert.is(rig.read('outC/dep.txt'), 'dep\n');
+});
+
+t.test('the same through an OCI layout directory (type=local), and mode=min leaves other stages out', async () => {
+  rig.write({ 'ctxL/Dockerfile': DOCKERFILE, 'ctxL/a.txt': 'local\n' });
+  const a = await build('ctxL', 'storeLA', ['--cache-to', `type=local,dest=${rig.path('cache-max')},mode=max`, '--cache-to', `type=local,dest=${rig.path('cache-min')},mode=min`]);
+  assert.is(a.code, 0, a.stderr);
+  assert.equal(runs().slice(-2), ['dep', 'final']);
+  const n = runs().length;
+  cpSync(rig.path('ctxL'), rig.path('ctxL2'), { recursive: true });
+  const b = await build('ctxL2', 'storeLB', ['--cache-from', `type=local,src=${rig.path('cache-max')}`, '-o', `type=local,dest=${rig.path('outL')}`]);
+  assert.is(b.code, 0, b.stderr);
+  assert.ok(stepsDone(b).every((s) => s.cached));
+  assert.is(runs().length, n);
+  assert.is(rig.read('outL/b.txt'), 'local\n');
+  // mode=min holds the final image's steps only: the dep stage's RUN runs on machine B.
+  const m = await build('ctxL2', 'storeLC', ['--cache-from', `type=local,src=${rig.path('cache-min')}`]);
+  assert.is(m.code, 0, m.stderr);
+  assert.equal(runs().slice(n), ['dep']);
+
+  // A cache whose layer blobs are gone: the keys are found, the blobs are not, the steps build.
+  cpSync(rig.path('cache-max'), rig.path('cache-broken'), { recursive: true });
+  const index = JSON.parse(rig.read('cache-broken/index.json')) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse(rig.read(`cache-broken/blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)) as { layers: { digest: string }[] };
+  for (const l of manifest.layers) rmSync(rig.path(`cache-broken/blobs/sha256/${l.digest.slice(7)}`));
+  const k = runs().length;
+  const broken = await build('ctxL2', 'storeLD', ['--cache-from', `type=local,src=${rig.path('cache-broken')}`, '-o', `type=local,dest=${rig.path('outD')}`]);
+  assert.is(broken.code, 0, broken.stderr);
+  assert.equal(runs().slice(k).sort(), ['dep', 'final']);
+  assert.is(rig.read('outD/b.txt'), 'local\n');
+});
+
+t.test('an unreadable cache is a warning and the steps build', async () => {
+  rig.write({ 'ctxW/Dockerfile': 'FROM scratch\nCOPY a.txt /a.txt\n', 'ctxW/a.txt': 'w' });
+  const r = await build('ctxW', 'storeW', ['--cache-from', `type=registry,ref=${reg.host}/cache/none:nothing`, '--cache-from', `type=local,src=${rig.path('no-such-dir')}`]);
+  assert.is(r.code, 0, r.stderr);
+  const warnings = r.events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
+  assert.ok(warnings.some((w) => w.includes('cache/none')), JSON.stringify(warnings));
+  assert.ok(buildDone(r)!.ok);
+});
+
+t.run();
