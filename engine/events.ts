@@ -83,6 +83,8 @@ export type BuildEvent =
       /** Miss reason text; absent on hits. */
       reason?: string;
       why?: MissReason;
+      /** FROM and metadata-only steps: neither a hit nor a miss (`cached` is false). */
+      metadata?: true;
       /** On hits: how long the step took when it was built (the time the cache saved). */
       savedMs?: number;
     } & StepInfo)
@@ -101,13 +103,14 @@ export type BuildEvent =
       type: 'build-done';
       build: number;
       ok: boolean;
-      /** Steps that hit / missed the cache (FROM and metadata-only steps count as hits when unchanged). */
+      /** Steps that hit / missed the cache. FROM and metadata-only steps (ENV, CMD, …) are
+       *  neither: they have no cache key (their step-done says `metadata: true`). */
       hits: number;
       misses: number;
       ms: number;
       savedMs: number;
       cancelled?: boolean;
-      error?: { message: string; hint?: string };
+      error?: BuildError;
       /** Total bytes of the store after the build, when known. */
       storeSize?: number;
       outputs?: string[];
@@ -152,6 +155,18 @@ export type BuildEvent =
       file?: string;
       line?: number;
     };
+
+/** A failed build's error, as `build-done` carries it: the message and hint, the error's
+ *  code, and where it is when it is a Dockerfile position (`file:line:col`, span length). */
+export interface BuildError {
+  message: string;
+  hint?: string;
+  code?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  length?: number;
+}
 
 export type BuildEventType = BuildEvent['type'];
 

@@ -38,7 +38,8 @@ export async function runStage(s: Session, stage: PlannedStage, signal: AbortSig
           s.lease?.add({ layers: run.layers });
         }
         else s.runs.get(stage.index)!.history.push({ created: s.created(Date.now()), created_by: historyText(step), empty_layer: true });
-        s.bus.emit({ type: 'step-done', ...info, cached: true, layer: null, size: 0, ms: Math.round(performance.now() - t0) });
+        // Neither a hit nor a miss: no cache key (the build's counters skip it too).
+        s.bus.emit({ type: 'step-done', ...info, cached: false, metadata: true, layer: null, size: 0, ms: Math.round(performance.now() - t0) });
         continue;
       }
       const run = s.runs.get(stage.index)!;

@@ -29,7 +29,8 @@ export function plainReporter(write: (line: string) => void): (e: BuildEvent) =>
         return;
       }
       case 'step-done':
-        if (e.cached) write(`#${e.index} CACHED${e.savedMs ? ` (saved ${formatSeconds(e.savedMs)})` : ''}`);
+        if (e.metadata) write(`#${e.index} DONE ${formatSeconds(e.ms)}`);
+        else if (e.cached) write(`#${e.index} CACHED${e.savedMs ? ` (saved ${formatSeconds(e.savedMs)})` : ''}`);
         else write(`#${e.index} DONE ${formatSeconds(e.ms)}${e.layer ? ` ${formatBytes(e.size)}` : ''}`);
         return;
       case 'step-failed':

@@ -152,7 +152,7 @@ function WatchLayout({ state, failure, fullLog }: LayoutProps) {
 export function foldLeadingHits(steps: StepRowState[], maxRows: number): { folded: number; rows: StepRowState[] } {
   if (steps.length <= maxRows) return { folded: 0, rows: steps };
   let prefix = 0;
-  while (prefix < steps.length && steps[prefix]!.status === 'hit') prefix++;
+  while (prefix < steps.length && (steps[prefix]!.status === 'hit' || steps[prefix]!.status === 'meta')) prefix++;
   const folded = Math.min(prefix, steps.length - maxRows + 1);
   return folded > 1 ? { folded, rows: steps.slice(folded) } : { folded: 0, rows: steps };
 }
