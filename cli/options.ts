@@ -29,6 +29,8 @@ export interface BuildCliOptions {
   jobs?: number;
   /** `--env-pass NAME`: host variables a RUN may see. */
   envPass: string[];
+  /** `--metadata-file FILE`: the build's result as JSON (build only). */
+  metadataFile?: string;
   /** `--platform os/arch[/variant]`. */
   platform?: Platform;
   help: boolean;
@@ -48,6 +50,7 @@ const buildOptions = {
   executor: { type: 'string' },
   jobs: { type: 'string', short: 'j' },
   'env-pass': { type: 'string', multiple: true },
+  'metadata-file': { type: 'string' },
   platform: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -106,6 +109,7 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     ...(jobs !== undefined ? { jobs } : {}),
     envPass: v['env-pass'] ?? [],
     ...(platform ? { platform } : {}),
+    ...(v['metadata-file'] !== undefined ? { metadataFile: resolve(v['metadata-file']) } : {}),
     dockerfile: v.file !== undefined ? resolve(v.file) : join(context, 'Dockerfile'),
     tags: v.tag ?? [],
     ...(v.target !== undefined ? { target: v.target } : {}),

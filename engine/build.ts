@@ -126,6 +126,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       ...(result.error ? { error: buildError(result.error) } : {}),
       ...(storeSize !== undefined ? { storeSize } : {}),
       ...(r.ok && opts.outputs?.length ? { outputs: opts.outputs.map((o) => o.dest) } : {}),
+      ...(r.ok && opts.tags?.length ? { tags: opts.tags } : {}),
+      ...(r.ok && result.image ? { image: result.image.chain } : {}),
     });
     return result;
   };
@@ -174,7 +176,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     line: s.line,
   }));
   for (let i = 0; i < plan.steps.length; i++) keys.push(undefined);
-  bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now() });
+  bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now(), dockerfile: display });
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
   if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);

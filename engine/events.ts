@@ -55,6 +55,9 @@ export type BuildEvent =
       target: string;
       steps: StepInfo[];
       time: number;
+      /** The Dockerfile as shown in diagnostics (relative to the working directory), so that a
+       *  reporter can quote the failing lines. */
+      dockerfile?: string;
     }
   | ({
       type: 'step-start';
@@ -63,6 +66,8 @@ export type BuildEvent =
       cached?: boolean;
       /** Miss reason text, when it missed. */
       reason?: string;
+      /** FROM and metadata-only steps: they have no cache key (see step-done). */
+      metadata?: true;
     } & StepInfo)
   | {
       type: 'step-log';
@@ -114,6 +119,10 @@ export type BuildEvent =
       /** Total bytes of the store after the build, when known. */
       storeSize?: number;
       outputs?: string[];
+      /** On success: the tags stored (normalized, e.g. `docker.io/library/app:dev` as given) and
+       *  the image's chain digest (its IMAGE ID in `stratum images`). */
+      tags?: string[];
+      image?: string;
     }
   | {
       type: 'watch-state';

@@ -31,7 +31,8 @@ export async function runStage(s: Session, stage: PlannedStage, signal: AbortSig
       };
       const ins = step.instr;
       if (ins.kind === 'FROM' || !(ins.kind === 'RUN' || ins.kind === 'COPY' || ins.kind === 'ADD' || ins.kind === 'WORKDIR')) {
-        start();
+        started = true;
+        s.bus.emit({ type: 'step-start', ...info, time: Date.now(), metadata: true });
         if (ins.kind === 'FROM') {
           const run = await fromStep(s, step);
           s.runs.set(stage.index, run);
