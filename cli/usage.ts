@@ -16,6 +16,9 @@ Usage:
   stratum prune [--keep-storage SIZE] [--until DURATION]   free store space (never a tagged image's layers)
   stratum load ARCHIVE|DIR [-t NAME]     import an OCI layout/archive or a docker-archive
   stratum cache verify                   check every store entry against its digest, remove bad ones
+  stratum completion bash|zsh|fish       a shell completion script (source <(stratum completion bash))
+
+Every command takes --help (\`stratum build --help\`; \`stratum watch --help\` lists its keys).
 
 Build options:
   -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfile)
