@@ -78,4 +78,20 @@ t.test('completion scripts for bash, zsh and fish', async () => {
   assert.is((await runCli(['completion', 'tcsh'])).code, 2);
 });
 
+t.test('docker\'s everyday flags: images -q, --filter reference=, --format TEMPLATE; inspect -f; prune -f', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY a /\nCMD ["run", "it"]\nENV A=1\n', 'ctx/a': 'a\n' });
+  const store = ['--cache-dir', rig.path('store')];
+  const b = await runCli(['build', '--progress=plain', ...store, '-t', 'app:1', '-t', 'app:2', '-t', 'tool:x', rig.path('ctx')]);
+  assert.is(b.code, 0, b.stderr);
+  const q = await runCli(['images', '-q', ...store]);
+  assert.match(q.stdout, /^[0-9a-f]{12}\n$/, 'one image id, once');
+  const f = await runCli(['images', ...store, '--filter', 'reference=app:*', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.equal(f.stdout.trim().split('\n').sort(), ['app:1', 'app:2']);
+  assert.is((await runCli(['images', ...store, '--filter', 'label=x'])).code, 2);
+  assert.is((await runCli(['images', ...store, '--format', '{{range .}}x{{end}}'])).code, 2);
+  const i = await runCli(['inspect', ...store, '-f', '{{.Config.Cmd}}|{{json .Config.Env}}|{{.Nope}}', 'app:1']);
+  assert.is(i.stdout, '[run it]|["A=1"]|<no value>\n');
+  assert.is((await runCli(['prune', '-f', ...store])).code, 0);
+});
+
 t.run();
