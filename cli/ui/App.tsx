@@ -1,7 +1,7 @@
 import { useCallback, useRef, useState } from 'react';
 import { Box, Static, Text, useInput, useStdin } from 'ink';
 import type { EventBus } from '../../engine/events.js';
-import { currentFailure, runningLog, type FailureInfo, type Mode, type StepRowState, type UiState } from './state.js';
+import { LOG_TAIL_LINES, currentFailure, runningLog, type FailureInfo, type Mode, type StepRowState, type UiState } from './state.js';
 import { useBuildState } from './hooks/use-build-state.js';
 import type { BuildStore } from './store.js';
 import { useTerminalSize } from './hooks/use-terminal-size.js';
@@ -115,27 +115,70 @@ function PendingRows({ rows, multiStage, layout }: { rows: StepRowState[]; multi
   );
 }
 
-/** Lines the watch layout keeps for everything but the table (header, panels, footer). */
-const WATCH_CHROME_LINES = 16;
+/** Lines of the watch layout besides the table and the log: header (2), the change line,
+ *  the margins (3), the log panel's title and the footer. */
+const WATCH_CHROME_LINES = 8;
+/** Log lines kept when the terminal is short: the running step's latest output stays visible. */
+const MIN_LOG_LINES = 2;
+
+/**
+ * What fits a terminal `termRows` high (issue 12: at 80×24 the header and the running step
+ * stay visible): the table gets what the chrome and a short log leave; finished rows before
+ * the first unfinished one fold into one line (cache hits first, then any finished step: a
+ * finished stage collapses), pending rows past the budget become `· N more steps`, and the
+ * log tail gets the lines left over, at most LOG_TAIL_LINES.
+ */
+export function fitWatch(steps: StepRowState[], termRows: number | undefined, warnings: number, hasLog: boolean): { folded: number; rows: StepRowState[]; more: number; logLines: number } {
+  if (termRows === undefined) return { ...foldLeadingHits(steps, Infinity), more: 0, logLines: LOG_TAIL_LINES };
+  const chrome = WATCH_CHROME_LINES + warnings;
+  const tableBudget = Math.max(3, termRows - chrome - (hasLog ? MIN_LOG_LINES : 0));
+  let { folded, rows } = foldLeadingHits(steps, tableBudget);
+  if (rows.length + (folded ? 1 : 0) > tableBudget) {
+    // Fold every finished row before the first unfinished one, as one line.
+    let prefix = 0;
+    while (prefix < steps.length && ['hit', 'meta', 'done'].includes(steps[prefix]!.status)) prefix++;
+    const want = Math.min(prefix, steps.length - tableBudget + 1);
+    if (want > folded) {
+      folded = want;
+      rows = steps.slice(want);
+    }
+  }
+  let more = 0;
+  const room = tableBudget - (folded ? 1 : 0);
+  if (rows.length > room) {
+    more = rows.length - (room - 1);
+    rows = rows.slice(0, room - 1);
+  }
+  const used = chrome + rows.length + (folded ? 1 : 0) + (more ? 1 : 0);
+  const logLines = hasLog ? Math.max(MIN_LOG_LINES, Math.min(LOG_TAIL_LINES, termRows - used)) : 0;
+  return { folded, rows, more, logLines };
+}
 
 function WatchLayout({ state, failure, fullLog }: LayoutProps) {
   const { columns, rows: termRows } = useTerminalSize();
   const tone = useTone();
   const layout = rowLayout(columns, state.steps, state.multiStage);
-  const maxRows = termRows !== undefined ? Math.max(6, termRows - WATCH_CHROME_LINES) : Infinity;
-  const { folded, rows } = foldLeadingHits(state.steps, maxRows);
+  const log = runningLog(state);
+  const { folded, rows, more, logLines } = fitWatch(state.steps, termRows, state.warnings.length, log !== undefined);
+  const foldedRows = state.steps.slice(0, folded);
+  const foldedHits = foldedRows.filter((s) => s.status === 'hit').length;
   return (
     <Box flexDirection="column">
       <Header state={state} columns={columns} />
       {state.steps.length > 0 && (
         <Box flexDirection="column" marginTop={1}>
-          {folded > 0 && <Text {...tone('ok')}>✓ {count(folded, 'step', 'steps')} cached</Text>}
+          {folded > 0 && (
+            <Text wrap="truncate-end" {...tone('ok')}>
+              ✓ {foldedRows.every((s) => s.status !== 'done') ? `${count(folded, 'step', 'steps')} cached` : `${count(folded, 'step', 'steps')} done (${foldedHits} cached)`}
+            </Text>
+          )}
           {rows.map((row) => (
             <StepRow key={row.index} row={row} multiStage={state.multiStage} layout={layout} />
           ))}
+          {more > 0 && <Text {...tone('dim')}>· {count(more, 'more step', 'more steps')}</Text>}
         </Box>
       )}
-      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive />
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive logLines={logLines} />
       {state.phase !== 'stopped' && (
         <Box marginTop={1}>
           <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
@@ -157,11 +200,11 @@ export function foldLeadingHits(steps: StepRowState[], maxRows: number): { folde
   return folded > 1 ? { folded, rows: steps.slice(folded) } : { folded: 0, rows: steps };
 }
 
-function Details({ state, failure, fullLog, columns, interactive }: LayoutProps & { columns: number; interactive: boolean }) {
+function Details({ state, failure, fullLog, columns, interactive, logLines }: LayoutProps & { columns: number; interactive: boolean; logLines?: number }) {
   const log = runningLog(state);
   return (
     <>
-      {log !== undefined && <LogPanel step={log.step} lines={log.lines} multiStage={state.multiStage} columns={columns} />}
+      {log !== undefined && <LogPanel step={log.step} lines={logLines !== undefined ? log.lines.slice(-logLines) : log.lines} multiStage={state.multiStage} columns={columns} />}
       {failure !== undefined && <FailurePanel failure={failure} full={fullLog} interactive={interactive} multiStage={state.multiStage} columns={columns} />}
     </>
   );
