@@ -42,17 +42,33 @@ export function App({ bus, store, mode, color = true, onQuit, onRebuild, maxFps 
   // The toggle belongs to one failure: a new failure opens with its tail, not its full log.
   const [fullLogOf, setFullLogOf] = useState<FailureInfo | undefined>(undefined);
   const fullLog = failure !== undefined && fullLogOf === failure;
+  // The full log is paged (issue 12): a window of the terminal's height less the chrome,
+  // `scroll` lines up from its end; ↑/↓ (k/j) move a line, PgUp/PgDn (b/space) a page, g/G the ends.
+  const { rows: termRows } = useTerminalSize();
+  const pageSize = termRows !== undefined ? Math.max(5, termRows - 14) : Infinity;
+  const [scroll, setScroll] = useState(0);
+  const maxScroll = Math.max(0, (failure?.fullLog.length ?? 0) - pageSize);
 
   // Keys read the latest render through a ref: Ink re-subscribes a changed handler only in an
   // effect, after the frame, and a key in between must not meet a stale closure.
-  const latest = useRef({ failure, mode, onQuit, onRebuild });
-  latest.current = { failure, mode, onQuit, onRebuild };
-  const onKey = useCallback((input: string, key: { ctrl: boolean }) => {
-    const { failure: f, mode: m, onQuit: quit, onRebuild: rebuild } = latest.current;
-    if (input === 'q' || (key.ctrl && input === 'c')) quit();
+  const latest = useRef({ failure, mode, onQuit, onRebuild, fullLog, pageSize, maxScroll });
+  latest.current = { failure, mode, onQuit, onRebuild, fullLog, pageSize, maxScroll };
+  const onKey = useCallback((input: string, key: { ctrl: boolean; upArrow?: boolean; downArrow?: boolean; pageUp?: boolean; pageDown?: boolean }) => {
+    const { failure: f, mode: m, onQuit: quit, onRebuild: rebuild, fullLog: open, pageSize: page, maxScroll: max } = latest.current;
+    const move = (by: number) => setScroll((s) => Math.max(0, Math.min(max, s + by)));
+    if (open && (key.upArrow || input === 'k')) move(1);
+    else if (open && (key.downArrow || input === 'j')) move(-1);
+    else if (open && (key.pageUp || input === 'b')) move(page);
+    else if (open && (key.pageDown || input === ' ')) move(-page);
+    else if (open && input === 'g') move(max);
+    else if (open && input === 'G') move(-max);
+    else if (input === 'q' || (key.ctrl && input === 'c')) quit();
     else if (input === 'r' && m === 'watch') rebuild(false);
     else if (input === 'f' && m === 'watch') rebuild(true);
-    else if (input === 'l' && f !== undefined) setFullLogOf((open) => (open === f ? undefined : f));
+    else if (input === 'l' && f !== undefined) {
+      setScroll(0);
+      setFullLogOf((o) => (o === f ? undefined : f));
+    }
   }, []);
   // Without a TTY on stdin (`stratum build < /dev/null`) there are no keys; Ink would throw
   // when asked for raw mode.
@@ -61,7 +77,7 @@ export function App({ bus, store, mode, color = true, onQuit, onRebuild, maxFps 
 
   return (
     <ColorContext.Provider value={color}>
-      {mode === 'build' ? <BuildLayout state={state} failure={failure} fullLog={fullLog} /> : <WatchLayout state={state} failure={failure} fullLog={fullLog} />}
+      {mode === 'build' ? <BuildLayout state={state} failure={failure} fullLog={fullLog} page={{ size: pageSize, fromEnd: Math.min(scroll, maxScroll) }} /> : <WatchLayout state={state} failure={failure} fullLog={fullLog} page={{ size: pageSize, fromEnd: Math.min(scroll, maxScroll) }} />}
     </ColorContext.Provider>
   );
 }
@@ -70,12 +86,14 @@ interface LayoutProps {
   state: UiState;
   failure: FailureInfo | undefined;
   fullLog: boolean;
+  /** The full log's window: `size` lines, `fromEnd` lines up from its end. */
+  page?: { size: number; fromEnd: number };
 }
 
 /** Pending rows shown below the running one in build mode; the rest is a count. */
 const PENDING_SHOWN = 3;
 
-function BuildLayout({ state, failure, fullLog }: LayoutProps) {
+function BuildLayout({ state, failure, fullLog, page }: LayoutProps) {
   const { columns } = useTerminalSize();
   const layout = rowLayout(columns, state.steps, state.multiStage);
   const byIndex = new Map(state.steps.map((s) => [s.index, s]));
@@ -93,7 +111,7 @@ function BuildLayout({ state, failure, fullLog }: LayoutProps) {
         <StepRow key={row.index} row={row} multiStage={state.multiStage} layout={layout} />
       ))}
       {!buildOver && <PendingRows rows={pending} multiStage={state.multiStage} layout={layout} />}
-      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive={!buildOver} />
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive={!buildOver} {...(page ? { page } : {})} />
       <Box marginTop={1} flexDirection="column">
         <Header state={state} columns={columns} />
         {/* The CLI unmounts when the build is over: leave a clean summary, not dead keys. */}
@@ -154,7 +172,7 @@ export function fitWatch(steps: StepRowState[], termRows: number | undefined, wa
   return { folded, rows, more, logLines };
 }
 
-function WatchLayout({ state, failure, fullLog }: LayoutProps) {
+function WatchLayout({ state, failure, fullLog, page }: LayoutProps) {
   const { columns, rows: termRows } = useTerminalSize();
   const tone = useTone();
   const layout = rowLayout(columns, state.steps, state.multiStage);
@@ -178,7 +196,7 @@ function WatchLayout({ state, failure, fullLog }: LayoutProps) {
           {more > 0 && <Text {...tone('dim')}>· {count(more, 'more step', 'more steps')}</Text>}
         </Box>
       )}
-      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive logLines={logLines} />
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive logLines={logLines} {...(page ? { page } : {})} />
       {state.phase !== 'stopped' && (
         <Box marginTop={1}>
           <Footer mode={state.mode} hasFailure={failure !== undefined} fullLog={fullLog} />
@@ -200,12 +218,12 @@ export function foldLeadingHits(steps: StepRowState[], maxRows: number): { folde
   return folded > 1 ? { folded, rows: steps.slice(folded) } : { folded: 0, rows: steps };
 }
 
-function Details({ state, failure, fullLog, columns, interactive, logLines }: LayoutProps & { columns: number; interactive: boolean; logLines?: number }) {
+function Details({ state, failure, fullLog, columns, interactive, logLines, page }: LayoutProps & { columns: number; interactive: boolean; logLines?: number }) {
   const log = runningLog(state);
   return (
     <>
       {log !== undefined && <LogPanel step={log.step} lines={logLines !== undefined ? log.lines.slice(-logLines) : log.lines} multiStage={state.multiStage} columns={columns} />}
-      {failure !== undefined && <FailurePanel failure={failure} full={fullLog} interactive={interactive} multiStage={state.multiStage} columns={columns} />}
+      {failure !== undefined && <FailurePanel failure={failure} full={fullLog} interactive={interactive} multiStage={state.multiStage} columns={columns} {...(page ? { page } : {})} />}
     </>
   );
 }
