@@ -94,13 +94,18 @@ interface LayoutProps {
 const PENDING_SHOWN = 3;
 
 function BuildLayout({ state, failure, fullLog, page }: LayoutProps) {
-  const { columns } = useTerminalSize();
+  const { columns, rows: termRows } = useTerminalSize();
   const layout = rowLayout(columns, state.steps, state.multiStage);
   const byIndex = new Map(state.steps.map((s) => [s.index, s]));
   const finished = state.finished.map((i) => byIndex.get(i)).filter((s): s is StepRowState => s !== undefined);
   const running = state.steps.filter((s) => s.status === 'running');
   const pending = state.steps.filter((s) => s.status === 'pending');
   const buildOver = state.phase === 'done' || state.phase === 'failed' || state.phase === 'cancelled';
+  // The live region must fit the terminal or Ink clears the screen each frame: the log tail
+  // gets what the running and pending rows, the header (2 + warnings), the margins, the log
+  // title and the footer leave, at least MIN_LOG_LINES.
+  const live = running.length + Math.min(pending.length, PENDING_SHOWN + 1) + 7 + state.warnings.length;
+  const logLines = termRows !== undefined ? Math.max(MIN_LOG_LINES, Math.min(LOG_TAIL_LINES, termRows - live)) : undefined;
   return (
     <Box flexDirection="column">
       {/* A new Static per build: its item counter restarts, the old rows stay in the scrollback. */}
@@ -111,7 +116,7 @@ function BuildLayout({ state, failure, fullLog, page }: LayoutProps) {
         <StepRow key={row.index} row={row} multiStage={state.multiStage} layout={layout} />
       ))}
       {!buildOver && <PendingRows rows={pending} multiStage={state.multiStage} layout={layout} />}
-      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive={!buildOver} {...(page ? { page } : {})} />
+      <Details state={state} failure={failure} fullLog={fullLog} columns={columns} interactive={!buildOver} {...(logLines !== undefined ? { logLines } : {})} {...(page ? { page } : {})} />
       <Box marginTop={1} flexDirection="column">
         <Header state={state} columns={columns} />
         {/* The CLI unmounts when the build is over: leave a clean summary, not dead keys. */}
