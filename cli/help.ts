@@ -48,6 +48,7 @@ Keys (terminal UI):
   q, Ctrl-C   quit
   r           rebuild now (steps whose keys are unchanged still hit)
   f           force: rebuild every step
-  l           open or close the failed step's full log`;
+  l           open or close the failed step's full log; in it ↑/↓ (k/j) a line,
+              PgUp/PgDn (b/space) a page, g/G the ends`;
 
 export const COMMAND_HELP: Record<string, string> = { build: BUILD_HELP, plan: PLAN_HELP, watch: WATCH_HELP };
