@@ -26,19 +26,19 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'build': {
       const opts = parseBuildArgs(rest, 'build');
-      if (opts.help) return help(io.stdout);
+      if (opts.help) return help(io.stdout, 'build');
       const { buildCommand } = await import('./commands/build.js');
       return buildCommand(opts, io);
     }
     case 'plan': {
       const opts = parseBuildArgs(rest, 'plan');
-      if (opts.help) return help(io.stdout);
+      if (opts.help) return help(io.stdout, 'plan');
       const { planCommand } = await import('./commands/plan.js');
       return planCommand(opts, io);
     }
     case 'watch': {
       const opts = parseBuildArgs(rest, 'watch');
-      if (opts.help) return help(io.stdout);
+      if (opts.help) return help(io.stdout, 'watch');
       const { watchCommand } = await import('./commands/watch.js');
       return watchCommand(opts, io);
     }
@@ -88,13 +88,15 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/registry.js')).pushCommand(rest, io);
     case 'login':
       return (await import('./commands/registry.js')).loginCommand(rest, io);
+    case 'completion':
+      return (await import('./commands/completion.js')).completionCommand(rest, io);
     default:
-      throw usageError(`unknown command "${command}"`, 'commands: build, plan, watch, bench, images, history, inspect, rmi, du, prune, load, cache, pull, push, login, run, ps, logs, exec, stop, rm, diff, commit, volume (run `stratum --help`)');
+      throw usageError(`unknown command "${command}"`, (await import('./suggest.js')).commandHint(command));
   }
 }
 
-function help(out: NodeJS.WriteStream): number {
-  out.write(USAGE + '\n');
+async function help(out: NodeJS.WriteStream, command: string): Promise<number> {
+  out.write((await import('./help.js')).COMMAND_HELP[command] + '\n');
   return EXIT.ok;
 }
 

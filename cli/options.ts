@@ -3,7 +3,9 @@
  * util.parseArgs (no dependency, no start-up cost); this file only maps and validates.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { flagHint } from './suggest.js';
 import { join, resolve } from 'node:path';
 import type { CacheSpec, OutputSpec } from '../engine/build.js';
 import { usageError } from './usage.js';
@@ -32,6 +34,8 @@ export interface BuildCliOptions {
   secrets: Record<string, SecretSource>;
   /** `--env-pass NAME`: host variables a RUN may see. */
   envPass: string[];
+  /** `--metadata-file FILE`: the build's result as JSON (build only). */
+  metadataFile?: string;
   /** `--platform os/arch[/variant]`. */
   platform?: Platform;
   /** `--pull`: ask the registry for every registry base even when the store has it. */
@@ -63,6 +67,7 @@ const buildOptions = {
   jobs: { type: 'string', short: 'j' },
   'env-pass': { type: 'string', multiple: true },
   secret: { type: 'string', multiple: true },
+  'metadata-file': { type: 'string' },
   platform: { type: 'string' },
   pull: { type: 'boolean' },
   'insecure-registry': { type: 'string', multiple: true },
@@ -79,16 +84,39 @@ const buildOptions = {
   network: { type: 'string' },
 } as const;
 
+/**
+ * The build flags a command does not take (the rest of `buildOptions` it does): refused by
+ * name, so that `stratum plan --debounce 5` says so instead of ignoring it.
+ */
+const NOT_FOR: Record<string, readonly (keyof typeof buildOptions)[]> = {
+  build: ['debounce', 'format'],
+  plan: ['debounce', 'metadata-file'],
+  watch: ['format', 'metadata-file'],
+};
+
+/** The long flags `command` takes (help, completion and "did you mean"). */
+export function buildFlags(command: string): string[] {
+  const not = NOT_FOR[command] ?? [];
+  return Object.keys(buildOptions).filter((k) => !(not as readonly string[]).includes(k));
+}
+
 export function parseBuildArgs(argv: string[], command: string): BuildCliOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: buildOptions, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: buildOptions, allowPositionals: true, strict: true, tokens: true });
   } catch (err) {
-    throw usageError(`${command}: ${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
+    const message = (err as Error).message;
+    throw usageError(`${command}: ${message.replace(/\. To specify a positional.*$/s, '')}`, flagHint(message, buildFlags(command)) ?? `run \`stratum ${command} --help\``);
+  }
+  for (const name of NOT_FOR[command] ?? []) {
+    if (parsed.tokens.some((t) => t.kind === 'option' && t.name === name)) {
+      throw usageError(`${command}: --${name} is not an option of \`stratum ${command}\``, `${WHERE[name] ?? 'see'} \`stratum ${command} --help\``);
+    }
   }
   const v = parsed.values;
   if (parsed.positionals.length > 1) throw usageError(`${command}: expected one CONTEXT directory, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   const context = resolve(parsed.positionals[0] ?? '.');
+  if (v.file === '-' && command === 'watch') throw usageError('watch: -f - (a Dockerfile on stdin) cannot be watched', 'pass the Dockerfile\'s path with -f');
   if (!v.help) {
     if (!existsSync(context)) throw usageError(`${command}: context directory ${context} does not exist`, 'pass the directory that holds your sources (and usually the Dockerfile)');
     if (!statSync(context).isDirectory()) throw usageError(`${command}: context ${context} is not a directory`, 'the context is a directory; pass the Dockerfile with -f');
@@ -151,7 +179,8 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     envPass: v['env-pass'] ?? [],
     secrets: parseSecrets(v.secret ?? [], command),
     ...(platform ? { platform } : {}),
-    dockerfile: v.file !== undefined ? resolve(v.file) : join(context, 'Dockerfile'),
+    ...(v['metadata-file'] !== undefined ? { metadataFile: resolve(v['metadata-file']) } : {}),
+    dockerfile: v.file === '-' && !v.help ? dockerfileFromStdin() : v.file !== undefined ? resolve(v.file) : join(context, 'Dockerfile'),
     tags: v.tag ?? [],
     ...(v.target !== undefined ? { target: v.target } : {}),
     buildArgs,
@@ -166,6 +195,32 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
       ? { run: { publish: v.publish ?? [], volumes: v.volume ?? [], env: v.env ?? [], network: (v.network ?? 'host') as 'host' | 'none', ...(v.name !== undefined ? { name: v.name } : {}) } }
       : {}),
   };
+}
+
+/** Where a refused flag belongs. */
+const WHERE: Record<string, string> = {
+  debounce: '--debounce is for `stratum watch`; see',
+  format: '--format json is for `stratum plan`; see',
+  'metadata-file': '--metadata-file is for `stratum build`; see',
+};
+
+/**
+ * `-f -`: the Dockerfile is read from stdin (as `docker build -f -`), into a file named
+ * `Dockerfile` in a private temporary directory, removed when the process exits. Diagnostics
+ * then name `<stdin>`'s copy; the context is still the directory argument.
+ */
+function dockerfileFromStdin(): string {
+  let text: string;
+  try {
+    text = readFileSync(0, 'utf8');
+  } catch (err) {
+    throw usageError(`-f -: cannot read the Dockerfile from stdin: ${(err as Error).message}`, 'pipe it in: stratum build -f - . < Dockerfile');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'stratum-stdin-'));
+  const file = join(dir, 'Dockerfile');
+  writeFileSync(file, text);
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return file;
 }
 
 /**

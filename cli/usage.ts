@@ -22,6 +22,9 @@ Usage:
   stratum pull NAME[:TAG|@DIGEST]        pull an image from a registry into the store (--platform, --insecure-registry)
   stratum push NAME [TARGET]             push an image of the store to a registry (blobs it has are not sent)
   stratum login REGISTRY -u USER --password-stdin   check and save registry credentials (~/.docker/config.json)
+  stratum completion bash|zsh|fish       a shell completion script (source <(stratum completion bash))
+
+Every command takes --help (\`stratum build --help\`; \`stratum watch --help\` lists its keys).
 
 Build options:
   -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfile)

@@ -13,7 +13,7 @@ import { createdAt, type Session } from './build-session.js';
 import { ContextReader } from './context.js';
 import { loadDockerignore } from './dockerignore.js';
 import { EXIT, toUserError, UserError } from './errors.js';
-import type { EventBus, StepInfo } from './events.js';
+import type { BuildError, EventBus, StepInfo } from './events.js';
 import type { Executor, ExecutorKind } from './executor-types.js';
 import { executorKind, makeExecutor } from './executors/choose.js';
 import type { Lease } from '../cache/leases.js';
@@ -143,10 +143,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       ms: Math.round(result.ms),
       savedMs: Math.round(counters.savedMs),
       ...(result.cancelled ? { cancelled: true } : {}),
-      ...(result.error ? { error: { message: result.error.message, ...(result.error.hint ? { hint: result.error.hint } : {}) } } : {}),
+      ...(result.error ? { error: buildError(result.error) } : {}),
       ...(storeSize !== undefined ? { storeSize } : {}),
       ...(r.ok && opts.outputs?.length ? { outputs: opts.outputs.map((o) => o.dest) } : {}),
       ...(r.pushed?.length ? { pushed: r.pushed } : {}),
+      ...(r.ok && opts.tags?.length ? { tags: opts.tags } : {}),
+      ...(r.ok && result.image ? { image: result.image.chain } : {}),
     });
     return result;
   };
@@ -199,7 +201,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     line: s.line,
   }));
   for (let i = 0; i < plan.steps.length; i++) keys.push(undefined);
-  bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now() });
+  bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now(), dockerfile: display });
 
   const historyId = `${contextReal}\0${dockerfileReal}`;
   if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
@@ -281,6 +283,17 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (outcome.kind === 'ok') return done({ ok: true, exitCode: EXIT.ok });
   if (outcome.kind === 'cancelled') return done({ ok: false, exitCode: EXIT.stepFailed, cancelled: true });
   return done({ ok: false, exitCode: outcome.error.exitCode, error: outcome.error });
+}
+
+/** The error of build-done: message, hint, code, and the Dockerfile position when it has one. */
+function buildError(err: UserError): BuildError {
+  const d = err.diagnostic;
+  return {
+    message: err.message,
+    ...(err.hint ? { hint: err.hint } : {}),
+    code: err.code,
+    ...(d ? { file: d.file, line: d.line, column: d.column, length: d.length } : {}),
+  };
 }
 
 /** Run the needed stages as a DAG; the first failure is the build's. */

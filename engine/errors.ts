@@ -213,10 +213,11 @@ export function toUserError(err: unknown, hints: { errno?: string } = {}): UserE
  *     hint: did you mean RUN?
  *
  * `source` is the Dockerfile text (read from `diagnostic.file` when not given and readable).
- * Takes a UserError, or the `error` of a build-done event (message and hint).
+ * Takes a UserError, or the `error` of a build-done event (message, hint, and its position
+ * fields: watch prints a Dockerfile error exactly as build does).
  */
-export function formatError(err: { message: string; hint?: string | undefined; diagnostic?: Diagnostic | undefined }, source?: string): string {
-  const d = err.diagnostic;
+export function formatError(err: ErrorLike, source?: string): string {
+  const d = err.diagnostic ?? positionOf(err);
   if (!d) return `error: ${err.message}${err.hint ? `\nhint: ${err.hint}` : ''}`;
   if (source === undefined) {
     try {
@@ -226,6 +227,24 @@ export function formatError(err: { message: string; hint?: string | undefined; d
     }
   }
   return formatDiagnostic(d, source);
+}
+
+/** What formatError takes: a UserError, or build-done's `error` (engine/events.ts BuildError). */
+export interface ErrorLike {
+  message: string;
+  hint?: string | undefined;
+  diagnostic?: Diagnostic | undefined;
+  code?: string | undefined;
+  file?: string | undefined;
+  line?: number | undefined;
+  column?: number | undefined;
+  length?: number | undefined;
+}
+
+/** The diagnostic that build-done's position fields describe, if they do. */
+export function positionOf(err: ErrorLike): Diagnostic | undefined {
+  if (err.file === undefined || err.line === undefined || err.column === undefined) return undefined;
+  return { code: err.code ?? 'DF', message: err.message, ...(err.hint !== undefined ? { hint: err.hint } : {}), file: err.file, line: err.line, column: err.column, length: err.length ?? 1 };
 }
 
 /** A diagnostic in the same shape: position and message, the source line underlined, the hint. */

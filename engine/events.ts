@@ -55,6 +55,9 @@ export type BuildEvent =
       target: string;
       steps: StepInfo[];
       time: number;
+      /** The Dockerfile as shown in diagnostics (relative to the working directory), so that a
+       *  reporter can quote the failing lines. */
+      dockerfile?: string;
     }
   | ({
       type: 'step-start';
@@ -63,6 +66,8 @@ export type BuildEvent =
       cached?: boolean;
       /** Miss reason text, when it missed. */
       reason?: string;
+      /** FROM and metadata-only steps: they have no cache key (see step-done). */
+      metadata?: true;
     } & StepInfo)
   | {
       type: 'step-log';
@@ -83,6 +88,8 @@ export type BuildEvent =
       /** Miss reason text; absent on hits. */
       reason?: string;
       why?: MissReason;
+      /** FROM and metadata-only steps: neither a hit nor a miss (`cached` is false). */
+      metadata?: true;
       /** On hits: how long the step took when it was built (the time the cache saved). */
       savedMs?: number;
     } & StepInfo)
@@ -101,18 +108,23 @@ export type BuildEvent =
       type: 'build-done';
       build: number;
       ok: boolean;
-      /** Steps that hit / missed the cache (FROM and metadata-only steps count as hits when unchanged). */
+      /** Steps that hit / missed the cache. FROM and metadata-only steps (ENV, CMD, …) are
+       *  neither: they have no cache key (their step-done says `metadata: true`). */
       hits: number;
       misses: number;
       ms: number;
       savedMs: number;
       cancelled?: boolean;
-      error?: { message: string; hint?: string };
+      error?: BuildError;
       /** Total bytes of the store after the build, when known. */
       storeSize?: number;
       outputs?: string[];
       /** Images pushed to a registry (`--push`, `-o type=registry`): reference and manifest digest. */
       pushed?: { name: string; digest: string }[];
+      /** On success: the tags stored (normalized, e.g. `docker.io/library/app:dev` as given) and
+       *  the image's chain digest (its IMAGE ID in `stratum images`). */
+      tags?: string[];
+      image?: string;
     }
   | {
       type: 'watch-state';
@@ -164,6 +176,18 @@ export type BuildEvent =
       file?: string;
       line?: number;
     };
+
+/** A failed build's error, as `build-done` carries it: the message and hint, the error's
+ *  code, and where it is when it is a Dockerfile position (`file:line:col`, span length). */
+export interface BuildError {
+  message: string;
+  hint?: string;
+  code?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  length?: number;
+}
 
 export type BuildEventType = BuildEvent['type'];
 

@@ -7,6 +7,7 @@
  * tree: SIGTERM to the group, SIGKILL after a grace period.
  */
 import { spawn } from 'node:child_process';
+import { mergeStderr } from './merged-output.js';
 
 export interface RunSpec {
   argv: string[];
@@ -35,7 +36,8 @@ export function runCommand(spec: RunSpec): Promise<RunResult> {
       resolve({ ok: false, ms: 0, exitCode: null, signal: null, cancelled: true });
       return;
     }
-    const [cmd, ...args] = spec.argv;
+    // One pipe for both streams where a shell can redirect (engine/merged-output.ts).
+    const [cmd, ...args] = mergeStderr(spec.argv);
     const child = spawn(cmd!, args, {
       cwd: spec.cwd,
       env: spec.env,

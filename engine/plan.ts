@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import type { ImageConfig } from '../cache/store-types.js';
 import type { Diagnostic, Instruction, Result } from './dockerfile/types.js';
 import { expandInstruction } from './dockerfile/expand.js';
+import { suggest } from './dockerfile/diagnostic.js';
 import { hostPlatform, platformArgs, type Platform } from './platform.js';
 
 export type StageBase =
@@ -196,7 +197,7 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
         error: {
           code: 'DF_TARGET',
           message: `target stage "${opts.target}" not found`,
-          hint: names.length ? `stages in this Dockerfile: ${names.join(', ')}` : 'this Dockerfile names no stages (FROM … AS name)',
+          hint: names.length ? `${didYouMean(opts.target, names)}stages in this Dockerfile: ${names.join(', ')}` : 'this Dockerfile names no stages (FROM … AS name)',
           file: opts.file,
           line: 1,
           column: 1,
@@ -348,4 +349,10 @@ function applyToState(
     case 'FROM':
       return;
   }
+}
+
+/** `did you mean "build"? ` when a name is close to one of the candidates, else nothing. */
+function didYouMean(word: string, candidates: readonly string[]): string {
+  const s = suggest(word, candidates);
+  return s !== undefined ? `did you mean "${s}"? ` : '';
 }

@@ -31,14 +31,16 @@ export async function runStage(s: Session, stage: PlannedStage, signal: AbortSig
       };
       const ins = step.instr;
       if (ins.kind === 'FROM' || !(ins.kind === 'RUN' || ins.kind === 'COPY' || ins.kind === 'ADD' || ins.kind === 'WORKDIR')) {
-        start();
+        started = true;
+        s.bus.emit({ type: 'step-start', ...info, time: Date.now(), metadata: true });
         if (ins.kind === 'FROM') {
           const run = await fromStep(s, step);
           s.runs.set(stage.index, run);
           s.lease?.add({ layers: run.layers });
         }
         else s.runs.get(stage.index)!.history.push({ created: s.created(Date.now()), created_by: historyText(step), empty_layer: true });
-        s.bus.emit({ type: 'step-done', ...info, cached: true, layer: null, size: 0, ms: Math.round(performance.now() - t0) });
+        // Neither a hit nor a miss: no cache key (the build's counters skip it too).
+        s.bus.emit({ type: 'step-done', ...info, cached: false, metadata: true, layer: null, size: 0, ms: Math.round(performance.now() - t0) });
         continue;
       }
       const run = s.runs.get(stage.index)!;

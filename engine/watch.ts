@@ -215,7 +215,7 @@ export class Watcher {
     const bus = new EventBus();
     const misses: number[] = [];
     bus.on((e: BuildEvent) => {
-      if (e.type === 'step-done' && !e.cached) misses.push(e.index);
+      if (e.type === 'step-done' && !e.cached && !e.metadata) misses.push(e.index);
     });
     const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false, context: this.#reader() });
     return { result, misses };

@@ -165,7 +165,8 @@ t.test('watch prints a failed build\'s error as build does', async () => {
   for (let i = 0; i < 200 && !err.includes('watch: waiting'); i++) await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGINT');
   const r = await done;
-  assert.match(r.stderr, 'error: unknown instruction "RUUN"\nhint: did you mean RUN?\n');
+  // The same diagnostic as build (issue 12 item 2): position, the line underlined, the hint.
+  assert.match(r.stderr, /error: .*Dockerfile:2:1: unknown instruction "RUUN"\n2 \| RUUN make\n  \| \^\^\^\^\nhint: did you mean RUN\?\n/);
   noStack(r);
 });
 

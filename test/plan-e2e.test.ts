@@ -59,7 +59,7 @@ t.test('predicts hits and misses against the store, with reasons', async () => {
   const coldSteps = cold.stages[0]!.steps;
   // COPY and WORKDIR layers are computed without running anything, so each has its own reason…
   assert.equal(coldSteps.filter((s) => s.cached !== null).map((s) => [s.instruction, s.cached, s.reason]), [
-    ['FROM', true, null],
+    // FROM and metadata steps have no key: neither a hit nor a miss (cached null).
     ['WORKDIR', false, 'no earlier build of this step'],
     ['COPY', false, 'no earlier build of this step'],
     ['RUN', false, 'no earlier build of this step'],

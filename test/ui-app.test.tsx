@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { render } from 'ink-testing-library';
 import chalk from 'chalk';
@@ -431,6 +433,25 @@ t.test('cancelled steps show CANCELLED, and rows stay aligned', async () => {
   }
 });
 
+t.test('a Dockerfile error shows file:line:col, the line underlined and the hint (as build prints it)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stratum-ui-'));
+  const file = join(dir, 'Dockerfile');
+  writeFileSync(file, 'FROM scratch\nRUUN make\n');
+  const m = mount('watch');
+  try {
+    await m.emit({ type: 'watch-state', state: 'building' });
+    await m.emit({ type: 'build-start', build: 1, target: '0', steps: [], time: Date.now() });
+    await m.emit({ type: 'build-done', build: 1, ok: false, hits: 0, misses: 0, ms: 3, savedMs: 0, error: { message: 'unknown instruction "RUUN"', hint: 'did you mean RUN?', code: 'DF_UNKNOWN_INSTRUCTION', file, line: 2, column: 1, length: 4 } });
+    const f = m.frame();
+    assert.match(f, /Dockerfile:2:1: unknown instruction "RUUN"/);
+    assert.match(f, /2 \| RUUN make\n\s*\| \^\^\^\^/);
+    assert.match(f, /hint: did you mean RUN\?/);
+  } finally {
+    m.unmount();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 t.test('warnings and an error outside any step show under the header', async () => {
   const m = mount('build');
   try {
@@ -441,7 +462,8 @@ t.test('warnings and an error outside any step show under the header', async () 
     const f = m.frame();
     assert.match(f, /! MAINTAINER is deprecated \(Dockerfile:2\)/);
     assert.match(f, /stratum build · failed in 0\.2s · 7 hits/);
-    assert.match(f, /cannot write \.\/out: permission denied \(check the output directory\)/);
+    // As `stratum build` prints it (engine/errors.ts formatError): the message, then the hint.
+    assert.match(f, /cannot write \.\/out: permission denied\n\s*hint: check the output directory/);
   } finally {
     m.unmount();
   }

@@ -6,6 +6,7 @@ import { createStore, defaultStoreRoot } from '../../cache/store.js';
 import type { BuildCliOptions } from '../options.js';
 import { attachReporter, type Streams } from '../reporters/attach.js';
 import { formatError } from '../../engine/errors.js';
+import { relative } from 'node:path';
 
 export type Io = Streams;
 
@@ -73,6 +74,12 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
     // the error itself, with its position and hint, goes to stderr in every mode.
     if (result.error) io.stderr.write(formatError(result.error) + '\n');
     for (const p of result.pushed ?? []) io.stderr.write(`pushed ${p.name}: ${p.digest}\n`);
+    if (opts.metadataFile || process.env.GITHUB_STEP_SUMMARY) {
+      const ci = await import('./ci-report.js');
+      const meta = ci.buildMetadata(result, opts.tags, opts.outputs);
+      if (opts.metadataFile) ci.writeMetadataFile(opts.metadataFile, meta);
+      ci.appendStepSummary(meta, opts.target ?? (relative(process.cwd(), opts.context) || '.'), process.env, (l) => io.stderr.write(l + '\n'));
+    }
     if (interrupted || result.cancelled) return 130;
     return result.exitCode;
   } finally {

@@ -12,7 +12,8 @@ export const CACHE_USAGE = `Usage: stratum cache verify [--format json] [--cache
        stratum cache du    [--format json]   (same as stratum du)
 
 verify: check every blob, layer and key of the store against its digest; remove bad entries
-and stale temp files (the next build rebuilds what was removed).`;
+and stale temp files (the next build rebuilds what was removed). Exits 1 when it removed a
+bad entry, 0 when the store was sound.`;
 
 export async function cacheCommand(argv: string[], io: CommandIo): Promise<number> {
   // The subcommand may follow options (`stratum cache --cache-dir X verify`).
@@ -57,18 +58,21 @@ async function verify(argv: string[], io: CommandIo): Promise<number> {
   return withStoreErrors(() => {
     const store = openStore(values['cache-dir'] as string | undefined, true);
     const r = store.verify();
+    // Bad entries removed is a finding, not a success: exit 1, so a CI job can flag a damaged
+    // cache (stale temp files are housekeeping and do not count).
+    const bad = r.badBlobs + r.badLayers + r.badKeys;
+    const code = bad > 0 ? EXIT.stepFailed : EXIT.ok;
     if (values.format === 'json') {
       io.stdout.write(JSON.stringify({ root: store.root, ...r }, null, 2) + '\n');
-      return EXIT.ok;
+      return code;
     }
     const lines = r.steps.map((s) => `  ${s.name.padEnd(26)} ${s.ms.toFixed(0).padStart(6)} ms`);
-    const bad = r.badBlobs + r.badLayers + r.badKeys;
     lines.push(
       `checked ${r.checkedBlobs} blobs, ${r.checkedLayers} layers, ${r.checkedKeys} keys in ${store.root}`,
       bad ? `removed ${r.badBlobs} bad blobs, ${r.badLayers} bad layers, ${r.badKeys} bad keys: the next build rebuilds them` : 'no bad entries',
       ...(r.removedTemp ? [`removed ${r.removedTemp} stale temp files`] : []),
     );
     io.stdout.write(lines.join('\n') + '\n');
-    return EXIT.ok;
+    return code;
   });
 }

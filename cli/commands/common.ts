@@ -11,6 +11,7 @@ import type { LocalStore } from '../../cache/store-types.js';
 import { EXIT, UserError, toUserError } from '../../engine/errors.js';
 import { checkStoreRoot } from '../../engine/preflight.js';
 import { usageError } from '../usage.js';
+import { flagHint } from '../suggest.js';
 
 export { formatSize } from '../ui/format.js';
 
@@ -26,7 +27,9 @@ export function parseCommand<O extends Options>(argv: string[], command: string,
   try {
     return parseArgs({ args: argv, options: { ...options, 'cache-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const, allowPositionals: true, strict: true });
   } catch (err) {
-    throw usageError(`${command}: ${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}`, `run \`stratum ${command} --help\``);
+    const message = (err as Error).message;
+    const hint = flagHint(message, [...Object.keys(options), 'cache-dir', 'help']);
+    throw usageError(`${command}: ${message.replace(/\. To specify a positional.*$/s, '')}`, `${hint ? hint + ' ' : ''}run \`stratum ${command} --help\``);
   }
 }
 

@@ -6,12 +6,14 @@
 import type { ImageRecord, LocalStore } from '../../cache/store-types.js';
 import { EXIT, UserError } from '../../engine/errors.js';
 import { usageError } from '../usage.js';
+import { compileTemplate } from '../go-template.js';
 import { imageSize } from './images.js';
 import { openStore, parseCommand, withStoreErrors, type CommandIo } from './common.js';
 
-export const INSPECT_USAGE = `Usage: stratum inspect IMAGE... [--cache-dir DIR]
+export const INSPECT_USAGE = `Usage: stratum inspect IMAGE... [-f TEMPLATE] [--cache-dir DIR]
 
-Print images as JSON: config (Env, Cmd, Entrypoint, WorkingDir, User, Labels…), layers and history.`;
+Print images as JSON: config (Env, Cmd, Entrypoint, WorkingDir, User, Labels…), layers and history.
+  -f, --format TEMPLATE   one line per image, e.g. '{{.Config.Cmd}}', '{{json .Config.Env}}', '{{.Id}}'`;
 
 /** An image by name, or a usage error that says how to find the right name. */
 export function requireImage(cacheDir: string | undefined, name: string, store?: LocalStore): { store: LocalStore; image: ImageRecord } {
@@ -22,7 +24,7 @@ export function requireImage(cacheDir: string | undefined, name: string, store?:
 }
 
 export async function inspectCommand(argv: string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseCommand(argv, 'inspect', {});
+  const { values, positionals } = parseCommand(argv, 'inspect', { format: { type: 'string', short: 'f' } });
   if (values.help) return void io.stdout.write(INSPECT_USAGE + '\n'), EXIT.ok;
   if (!positionals.length) throw usageError('inspect: expected at least one IMAGE', 'write stratum inspect NAME[:TAG]');
   return withStoreErrors(() => {
@@ -39,6 +41,11 @@ export async function inspectCommand(argv: string[], io: CommandIo): Promise<num
         History: image.history,
       };
     });
+    if (typeof values.format === 'string') {
+      const render = compileTemplate(values.format, 'inspect');
+      for (const o of out) io.stdout.write(render(o) + '\n');
+      return EXIT.ok;
+    }
     io.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return EXIT.ok;
   });

@@ -85,7 +85,7 @@ export async function planCommand(opts: BuildCliOptions, io: Io): Promise<number
     const bus = new EventBus();
     let failure: string | undefined;
     bus.on((e: BuildEvent) => {
-      if (e.type === 'step-done') verdicts.set(e.index, { cached: e.cached, ...(e.reason ? { reason: e.reason } : {}) });
+      if (e.type === 'step-done' && !e.metadata) verdicts.set(e.index, { cached: e.cached, ...(e.reason ? { reason: e.reason } : {}) });
       if (e.type === 'build-done' && e.error) failure = e.error.message;
     });
     await build({

@@ -26,7 +26,8 @@ Remove cache entries nothing uses. Layers of tagged images are never removed.
       --until DURATION      also remove build cache unused for longer than DURATION (e.g. 24h, 7d, 1h30m)
       --grace DURATION      keep what was written or used in the last DURATION (default 1m), for writers without a lease
                             (running builds and imports hold leases: what they use is always kept)
-      --format json         print the report as JSON`;
+      --format json         print the report as JSON
+  -f, --force               accepted for docker's muscle memory (stratum never asks for confirmation)`;
 
 export async function pruneCommand(argv: string[], io: CommandIo, command = 'prune'): Promise<number> {
   const { values, positionals } = parseCommand(argv, command, {
@@ -34,6 +35,8 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
     until: { type: 'string' },
     grace: { type: 'string' },
     format: { type: 'string' },
+    // docker prune asks for confirmation unless -f; stratum never asks, so -f is accepted and changes nothing.
+    force: { type: 'boolean', short: 'f' },
   });
   if (values.help) return void io.stdout.write(PRUNE_USAGE + '\n'), EXIT.ok;
   if (positionals.length) throw usageError(`${command}: unexpected argument "${positionals[0]}"`);

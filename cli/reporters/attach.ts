@@ -20,6 +20,10 @@ export async function attachReporter(bus: EventBus, mode: 'tty' | 'plain' | 'jso
   if (mode === 'json') bus.on(jsonReporter((l) => io.stdout.write(l + '\n')));
   else if (mode === 'plain') bus.on(plainReporter((l) => io.stderr.write(l + '\n')));
   else {
+    // Loading Ink (and yoga's layout engine) takes 340–420 ms on the project's 2-core
+    // machines, longer than a whole cached build: the header's first line is painted at once,
+    // as the UI's own first line reads, and Ink's first frame replaces it (render.tsx clears it).
+    if (io.stdout.isTTY) io.stdout.write(`stratum ${tui.mode} · starting`);
     const { renderTui } = await import('../ui/render.js');
     return renderTui(bus, { stdout: io.stdout, stdin: io.stdin, ...tui });
   }

@@ -48,6 +48,9 @@ export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
       onRebuild={opts.onRebuild}
     />
   );
+  // Clear the placeholder line reporters/attach.ts painted before Ink was loaded: Ink's
+  // first frame starts at the cursor, and would otherwise leave it as a ghost line.
+  if (opts.stdout.isTTY) opts.stdout.write('\r\x1b[2K');
   const instance = render(app(), {
     stdout: opts.stdout,
     // Passing `stdin: undefined` would override Ink's default of process.stdin.

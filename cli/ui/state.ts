@@ -6,7 +6,7 @@
  * session redraws its table per build), while the last finished build's totals, the store size,
  * the last failure and the last change survive it, so the header never drops to zeros.
  */
-import { unreachable, type BuildEvent, type StepInfo } from '../../engine/events.js';
+import { unreachable, type BuildError, type BuildEvent, type StepInfo } from '../../engine/events.js';
 import { cleanLogLine } from './format.js';
 
 /** Lines of the running step's output the log panel shows. */
@@ -18,8 +18,9 @@ export const WARNINGS_KEPT = 3;
 
 export type Mode = 'build' | 'watch';
 
-/** `done` is a step that missed and was built; `hit` one the cache served. */
-export type StepStatus = 'pending' | 'running' | 'hit' | 'done' | 'failed' | 'cancelled';
+/** `done` is a step that missed and was built; `hit` one the cache served; `meta` a FROM or
+ *  metadata-only step (ENV, CMD, …), which is neither. */
+export type StepStatus = 'pending' | 'running' | 'hit' | 'done' | 'meta' | 'failed' | 'cancelled';
 
 /**
  * The session's state as the header shows it. The watch-state events drive most of it; the
@@ -61,7 +62,7 @@ export interface BuildTotals {
   misses: number;
   ms: number;
   savedMs: number;
-  error?: { message: string; hint?: string };
+  error?: BuildError;
 }
 
 export interface FailureInfo {
@@ -159,13 +160,15 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
       return appendLog(state, event.index, [event.line]);
     case 'step-done': {
       const row: Partial<StepRowState> = {
-        status: event.cached ? 'hit' : 'done',
+        status: event.metadata ? 'meta' : event.cached ? 'hit' : 'done',
         ms: event.ms,
         ...(event.layer !== null ? { size: event.size } : {}),
         ...(!event.cached && event.reason !== undefined ? { reason: event.reason } : {}),
         ...(event.cached && event.savedMs !== undefined ? { savedMs: event.savedMs } : {}),
       };
-      const live = event.cached
+      const live = event.metadata
+        ? state.live
+        : event.cached
         ? { ...state.live, hits: state.live.hits + 1, savedMs: state.live.savedMs + (event.savedMs ?? 0) }
         : { ...state.live, misses: state.live.misses + 1 };
       return { ...finish(state, event.index), steps: upsert(state.steps, event, row), live };

@@ -16,6 +16,7 @@ import type { ExecMount, ExecRequest, ExecResult } from '../executor-types.js';
 import type { SandboxCaps } from './detect.js';
 import { mappingNote } from './detect.js';
 import { spawnNs, type Rec } from './ns.js';
+import { mergeStderr } from '../merged-output.js';
 
 export type RootSpec =
   | { kind: 'overlay'; mountpoint: string; layersDir: string; lowerdir: string; upper: string; work: string }
@@ -37,7 +38,7 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
       resolve({ ok: false, ms: 0, exitCode: null, signal: null, cancelled: false, spawnError: 'empty command' });
       return;
     }
-    const recs: Rec[] = [['op', root.kind === 'overlay' ? 'run' : 'hosttools'], ['mnt', root.mountpoint], ['cwd', req.cwd], ['argv', ...req.argv]];
+    const recs: Rec[] = [['op', root.kind === 'overlay' ? 'run' : 'hosttools'], ['mnt', root.mountpoint], ['cwd', req.cwd], ['argv', ...mergeStderr(req.argv)]];
     if (root.kind === 'overlay') recs.push(['overlay', root.layersDir, root.lowerdir, root.upper, root.work]);
     if (req.network === 'none') recs.push(['netnone']);
     if (req.user && (req.user.uid !== 0 || req.user.gid !== 0 || req.user.groups?.length)) {
@@ -69,8 +70,10 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
     const split = (stream: 'stdout' | 'stderr') => {
       let buf = '';
       const emit = (line: string) => {
-        if (stream === 'stderr') {
-          if (line.startsWith('stratum-sandbox: ')) setupError = line.slice('stratum-sandbox: '.length);
+        // The command's stderr arrives on stdout when merged (engine/merged-output.ts): what it
+        // says about a read-only path or chown is looked for in both.
+        if (stream === 'stderr' && line.startsWith('stratum-sandbox: ')) setupError = line.slice('stratum-sandbox: '.length);
+        {
           if (/Read-only file system/.test(line)) readOnlyPath ??= /'([^']+)'|"([^"]+)"|: (\/[^:]+): Read-only/.exec(line)?.slice(1).find(Boolean) ?? '';
           if (/chown|chgrp/.test(line) && /Invalid argument/.test(line)) chownInvalid = true;
         }

@@ -18,11 +18,16 @@ export function parseEvents(text: string): BuildEvent[] {
   const out: BuildEvent[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
+    let parsed: { v?: number } & BuildEvent;
     try {
-      out.push(JSON.parse(line) as BuildEvent);
+      parsed = JSON.parse(line) as { v?: number } & BuildEvent;
     } catch {
-      // not an event
+      continue; // not an event
     }
+    // Every event carries the schema version (docs/events.md); tests compare the event itself.
+    const { v, ...event } = parsed;
+    if (v !== undefined && v !== 1) throw new Error(`event schema v${v}, expected 1: ${line}`);
+    out.push(event as BuildEvent);
   }
   return out;
 }

@@ -11,13 +11,19 @@ export interface FailurePanelProps {
   interactive: boolean;
   multiStage: boolean;
   columns: number;
+  /** The full log's window (App pages it): `size` lines, `fromEnd` lines up from the end. */
+  page?: { size: number; fromEnd: number };
 }
 
 /** What failed, why, what to do, and the output that shows it. */
-export function FailurePanel({ failure, full, interactive, multiStage, columns }: FailurePanelProps) {
+export function FailurePanel({ failure, full, interactive, multiStage, columns, page }: FailurePanelProps) {
   const tone = useTone();
   const width = Math.max(1, columns - 5);
-  const lines = full ? failure.fullLog : failure.logTail;
+  const all = full ? failure.fullLog : failure.logTail;
+  const end = full && page ? Math.max(0, all.length - page.fromEnd) : all.length;
+  const start = full && page ? Math.max(0, end - page.size) : 0;
+  const lines = all.slice(start, end);
+  const paged = full && page !== undefined && all.length > page.size;
   const more = failure.fullLog.length > failure.logTail.length || failure.fullLogTruncated;
   const title = `${stageTag(failure.step, multiStage)} ${failure.step.instruction}`;
   return (
@@ -39,7 +45,9 @@ export function FailurePanel({ failure, full, interactive, multiStage, columns }
       {lines.length > 0 && (
         <Text wrap="truncate-end" {...tone('dim')}>
           {full
-            ? `  full log, ${lines.length} lines${failure.fullLogTruncated ? ' (the earliest were dropped)' : ''}:`
+            ? paged
+              ? `  full log, lines ${start + 1}–${end} of ${all.length}${failure.fullLogTruncated ? ' (the earliest were dropped)' : ''} · ↑/↓ line · PgUp/PgDn page · g/G ends:`
+              : `  full log, ${all.length} lines${failure.fullLogTruncated ? ' (the earliest were dropped)' : ''}:`
             : `  last ${lines.length} lines of output:`}
         </Text>
       )}

@@ -2,6 +2,9 @@ import { Box, Text } from 'ink';
 import { currentFailure, type BuildTotals, type Phase, type UiState } from '../state.js';
 import { count, formatDuration, formatFiles, formatSize, truncate } from '../format.js';
 import { useTone, type Tone } from '../theme.js';
+import { useMemo } from 'react';
+import { formatError } from '../../../engine/errors.js';
+import type { BuildError } from '../../../engine/events.js';
 
 const PHASE: Record<Phase, { text: string; tone: Tone }> = {
   idle: { text: 'starting', tone: 'dim' },
@@ -80,10 +83,7 @@ export function Header({ state, columns }: HeaderProps) {
       )}
       {/* A step failure is told by the failure panel; this is for errors outside any step. */}
       {lastIsCurrent && last.error !== undefined && currentFailure(state) === undefined && (
-        <Text wrap="truncate-end" {...tone('bad')}>
-          {last.error.message}
-          {last.error.hint !== undefined ? <Text {...tone('warn')}>{` (${last.error.hint})`}</Text> : ''}
-        </Text>
+        <ErrorLines error={last.error} columns={columns} />
       )}
       {state.mode === 'watch' && state.change !== undefined && (
         <Text wrap="truncate-end" {...tone('dim')}>
@@ -107,4 +107,22 @@ function changeText(state: UiState, columns: number): string {
     ? `changed ${files}${change.fromStep !== undefined ? ` → rebuilding from step ${change.fromStep}` : ''}`
     : `last change: ${files}${change.fromStep !== undefined ? ` (rebuilt from step ${change.fromStep})` : ''}`;
   return truncate(text, columns - 1);
+}
+
+/**
+ * A build error outside any step, as `stratum build` prints it: with a Dockerfile position,
+ * `file:line:col: message`, the line quoted and underlined, and the hint (one formatter).
+ */
+function ErrorLines({ error, columns }: { error: BuildError; columns: number }) {
+  const tone = useTone();
+  const lines = useMemo(() => formatError(error).replace(/^error: /, '').split('\n'), [error]);
+  return (
+    <Box flexDirection="column">
+      {lines.map((l, i) => (
+        <Text key={i} wrap="truncate-end" {...tone(l.startsWith('hint: ') ? 'warn' : i === 0 ? 'bad' : 'plain')}>
+          {truncate(l, columns - 1)}
+        </Text>
+      ))}
+    </Box>
+  );
 }

@@ -45,6 +45,7 @@ const LOOK: Record<StepStatus, { symbol: string; label: string; tone: Tone }> = 
   running: { symbol: '', label: 'RUN', tone: 'info' },
   hit: { symbol: '✓', label: 'HIT', tone: 'ok' },
   done: { symbol: '✓', label: 'MISS', tone: 'warn' },
+  meta: { symbol: '✓', label: '', tone: 'dim' },
   failed: { symbol: '✗', label: 'FAIL', tone: 'bad' },
   cancelled: { symbol: '⊘', label: 'CANCELLED', tone: 'warn' },
 };
@@ -67,6 +68,7 @@ export function whyText(row: StepRowState): string {
       if (row.signal) return `killed by ${row.signal}`;
       if (row.exitCode !== undefined && row.exitCode !== null) return `exit code ${row.exitCode}`;
       return row.message ?? '';
+    case 'meta':
     case 'pending':
     case 'running':
     case 'cancelled':
