@@ -5,6 +5,7 @@
  * registry base even when the store has it. A dry run (`stratum plan`) never pulls: it says
  * "would pull", and the stage's steps are planned against an empty config.
  */
+import { UserError } from './errors.js';
 import type { Store } from '../cache/store-types.js';
 import type { EventBus } from './events.js';
 import { isOciLayoutRef } from './oci/layout-read.js';
@@ -58,7 +59,16 @@ export async function resolveBases(plan: Plan, opts: ResolveBasesOptions): Promi
       continue;
     }
     const { pullImage } = await import('./pull-image.js');
-    const r = await pullImage(opts.store, b.ref, { ...(b.platform ? { platform: b.platform } : {}), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
+    let r;
+    try {
+      r = await pullImage(opts.store, b.ref, { ...(b.platform ? { platform: b.platform } : {}), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
+    } catch (err) {
+      // Say what the build needed, then what the registry said.
+      if (err instanceof UserError) {
+        throw new UserError(err.code, `base image "${b.ref}" is not in the local store, and pulling it failed: ${err.message}`, `${err.hint ? `${err.hint}; ` : ''}or build it with \`stratum build -t ${b.ref} …\`, import it with \`stratum load\`, or start from FROM scratch`, err.exitCode, err.diagnostic, err.path);
+      }
+      throw err;
+    }
     opts.bus.emit({ type: 'warning', message: `pulled ${b.ref} from ${registry}: ${r.manifestDigest}`, file: opts.display, line: b.line });
     pulled = true;
   }
