@@ -75,9 +75,10 @@ export async function cachedStep<I extends KeyInputs>(
     s.counters.hits++;
     s.counters.savedMs += cached.durationMs;
     applyStepResult(run, cached.layer, cached.chain);
-    run.history.push(historyEntry(step, cached.layer, store, s.created(cached.created)));
+    // The size from the key record: a hit never decodes its layer's manifest.
+    const size = cached.layer ? (cached.layerSize ?? store.getLayer(cached.layer)?.size ?? 0) : 0;
+    run.history.push(historyEntry(step, cached.layer, store, s.created(cached.created), size));
     s.history.remember(step, inputs.record, inputs.fileRows, key);
-    const size = cached.layer ? (store.getLayer(cached.layer)?.size ?? 0) : 0;
     bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
     return OK;
   }
@@ -111,13 +112,13 @@ export async function cachedStep<I extends KeyInputs>(
   if (layer) s.lease?.add({ layers: [layer.digest] });
   const chain = layer ? chainDigest(run.chain, layer.digest) : run.chain;
   const durationMs = Math.round(performance.now() - startedAt);
-  const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record: inputs.record, created: Date.now(), durationMs };
+  const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record: inputs.record, created: Date.now(), durationMs, ...(layer ? { layerSize: layer.size } : {}) };
   s.lease?.add({ keys: [key] });
   store.putKey(keyRecord);
   s.lease?.pending([]);
   produced.committed?.(layer ? [...run.layers, layer.digest] : run.layers, chain);
   applyStepResult(run, layer?.digest ?? null, chain, produced.after);
-  run.history.push(historyEntry(step, layer?.digest ?? null, store, s.created(keyRecord.created)));
+  run.history.push(historyEntry(step, layer?.digest ?? null, store, s.created(keyRecord.created), layer?.size));
   s.history.remember(step, inputs.record, inputs.fileRows, key);
   bus.emit({ type: 'step-done', ...info, cached: false, layer: layer?.digest ?? null, size: layer?.size ?? 0, ms: durationMs, reason: why.text, why });
   return OK;
