@@ -15,7 +15,7 @@ import { loadDockerignore } from './dockerignore.js';
 import { EXIT, toUserError, UserError } from './errors.js';
 import type { EventBus, StepInfo } from './events.js';
 import type { Executor, ExecutorKind } from './executor-types.js';
-import { hostExecutor, type WorkspaceRef } from './executors/host.js';
+import type { WorkspaceRef } from './executors/host.js';
 import type { Lease } from '../cache/leases.js';
 import { imageConfig } from './image-history.js';
 import { loadDockerfile, normalizeRef } from './load.js';
@@ -285,8 +285,22 @@ function makeExecutor(kind: ExecutorKind, store: Store, bus: EventBus, ws: Works
     case 'host':
     case 'host-tools':
     case 'sandbox':
-      return hostExecutor(store, bus, ws);
+      return lazyExecutor('host', () => import('./executors/host.js').then((m) => m.hostExecutor(store, bus, ws)));
   }
+}
+
+/** An executor whose module is loaded by its first `prepare`: a run of cache hits never needs
+ *  the executor, the workspace or node:child_process (with net, dgram and streams: ~15 ms of
+ *  a warm build's start-up here). */
+function lazyExecutor(kind: ExecutorKind, load: () => Promise<Executor>): Executor {
+  let real: Promise<Executor> | undefined;
+  return {
+    kind,
+    prepare: async (chain) => (await (real ??= load())).prepare(chain),
+    close: async () => {
+      if (real) await (await real).close?.();
+    },
+  };
 }
 
 /** Tag the target's image and write the outputs. */
