@@ -87,6 +87,8 @@ export async function cachedStep<I extends KeyInputs>(
   s.counters.misses++;
   const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(s.history.previous(step), inputs.record, inputs.fileRows);
   start({ cached: false, reason: why.text });
+  // A dry run stopped at its first miss (watch mode's re-key) needs nothing past the verdict.
+  if (opts.dryRun && signal.aborted) return { kind: 'cancelled' };
   if (opts.dryRun) {
     const entries = handler.dryEntries(s, step, run, inputs);
     if (entries === undefined) {
