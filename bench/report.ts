@@ -5,6 +5,7 @@ import type { ProfileLine } from './profile.js';
 import type { ScenarioResult } from './scenarios.js';
 import { formatMs, formatRatio } from './stats.js';
 import type { WatchLatency } from './watch-latency.js';
+import type { ParallelStages } from './parallel-stages.js';
 
 export interface SizeResult {
   /** Source files asked of the generator, and files in the context. */
@@ -24,7 +25,7 @@ export interface SizeResult {
 }
 
 export interface TargetRow {
-  id: 'warm' | 'snapshot' | 'incremental' | 'blobs' | 'memory';
+  id: 'warm' | 'snapshot' | 'incremental' | 'blobs' | 'memory' | 'parallel';
   name: string;
   measured: string;
   limit: string;
@@ -51,6 +52,8 @@ export interface Results {
   phases: PhaseRow[];
   bigSnapshot: PhaseRow[];
   watch: (WatchLatency & { medianMs: number; minMs: number; maxMs: number; debounceMs?: number }) | { pending: string };
+  /** Two independent `sleep 1` stages (bench/parallel-stages.ts); undefined when it failed. */
+  parallel: ParallelStages | undefined;
   targets: TargetRow[];
   profiles: ProfileSection[];
   /** bench/findings.md, verbatim: the analysis of the profiles, written by hand. */
@@ -144,6 +147,15 @@ export function renderResults(r: Results): string {
   else {
     const w = r.watch;
     out.push(`Save → first rebuilt step started, \`stratum watch --progress=json\` on the ${n(r.config.target)}-file context, one source file changed per edit, default debounce${w.debounceMs !== undefined ? ` (${w.debounceMs} ms)` : ''}: median **${formatMs(w.medianMs)}**, ${formatMs(w.minMs)} – ${formatMs(w.maxMs)} over ${w.samplesMs.length} edits${w.missed ? `, ${w.missed} edits without a rebuilt step` : ''}. It includes the debounce, re-fingerprinting the context and re-keying the unchanged prefix.`);
+  }
+  out.push('');
+
+  out.push('## Independent stages');
+  out.push('');
+  if (!r.parallel) out.push('Not measured (the build failed; see the log).');
+  else {
+    const p = r.parallel;
+    out.push(`Two stages of \`RUN sleep 1\` that do not depend on each other, and a final stage copying from both; each run a cold build into a fresh store, the whole \`stratum build\` process: median **${formatMs(p.medianMs)}**, ${formatMs(p.minMs)} – ${formatMs(p.maxMs)} over ${p.runs} runs. Floor \`sh -c 'sleep 1 & sleep 1 & wait'\`, interleaved: ${formatMs(p.floorMs)}.`);
   }
   out.push('');
 

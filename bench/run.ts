@@ -6,7 +6,8 @@
  *    `node -e 0` is timed after every warm build (interleaved), the RUN commands report
  *    their own time through $STRATUM_BENCH_RUNLOG.
  * 3. Phases one by one, in process, each beside its floor (bench/phases.ts, bench/floors.ts).
- * 4. Watch latency (bench/watch-latency.ts).
+ * 4. Watch latency (bench/watch-latency.ts), and two independent `sleep 1` stages
+ *    (bench/parallel-stages.ts: the solver runs them at once).
  * 5. The targets of issue 5, checked; for each one missed, a CPU profile of it.
  *
  * Settings (environment): STRATUM_BENCH_SIZES (default 1000,10000,50000), STRATUM_BENCH_TARGET_SIZE
@@ -32,6 +33,7 @@ import { runScenarios, type ScenarioName } from './scenarios.js';
 import { median } from './stats.js';
 import { Mutation } from './tree.js';
 import { measureWatchLatency } from './watch-latency.js';
+import { measureParallelStages } from './parallel-stages.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
@@ -162,6 +164,7 @@ async function main(): Promise<void> {
     phases: [],
     bigSnapshot: [],
     watch: { pending: 'not run' },
+    parallel: undefined,
     targets: [],
     profiles: [],
     findings: '',
@@ -207,6 +210,13 @@ async function main(): Promise<void> {
       }
     }
 
+    log(`two independent sleep-1 stages: ${cfg.runs} cold builds`);
+    try {
+      results.parallel = await measureParallelStages({ cli: CLI, scratch: join(scratch, 'parallel'), runs: cfg.runs });
+    } catch (err) {
+      log(`  failed: ${(err as Error).message}`);
+    }
+
     results.targets = targets(results, cfg);
     if (cfg.profile) await profileMisses(results, cfg, scratch, contexts, warmStores);
   } finally {
@@ -245,6 +255,10 @@ function targets(r: Results, cfg: ReturnType<typeof config>): TargetRow[] {
   const blobs = r.phases.find((p) => p.phase.startsWith('blob writes'));
   if (blobs?.ratio !== undefined) {
     out.push({ id: 'blobs', name: `cold build's blob writes, ${blobs.on}`, measured: `${blobs.ratio.toFixed(2)}× a bare copy (${Math.round(blobs.ms)} ms / ${Math.round(blobs.floorMs!)} ms)`, limit: '≤ 1.5×', ofTarget: blobs.ratio / 1.5, hit: blobs.ratio <= 1.5 });
+  }
+  if (r.parallel) {
+    const ms = r.parallel.medianMs;
+    out.push({ id: 'parallel', name: 'two independent stages of `sleep 1` each, cold, whole process', measured: `${Math.round(ms)} ms (floor \`sleep 1 & sleep 1\`: ${Math.round(r.parallel.floorMs)} ms)`, limit: '≤ 1200 ms', ofTarget: ms / 1200, hit: ms <= 1200 });
   }
   const bwarm = b?.scenarios.find((s) => s.name === 'warm');
   if (b && bwarm?.peakRssMiB != null) {
@@ -327,12 +341,26 @@ async function onlyHash(args: string[]): Promise<void> {
   }
 }
 
+/** `node dist/bench/run.js --only=parallel`: the two-stage `sleep 1` build only, printed. */
+async function onlyParallel(): Promise<void> {
+  const cfg = config();
+  const scratch = mkdtempSync(join(cfg.dir, 'stratum-bench-parallel-'));
+  try {
+    const p = await measureParallelStages({ cli: CLI, scratch, runs: cfg.runs });
+    process.stdout.write(`two sleep-1 stages: median ${Math.round(p.medianMs)} ms (${Math.round(p.minMs)}–${Math.round(p.maxMs)}), floor ${Math.round(p.floorMs)} ms, ${p.runs} runs\n`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 const argv = process.argv.slice(2);
 const entry = argv.includes('--help')
-  ? async () => void process.stdout.write('usage: node dist/bench/run.js            the whole suite (regenerates bench/RESULTS.md)\n       node dist/bench/run.js --only=hash [--files=N]   sha256 vs xxh64 only (bench/hash-cost.ts)\nsettings: STRATUM_BENCH_* environment variables, see the top of bench/run.ts\n')
+  ? async () => void process.stdout.write('usage: node dist/bench/run.js            the whole suite (regenerates bench/RESULTS.md)\n       node dist/bench/run.js --only=hash [--files=N]   sha256 vs xxh64 only (bench/hash-cost.ts)\n       node dist/bench/run.js --only=parallel   two independent sleep-1 stages only (bench/parallel-stages.ts)\nsettings: STRATUM_BENCH_* environment variables, see the top of bench/run.ts\n')
   : argv.includes('--only=hash')
     ? () => onlyHash(argv)
-    : main;
+    : argv.includes('--only=parallel')
+      ? onlyParallel
+      : main;
 entry().catch((err: unknown) => {
   process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;

@@ -6,8 +6,8 @@ import { asChainDigest, asLayerDigest, isDigestHex, type StepKey } from './diges
 import type { KeyRecord } from './store-types.js';
 
 export function encodeKey(record: KeyRecord): string {
-  const { key, layer, chain, record: rec, created, durationMs } = record;
-  return JSON.stringify({ key, layer, chain, record: rec, created, durationMs });
+  const { key, layer, chain, record: rec, created, durationMs, layerSize } = record;
+  return JSON.stringify({ key, layer, chain, record: rec, created, durationMs, ...(layerSize !== undefined ? { layerSize } : {}) });
 }
 
 /** The record in `text` when it is well formed and is the record of `key`; else undefined. */
@@ -31,5 +31,6 @@ export function decodeKey(text: string, key: StepKey): KeyRecord | undefined {
     record: r.record,
     created: r.created as number,
     durationMs: r.durationMs as number,
+    ...(Number.isSafeInteger(r.layerSize) && (r.layerSize as number) >= 0 ? { layerSize: r.layerSize as number } : {}),
   };
 }

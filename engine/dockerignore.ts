@@ -20,6 +20,11 @@ export interface IgnoreMatcher {
   /** False when an excluded directory can be skipped whole: no `!` exception could re-include
    *  anything beneath it. */
   mayReinclude: boolean;
+  /** Beyond this many path segments a path's verdict is its parent directory's: every pattern
+   *  (Docker's rules: a pattern of N segments matches a path of N segments, or excludes a
+   *  deeper one through its N-segment prefix) has decided at its own depth. Infinity when a
+   *  pattern can match across depths (`**`, or a `[…]` or `\` that might match a `/`). */
+  decidedBelow: number;
 }
 
 /**
@@ -58,5 +63,18 @@ export function createMatcher(patterns: string[], source: string | undefined): I
     patterns,
     ignores: patterns.length ? (rel) => ig.ignores(rel) : () => false,
     mayReinclude: patterns.some((p) => p.startsWith('!')),
+    decidedBelow: decidedDepth(patterns),
   };
+}
+
+/** The most segments any pattern has (over-counted: a leading or trailing `/` or `./` counts as
+ *  one more, which only makes the shortcut rarer). */
+function decidedDepth(patterns: string[]): number {
+  let n = 0;
+  for (const raw of patterns) {
+    const p = raw.startsWith('!') ? raw.slice(1) : raw;
+    if (p.includes('**') || p.includes('[') || p.includes('\\')) return Infinity;
+    n = Math.max(n, p.split('/').length);
+  }
+  return n;
 }

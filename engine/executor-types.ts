@@ -73,3 +73,7 @@ export interface Executor {
   /** The build is over: give back what the executor holds across steps (a workspace slot). */
   close?(): Promise<void> | void;
 }
+
+/** Lines of a RUN's output kept for a failure's report. (Here, not in executor.ts, so that
+ *  importing it does not load node:child_process.) */
+export const LOG_TAIL_LINES = 50;

@@ -27,7 +27,7 @@ export type RunResult =
   | { ok: false; ms: number; exitCode: number | null; signal: string | null; cancelled: boolean; spawnError?: string };
 
 /** How many lines of output a failure keeps for its report. */
-export const LOG_TAIL_LINES = 50;
+export { LOG_TAIL_LINES } from './executor-types.js';
 
 export function runCommand(spec: RunSpec): Promise<RunResult> {
   const t0 = performance.now();

@@ -10,9 +10,11 @@ export function historyText(step: PlannedStep): string {
   return step.text;
 }
 
-export function historyEntry(step: PlannedStep, layer: LayerDigest | null, store: Store, created: string): HistoryEntry {
+/** `size`: the layer's size when the caller knows it (a key record keeps it); otherwise the
+ *  manifest is read for it. */
+export function historyEntry(step: PlannedStep, layer: LayerDigest | null, store: Store, created: string, size?: number): HistoryEntry {
   if (!layer) return { created, created_by: historyText(step), empty_layer: true };
-  return { created, created_by: historyText(step), layer, size: store.getLayer(layer)?.size ?? 0 };
+  return { created, created_by: historyText(step), layer, size: size ?? store.getLayer(layer)?.size ?? 0 };
 }
 
 export function imageConfig(st: ConfigState) {

@@ -5,7 +5,7 @@
 import type { ChainDigest, LayerDigest } from '../cache/digest.js';
 import type { Layer, LayerEntry } from '../cache/layer-types.js';
 import { StoreError, type HistoryEntry, type Store } from '../cache/store-types.js';
-import { mergeChain } from './union-view.js';
+import { lookupInChain, mergeChain } from './union-view.js';
 import type { ViewLike } from './workspace.js';
 
 export interface StageRun {
@@ -34,12 +34,18 @@ export function viewOf(store: Store, run: StageRun, dry?: DryLayers): ViewLike {
   return run.view;
 }
 
-/** A view merged only when first read: a COPY that hits may never need it. */
+/** A view merged only when first read: a COPY that hits may never need it. A point lookup
+ *  (`get`, `has`) reads the layers top-down instead of merging, when that can tell. */
 export function lazyView(store: Store, run: StageRun, dry?: DryLayers): ViewLike {
   const v = () => viewOf(store, run, dry);
+  const get = (p: string) => {
+    if (run.view) return run.view.get(p);
+    const e = lookupInChain(run.layers, (d) => dry?.get(d) ?? store.getLayer(d), p);
+    return e === 'unknown' ? v().get(p) : e;
+  };
   return {
-    get: (p) => v().get(p),
-    has: (p) => v().has(p),
+    get,
+    has: (p) => get(p) !== undefined,
     keys: () => v().keys(),
     get size() {
       return v().size;

@@ -328,3 +328,69 @@ export function chainOf(layers: readonly (LayerDigest | null)[]): ChainDigest {
   for (const l of layers) chain = chainDigest(chain, l);
   return chain;
 }
+
+/**
+ * One path of a chain's union view without merging it: the layers are read top-down and the
+ * first one that decides the path answers (its entry, or a whiteout, an opaque or non-dir
+ * ancestor that hides it). `'unknown'` when only a merge can tell: no layer names the path
+ * (it may be an implicit parent dir) or the entry is a hardlink (its group follows the merge's
+ * rules), or a layer that decides it also has entries beneath it (the path is then an implicit
+ * dir of that layer, by the merge's rules). Each layer is searched by bisection over its sorted entries, so a lookup costs
+ * O(layers × depth × log entries) and decodes only the layers above the answer: a
+ * `COPY --from=build /app/dist/` of the bench's Dockerfile reads the top (compile) layer only,
+ * where merging the stage's view cost 52 ms of a warm 10k-file build.
+ */
+export function lookupInChain(
+  digests: readonly LayerDigest[],
+  layerOf: (d: LayerDigest) => { entries: readonly LayerEntry[] } | undefined,
+  path: string,
+): ViewEntry | undefined | 'unknown' {
+  const ancestors: string[] = [];
+  for (let p = parentPath(path); p !== ''; p = parentPath(p)) ancestors.push(p);
+  for (let i = digests.length - 1; i >= 0; i--) {
+    const layer = layerOf(digests[i]!);
+    if (!layer) return 'unknown';
+    const entries = layer.entries;
+    const own = findSorted(entries, path);
+    // Entries beneath the path in this layer make it a dir whatever names it (or nothing).
+    if (hasBeneath(entries, path)) return own?.type === 'dir' || own?.type === 'opaque' ? toViewEntry(own) : 'unknown';
+    if (own) {
+      if (own.type === 'hardlink') return 'unknown';
+      return toViewEntry(own);
+    }
+    for (const a of ancestors) {
+      const e = findSorted(entries, a);
+      // A dir ancestor lets lower layers show through; anything else hides them.
+      if (e && e.type !== 'dir') return undefined;
+    }
+  }
+  return 'unknown';
+}
+
+/** Whether sorted entries have one beneath `path` (bisection to the first path ≥ `path/`;
+ *  every descendant sorts at or after it, though not every path after it is a descendant). */
+function hasBeneath(entries: readonly LayerEntry[], path: string): boolean {
+  const prefix = path + '/';
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid]!.path < prefix) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < entries.length && entries[lo]!.path.startsWith(prefix);
+}
+
+/** The entry at `path` in entries sorted by compareLayerPaths (as stored layers are). */
+function findSorted(entries: readonly LayerEntry[], path: string): LayerEntry | undefined {
+  let lo = 0;
+  let hi = entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const p = entries[mid]!.path;
+    if (p === path) return entries[mid];
+    if (p < path) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}

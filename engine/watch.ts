@@ -196,8 +196,10 @@ export class Watcher {
       return;
     }
     if (!files.length && !dockerfile && !this.#force) return;
-    const { result: dry, misses } = await this.#dryRun();
-    const fromStep = misses[0];
+    // Only the first miss matters here: past it the real build decides, so the dry run stops
+    // there instead of laying out the rest (it was most of save → step-start).
+    const { result: dry, misses } = await this.#dryRun(true);
+    const fromStep = misses.length ? Math.min(...misses) : undefined;
     if (fromStep === undefined && !dockerfile && !this.#force && this.#publishedMatches(dry.keys)) {
       // Saved without a change, or a change no step reads: every key is the one the last,
       // successful build published. Keys that all hit but differ from it (an edit undone
@@ -210,14 +212,19 @@ export class Watcher {
     await this.#build();
   }
 
-  /** Keys of the current inputs, computed without executing anything. */
-  async #dryRun(): Promise<{ result: BuildResult; misses: number[] }> {
+  /** Keys of the current inputs, computed without executing anything; with `untilMiss`, only
+   *  up to the first miss (later keys are then undefined). */
+  async #dryRun(untilMiss = false): Promise<{ result: BuildResult; misses: number[] }> {
     const bus = new EventBus();
     const misses: number[] = [];
+    const stop = new AbortController();
     bus.on((e: BuildEvent) => {
-      if (e.type === 'step-done' && !e.cached && !e.metadata) misses.push(e.index);
+      if ((e.type === 'step-done' || e.type === 'step-start') && e.cached === false && !(e.type === 'step-done' && e.metadata) && !misses.includes(e.index)) {
+        misses.push(e.index);
+        if (untilMiss) stop.abort();
+      }
     });
-    const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false, context: this.#reader() });
+    const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false, context: this.#reader(), ...(untilMiss ? { signal: stop.signal } : {}) });
     return { result, misses };
   }
 

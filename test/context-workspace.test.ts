@@ -109,4 +109,28 @@ t.test('a snapshot hashes only what moved and records deletions as top-most whit
   );
 });
 
+t.test('past decidedBelow segments a path has its parent directory\'s .dockerignore verdict', () => {
+  const sets = [['*.log', 'tmp/'], ['a/*/c', '!a/b/c'], ['*', '!b'], ['a', '!a/b/x.log', 'b?/c'], ['/x/y/', './z']];
+  const names = ['a', 'b', 'c', 'x', 'y', 'z', 'tmp', 'x.log', 'b1'];
+  let checked = 0;
+  for (const patterns of sets) {
+    const m = createMatcher(patterns, undefined);
+    assert.ok(Number.isFinite(m.decidedBelow), patterns.join(' '));
+    const visit = (rel: string, depth: number) => {
+      if (depth >= 5) return;
+      for (const n of names) {
+        const child = rel === '' ? n : `${rel}/${n}`;
+        if (depth + 1 > m.decidedBelow) {
+          assert.is(m.ignores(child), m.ignores(rel), `${patterns.join(' ')}: ${child}`);
+          checked++;
+        }
+        visit(child, depth + 1);
+      }
+    };
+    visit('', 0);
+  }
+  assert.ok(checked > 1000);
+  assert.is(createMatcher(['**/*.log'], undefined).decidedBelow, Infinity);
+});
+
 t.run();

@@ -2,7 +2,8 @@ import * as assert from 'uvu/assert';
 import { suite } from './util/rig.js';
 import { asBlobDigest, asLayerDigest, EMPTY_CHAIN, isDigestHex } from '../cache/digest.js';
 import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
-import { applyLayer, chainDigest, chainOf, mergeLayers, toViewEntry, UnionView, IMPLICIT_DIR_MODE } from '../engine/union-view.js';
+import { applyLayer, chainDigest, chainOf, lookupInChain, mergeLayers, toViewEntry, UnionView, IMPLICIT_DIR_MODE } from '../engine/union-view.js';
+import { normalizeEntries } from '../cache/layer-digest.js';
 
 // ---------------------------------------------------------------------------------------------
 // Builders, a printer, a seeded generator and a reference resolver. (Kept in this file: the
@@ -283,6 +284,25 @@ t.test('random stacks agree with the top-down reference resolver (2,000 seeds)',
       assert.equal(got, want, `seed ${seed}: ${JSON.stringify(layers)}`);
     }
   }
+});
+
+t.test('lookupInChain answers every path as the merge does, or says it cannot tell (2,000 seeds)', () => {
+  let told = 0;
+  for (let seed = 1; seed <= 2000; seed++) {
+    const rand = rng(seed);
+    const layers = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => normalizeEntries(randomLayer(rand, { deep: seed % 3 === 0 })));
+    const digests = layers.map((_, i) => asLayerDigest(String(i).padStart(64, '0')));
+    const merged = mergeLayers(layers);
+    const paths = new Set<string>(['a', 'b/c', 'd/a/b']);
+    for (const layer of layers) for (const e of layer) for (const p of [e.path, ...ancestors(e.path)]) paths.add(p);
+    for (const p of paths) {
+      const got = lookupInChain(digests, (dd) => ({ entries: layers[Number(dd)]! }), p);
+      if (got === 'unknown') continue;
+      told++;
+      assert.equal(got, merged.get(p), `seed ${seed}, path ${p}: ${JSON.stringify(layers)}`);
+    }
+  }
+  assert.ok(told > 10_000, `only ${told} lookups answered`);
 });
 
 t.test('applyLayer mutates the view it is given; layers stack bottom first', () => {

@@ -10,7 +10,7 @@ import type { EventBus } from '../events.js';
 import type { ChainRef, Executor, ExecutorKind, PreparedRoot } from '../executor-types.js';
 import type { Plan } from '../plan.js';
 import type { SandboxCaps } from '../sandbox/detect.js';
-import { acquireWorkspace, hostExecutor, type WorkspaceRef } from './host.js';
+import type { WorkspaceRef } from './host.js';
 
 /** A chain that starts from scratch has no shell of its own and runs the host's tools (still
  *  sandboxed); anything else runs in the sandbox; `host` opts out of isolation entirely. */
@@ -38,14 +38,17 @@ export function sandboxCaps(store: Store): Promise<SandboxCaps> {
   return p;
 }
 
+/** The executor's modules (the host executor's child_process, the workspace, the sandbox) are
+ *  loaded by its first prepare(): a run of cache hits never pays for them. */
 export function makeExecutor(kind: ExecutorKind, store: Store, bus: EventBus, ref: WorkspaceRef): Executor {
-  if (kind === 'host') return hostExecutor(store, bus, ref);
   let inner: Promise<Executor> | undefined;
   const load = () =>
     (inner ??= (async () => {
+      const host = await import('./host.js');
+      if (kind === 'host') return host.hostExecutor(store, bus, ref);
       const caps = await sandboxCaps(store);
       const sb = await import('../sandbox/executor.js');
-      return kind === 'sandbox' ? sb.createSandboxExecutor({ store, caps }) : sb.createHostToolsExecutor({ store, caps, workspace: () => acquireWorkspace(store, bus, ref) });
+      return kind === 'sandbox' ? sb.createSandboxExecutor({ store, caps }) : sb.createHostToolsExecutor({ store, caps, workspace: () => host.acquireWorkspace(store, bus, ref) });
     })());
   return {
     kind,
@@ -56,6 +59,7 @@ export function makeExecutor(kind: ExecutorKind, store: Store, bus: EventBus, re
       if (!inner) return;
       const ex = await inner.catch(() => undefined);
       await ex?.close?.();
+      if (kind === 'host') return;
       const { drainSandboxRemovals } = await import('../sandbox/executor.js');
       await drainSandboxRemovals();
     },

@@ -92,9 +92,9 @@ export async function cachedStep<I extends KeyInputs>(
     s.counters.hits++;
     s.counters.savedMs += cached.durationMs;
     applyStepResult(run, cached.layer, cached.chain);
-    const size = cached.layer ? (store.getLayer(cached.layer)?.size ?? remote?.size ?? 0) : 0;
-    const entry = historyEntry(step, cached.layer, store, s.created(cached.created));
-    run.history.push(cached.layer ? { ...entry, size } : entry);
+    // The size from the key record: a hit never decodes its layer's manifest.
+    const size = cached.layer ? (('layerSize' in cached ? cached.layerSize : undefined) ?? store.getLayer(cached.layer)?.size ?? remote?.size ?? 0) : 0;
+    run.history.push(historyEntry(step, cached.layer, store, s.created(cached.created), size));
     s.history.remember(step, inputs.record, inputs.fileRows, key);
     bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
     return OK;
@@ -106,6 +106,8 @@ export async function cachedStep<I extends KeyInputs>(
   const previous = s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex);
   const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(previous, inputs.record, inputs.fileRows);
   start({ cached: false, reason: why.text });
+  // A dry run stopped at its first miss (watch mode's re-key) needs nothing past the verdict.
+  if (opts.dryRun && signal.aborted) return { kind: 'cancelled' };
   if (opts.dryRun) {
     const entries = handler.dryEntries(s, step, run, inputs);
     if (entries === undefined) {
@@ -133,13 +135,13 @@ export async function cachedStep<I extends KeyInputs>(
   if (layer) s.lease?.add({ layers: [layer.digest] });
   const chain = layer ? chainDigest(run.chain, layer.digest) : run.chain;
   const durationMs = Math.round(performance.now() - startedAt);
-  const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record: inputs.record, created: Date.now(), durationMs };
+  const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record: inputs.record, created: Date.now(), durationMs, ...(layer ? { layerSize: layer.size } : {}) };
   s.lease?.add({ keys: [key] });
   store.putKey(keyRecord);
   s.lease?.pending([]);
   produced.committed?.(layer ? [...run.layers, layer.digest] : run.layers, chain);
   applyStepResult(run, layer?.digest ?? null, chain, produced.after);
-  run.history.push(historyEntry(step, layer?.digest ?? null, store, s.created(keyRecord.created)));
+  run.history.push(historyEntry(step, layer?.digest ?? null, store, s.created(keyRecord.created), layer?.size));
   s.history.remember(step, inputs.record, inputs.fileRows, key);
   bus.emit({ type: 'step-done', ...info, cached: false, layer: layer?.digest ?? null, size: layer?.size ?? 0, ms: durationMs, reason: why.text, why });
   return OK;

@@ -1,7 +1,6 @@
 /** RUN: execute the command in a root that shows the chain below, collect what it changed. */
 import type { Instruction } from '../dockerfile/types.js';
-import type { ExecResult } from '../executor-types.js';
-import { LOG_TAIL_LINES } from '../executor.js';
+import { LOG_TAIL_LINES, type ExecResult } from '../executor-types.js';
 import { EXIT, UserError } from '../errors.js';
 import { runEnv, type ConfigState } from '../plan.js';
 import { stepError } from '../build-session.js';
