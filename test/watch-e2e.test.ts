@@ -56,9 +56,11 @@ t.test('an edit rebuilds exactly the steps after the first changed one', async (
   assert.is(w.builds().length, 2, 'no rebuild loop from our own output');
 });
 
+// A duration no other test file uses: files run two at a time and ps sees them all.
+const sleeper = `sleep 30.${process.pid}`;
 t.test('a change to the running step\'s inputs cancels it and a new build completes', async () => {
   rig.write({
-    'ctx/Dockerfile': 'FROM scratch\nCOPY mode.txt /\nRUN echo "run $(cat mode.txt)"; if grep -q slow mode.txt; then sleep 30; fi\n',
+    'ctx/Dockerfile': `FROM scratch\nCOPY mode.txt /\nRUN echo "run $(cat mode.txt)"; if grep -q slow mode.txt; then ${sleeper}; fi\n`,
     'ctx/mode.txt': 'slow\n',
   });
   const w = watch();
@@ -69,8 +71,7 @@ t.test('a change to the running step\'s inputs cancels it and a new build comple
   const first = w.builds()[0]!;
   assert.ok(first.cancelled);
   assert.ok(w.events.some((e) => e.type === 'step-log' && e.line === 'run fast'));
-  const ps = execSync('ps -eo args').toString();
-  assert.not.match(ps, 'sleep 30', 'the cancelled process group is gone');
+  assert.not.match(execSync('ps -eo args').toString(), sleeper, 'the cancelled process group is gone');
 });
 
 t.test('a change that does not touch the running step lets it finish', async () => {
