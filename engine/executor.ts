@@ -7,6 +7,7 @@
  * tree: SIGTERM to the group, SIGKILL after a grace period.
  */
 import { spawn } from 'node:child_process';
+import { lineSplitter } from './line-splitter.js';
 import { mergeStderr } from './merged-output.js';
 
 export interface RunSpec {
@@ -61,23 +62,7 @@ export function runCommand(spec: RunSpec): Promise<RunResult> {
       killTimer.unref();
     };
     spec.signal?.addEventListener('abort', onAbort, { once: true });
-    const split = (stream: 'stdout' | 'stderr') => {
-      let buf = '';
-      return {
-        data(chunk: Buffer) {
-          buf += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            spec.onLine(stream, buf.slice(0, nl).replace(/\r$/, ''));
-            buf = buf.slice(nl + 1);
-          }
-        },
-        end() {
-          if (buf) spec.onLine(stream, buf);
-          buf = '';
-        },
-      };
-    };
+    const split = (stream: 'stdout' | 'stderr') => lineSplitter((line) => spec.onLine(stream, line));
     const out = split('stdout');
     const err = split('stderr');
     child.stdout!.on('data', out.data);

@@ -12,6 +12,7 @@
  * process group (forwarded to the command, PID 1 of its namespace), SIGKILL after the grace
  * period; the PID namespace dies with its init, the mount namespace with its last process.
  */
+import { lineSplitter } from '../line-splitter.js';
 import type { ExecMount, ExecRequest, ExecResult } from '../executor-types.js';
 import type { SandboxCaps } from './detect.js';
 import { mappingNote } from './detect.js';
@@ -68,31 +69,15 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
     let readOnlyPath: string | undefined;
     let chownInvalid = false;
     const split = (stream: 'stdout' | 'stderr') => {
-      let buf = '';
       const emit = (line: string) => {
         // The command's stderr arrives on stdout when merged (engine/merged-output.ts): what it
         // says about a read-only path or chown is looked for in both.
         if (stream === 'stderr' && line.startsWith('stratum-sandbox: ')) setupError = line.slice('stratum-sandbox: '.length);
-        {
-          if (/Read-only file system/.test(line)) readOnlyPath ??= /'([^']+)'|"([^"]+)"|: (\/[^:]+): Read-only/.exec(line)?.slice(1).find(Boolean) ?? '';
-          if (/chown|chgrp/.test(line) && /Invalid argument/.test(line)) chownInvalid = true;
-        }
+        if (/Read-only file system/.test(line)) readOnlyPath ??= /'([^']+)'|"([^"]+)"|: (\/[^:]+): Read-only/.exec(line)?.slice(1).find(Boolean) ?? '';
+        if (/chown|chgrp/.test(line) && /Invalid argument/.test(line)) chownInvalid = true;
         req.onLine(stream, line);
       };
-      return {
-        data(chunk: Buffer) {
-          buf += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            emit(buf.slice(0, nl).replace(/\r$/, ''));
-            buf = buf.slice(nl + 1);
-          }
-        },
-        end() {
-          if (buf) emit(buf);
-          buf = '';
-        },
-      };
+      return lineSplitter(emit);
     };
     const out = split('stdout');
     const err = split('stderr');
