@@ -6,6 +6,7 @@
  * Each command runs in its own process group (detached), so that cancelling kills the whole
  * tree: SIGTERM to the group, SIGKILL after a grace period.
  */
+import { groupKiller } from './process-group.js';
 import { spawn } from 'node:child_process';
 import { lineSplitter } from './line-splitter.js';
 import { mergeStderr } from './merged-output.js';
@@ -46,22 +47,7 @@ export function runCommand(spec: RunSpec): Promise<RunResult> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid !== undefined) spec.onSpawn?.(child.pid);
-    let cancelled = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const killGroup = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, sig);
-      } catch {
-        // Already gone.
-      }
-    };
-    const onAbort = () => {
-      cancelled = true;
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), spec.killGraceMs ?? 2000);
-      killTimer.unref();
-    };
-    spec.signal?.addEventListener('abort', onAbort, { once: true });
+    const group = groupKiller(child, spec.signal, spec.killGraceMs);
     const split = (stream: 'stdout' | 'stderr') => lineSplitter((line) => spec.onLine(stream, line));
     const out = split('stdout');
     const err = split('stderr');
@@ -74,13 +60,12 @@ export function runCommand(spec: RunSpec): Promise<RunResult> {
     child.on('close', (code, signal) => {
       out.end();
       err.end();
-      spec.signal?.removeEventListener('abort', onAbort);
-      if (killTimer) clearTimeout(killTimer);
+      group.settle();
       // Whatever the command left running in its group goes with it.
-      if (code !== 0 || cancelled) killGroup('SIGKILL');
+      if (code !== 0 || group.cancelled) group.kill('SIGKILL');
       const ms = performance.now() - t0;
-      if (code === 0 && !cancelled) resolve({ ok: true, ms });
-      else resolve({ ok: false, ms, exitCode: code, signal, cancelled, ...(spawnError ? { spawnError } : {}) });
+      if (code === 0 && !group.cancelled) resolve({ ok: true, ms });
+      else resolve({ ok: false, ms, exitCode: code, signal, cancelled: group.cancelled, ...(spawnError ? { spawnError } : {}) });
     });
   });
 }

@@ -12,6 +12,7 @@
  * process group (forwarded to the command, PID 1 of its namespace), SIGKILL after the grace
  * period; the PID namespace dies with its init, the mount namespace with its last process.
  */
+import { groupKiller } from '../process-group.js';
 import { lineSplitter } from '../line-splitter.js';
 import type { ExecMount, ExecRequest, ExecResult } from '../executor-types.js';
 import type { SandboxCaps } from './detect.js';
@@ -49,22 +50,7 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
     recs.push(...mountRecs([...extraMounts, ...req.mounts]));
 
     const child = spawnNs(caps.tools, caps.mapping, recs, { stdout: 'pipe', stderr: 'pipe' });
-    let cancelled = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const killGroup = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, sig);
-      } catch {
-        // Already gone.
-      }
-    };
-    const onAbort = () => {
-      cancelled = true;
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), req.killGraceMs ?? 2000);
-      killTimer.unref();
-    };
-    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const group = groupKiller(child, req.signal, req.killGraceMs);
     let setupError: string | undefined;
     let readOnlyPath: string | undefined;
     let chownInvalid = false;
@@ -90,15 +76,14 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
     child.on('close', (code, signal) => {
       out.end();
       err.end();
-      req.signal?.removeEventListener('abort', onAbort);
-      if (killTimer) clearTimeout(killTimer);
-      killGroup('SIGKILL');
+      group.settle();
+      group.kill('SIGKILL');
       const ms = performance.now() - t0;
-      if (code === 0 && !cancelled) {
+      if (code === 0 && !group.cancelled) {
         resolve({ ok: true, ms });
         return;
       }
-      const fail: Extract<ExecResult, { ok: false }> = { ok: false, ms, exitCode: code, signal, cancelled };
+      const fail: Extract<ExecResult, { ok: false }> = { ok: false, ms, exitCode: code, signal, cancelled: group.cancelled };
       if (spawnError) fail.spawnError = spawnError;
       else if ((code === 125 || code === 127) && setupError) fail.spawnError = setupError;
       if (readOnlyPath !== undefined && root.kind === 'host-tools') {

@@ -1,0 +1,44 @@
+/**
+ * Cancelling a child that leads its own process group (spawned detached): on abort, SIGTERM
+ * to the whole group, SIGKILL after a grace period. Shared by the host runner and the sandbox
+ * runner, so a cancelled RUN ends the same way under every executor.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+export interface GroupKiller {
+  /** Whether the abort signal fired while the child ran. */
+  readonly cancelled: boolean;
+  /** Signal the whole group now (it may already be gone). */
+  kill(sig: NodeJS.Signals): void;
+  /** The child has closed: stop listening and drop the pending SIGKILL. */
+  settle(): void;
+}
+
+export function groupKiller(child: ChildProcess, signal: AbortSignal | undefined, graceMs = 2000): GroupKiller {
+  let cancelled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {
+      // Already gone.
+    }
+  };
+  const onAbort = () => {
+    cancelled = true;
+    kill('SIGTERM');
+    timer = setTimeout(() => kill('SIGKILL'), graceMs);
+    timer.unref();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    get cancelled() {
+      return cancelled;
+    },
+    kill,
+    settle() {
+      signal?.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
