@@ -9,7 +9,7 @@
 import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import { suite, Rig } from '../util/rig.js';
-import { build, buildArgs, References, runCli, setVariant, sleep, startCli, STRESS, strayRuns, tree, writeProject } from './rig.js';
+import { build, buildArgs, References, runCli, setVariant, startCli, STRESS, strayRuns, tree, writeProject } from './rig.js';
 
 const K = Number(process.env.STRATUM_KILL_K ?? (STRESS ? 200 : 20));
 const FILES = 120; // every file changes between variants: moving between them is a real sync
@@ -59,8 +59,19 @@ t.test(`kill -9 at ${K} random instants, then a normal build is right and the st
         });
         setTimeout(() => child.kill('SIGKILL'), 3000); // RUN hit: kill wherever it is
       } else {
-        await sleep(150 + rand() * 700); // node start-up is ~150 ms; a build ~1 s
-        child.kill('SIGKILL');
+        // At a random instant early in the build itself, measured from its start (not from
+        // the spawn: node's start-up swings with the machine's load, and an incremental build
+        // here is over within ~100 ms of its build-start on an idle machine).
+        const delay = rand() * 60;
+        let seen = '';
+        child.stdout!.on('data', (d) => {
+          seen += d;
+          if (seen.includes('"type":"build-start"')) {
+            seen = '';
+            setTimeout(() => child.kill('SIGKILL'), delay);
+          }
+        });
+        setTimeout(() => child.kill('SIGKILL'), 3000);
       }
       const killed = await done;
       if (killed.signal === 'SIGKILL') killedMidway++;
