@@ -247,10 +247,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   let outcome: StepOutcome;
   try {
-    outcome = await runStages(session, opts.signal);
+    outcome = await runPasses(session, remoteCache, buildNo);
     if (outcome.kind === 'ok' && !opts.dryRun) {
-      // Tags, outputs, pushes and cache exports need the bytes of layers a --cache-from hit left remote.
-      if (opts.tags?.length || opts.outputs?.length || opts.push?.length || opts.cacheTo?.length) await remoteCache?.materialize();
       const image = await publish(session);
       const pushed: { name: string; digest: string }[] = [];
       if (opts.push?.length) {
@@ -283,6 +281,36 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (outcome.kind === 'ok') return done({ ok: true, exitCode: EXIT.ok });
   if (outcome.kind === 'cancelled') return done({ ok: false, exitCode: EXIT.stepFailed, cancelled: true });
   return done({ ok: false, exitCode: outcome.error.exitCode, error: outcome.error });
+}
+
+/** A pass per remote layer that failed to come in, at most (each one leaves a blob out). */
+const MAX_PASSES = 16;
+
+/**
+ * Run the stages, and bring in the remote layers that tags, outputs, pushes and cache exports
+ * need. When a --cache-from layer fails verification on the way (engine/cache-import.ts), the
+ * stages run again without it: what came in is a local hit now, and the step whose layer
+ * failed builds, as do the steps after it whose inputs it changes.
+ */
+async function runPasses(s: Session, remote: RemoteCache | undefined, buildNo: number): Promise<StepOutcome> {
+  const { opts } = s;
+  for (let pass = 1; ; pass++) {
+    let outcome: StepOutcome;
+    try {
+      outcome = await runStages(s, opts.signal);
+      if (outcome.kind === 'ok' && !opts.dryRun && (opts.tags?.length || opts.outputs?.length || opts.push?.length || opts.cacheTo?.length)) await remote?.materialize();
+    } catch (err) {
+      if (!(err instanceof UserError && err.code === 'CACHE_FALLBACK')) throw err;
+      outcome = { kind: 'failed', error: err };
+    }
+    if (outcome.kind !== 'failed' || !remote?.takeFallback() || pass >= MAX_PASSES || opts.signal?.aborted) return outcome;
+    s.runs.clear();
+    s.dirtyStages.clear();
+    s.keys.fill(undefined);
+    s.stepRecords?.clear();
+    Object.assign(s.counters, { hits: 0, misses: 0, savedMs: 0 });
+    s.bus.emit({ type: 'build-start', build: buildNo, target: s.plan.stages[s.plan.target]!.label, steps: s.infos, time: Date.now(), dockerfile: s.display });
+  }
 }
 
 /** The error of build-done: message, hint, code, and the Dockerfile position when it has one. */

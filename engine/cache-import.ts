@@ -28,6 +28,8 @@ import type { EventBus } from './events.js';
 import type { PreviousStep } from './explain-miss.js';
 import type { FileRow, KeyRecordV1 } from './step-key.js';
 import type { Lease } from '../cache/leases.js';
+import { StoreError } from '../cache/store-types.js';
+import { EXIT, UserError } from './errors.js';
 
 export const CACHE_CONFIG = 'application/vnd.stratum.cache.config.v1+json';
 export const CACHE_SCHEMA = 'stratum-cache/v1';
@@ -78,6 +80,10 @@ export class RemoteCache {
   readonly #lease: Lease | undefined;
   readonly #warn: (message: string) => void;
   readonly #pending: { entry: CacheEntry; source: Source }[] = [];
+  /** Blobs (`label digest`) that failed to download or verify: never offered again. */
+  readonly #bad = new Map<string, string>();
+  /** A blob failed since the last takeFallback(): the build runs its stages again. */
+  #fellBack = false;
   /** Layer blobs downloaded (tests and the report count them). */
   downloads = 0;
 
@@ -101,6 +107,7 @@ export class RemoteCache {
       if (!entry) continue;
       const ref = entry.layer ? source.config.layers.find((l) => l.layer === entry.layer) : undefined;
       if (entry.layer && !ref) continue;
+      if (ref && this.#bad.has(badName(source, ref.blob.digest))) continue;
       if (ref && !this.#store.getLayer(ref.layer)) {
         let has: boolean;
         try {
@@ -111,11 +118,32 @@ export class RemoteCache {
         }
         if (!has) continue;
       }
-      if (entry.layer && !this.#store.getLayer(entry.layer)) this.#pending.push({ entry, source });
+      if (entry.layer && !this.#store.getLayer(entry.layer)) {
+        if (!this.#pending.some((p) => p.entry.key === entry.key)) this.#pending.push({ entry, source });
+      }
       else if (entry.layer) this.#putKey(entry);
       return { entry, size: ref?.size ?? 0 };
     }
     return undefined;
+  }
+
+  /** Why a key this cache holds missed anyway: its layer's blob failed verification. */
+  rejected(key: StepKey): string | undefined {
+    for (const source of this.#sources) {
+      const entry = source.config.entries.find((e) => e.key === key);
+      const ref = entry?.layer ? source.config.layers.find((l) => l.layer === entry.layer) : undefined;
+      const why = ref ? this.#bad.get(badName(source, ref.blob.digest)) : undefined;
+      if (why) return `the cached layer failed verification (${ref!.blob.digest})`;
+    }
+    return undefined;
+  }
+
+  /** Whether a layer failed to come in since the last call: the build then runs its stages
+   *  again, and the steps whose layers failed build (BuildKit's ignore-error, later). */
+  takeFallback(): boolean {
+    const r = this.#fellBack;
+    this.#fellBack = false;
+    return r;
   }
 
   /** What the exporting build had at this position (stage name, step in stage): for miss reasons. */
@@ -137,10 +165,34 @@ export class RemoteCache {
         i++;
         continue;
       }
-      if (entry.layer && !this.#store.getLayer(entry.layer)) await this.#importLayer(entry, source);
+      if (entry.layer && !this.#store.getLayer(entry.layer)) {
+        try {
+          await this.#importLayer(entry, source);
+        } catch (err) {
+          // The store is not the problem (a full disk, a fault): that fails the build.
+          if (err instanceof StoreError) throw err;
+          this.#reject(entry, source, err);
+        }
+      }
       this.#putKey(entry);
       this.#pending.splice(i, 1);
     }
+  }
+
+  /** A hit's layer cannot be had after all (a wrong digest, a truncated or missing blob):
+   *  say so, never offer that blob again, and throw CACHE_FALLBACK, which makes the build run
+   *  its stages again (engine/build.ts): the step and what depends on it build. */
+  #reject(entry: CacheEntry, source: Source, err: unknown): never {
+    const ref = source.config.layers.find((l) => l.layer === entry.layer)!;
+    const message = (err as Error).message;
+    this.#bad.set(badName(source, ref.blob.digest), message);
+    for (let j = this.#pending.length - 1; j >= 0; j--) {
+      const p = this.#pending[j]!;
+      if (p.source === source && p.entry.layer === entry.layer) this.#pending.splice(j, 1);
+    }
+    this.#fellBack = true;
+    this.#warn(`${source.label}: layer blob ${ref.blob.digest} cannot be used: ${message}; building the steps that need it`);
+    throw new UserError('CACHE_FALLBACK', `${source.label}: layer blob ${ref.blob.digest} failed verification`, 'the build runs those steps instead', EXIT.io);
   }
 
   #putKey(entry: CacheEntry): void {
@@ -158,7 +210,6 @@ export class RemoteCache {
       const { importLayerFile } = await import('./oci/import.js');
       const got = await importLayerFile(this.#store, path, `${source.label}: layer ${ref.blob.digest}`, { digest: ref.blob.digest.slice(7), size: ref.blob.size, diffId: ref.diffId.slice(7) });
       if (got.digest !== entry.layer) {
-        const { UserError, EXIT } = await import('./errors.js');
         throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${entry.layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
       }
       this.#lease?.add({ layers: [got.digest] });
@@ -167,6 +218,8 @@ export class RemoteCache {
     }
   }
 }
+
+const badName = (source: Source, digest: string) => `${source.label} ${digest}`;
 
 function sha256(b: Buffer): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -93,6 +93,7 @@ export type ErrorCode =
   | 'ESANDBOX'
   | `REGISTRY_${string}`
   | 'CACHE_LAYER_MISMATCH'
+  | 'CACHE_FALLBACK'
   | DockerfileCode
   | `IMPORT_${ImportCode}`
   // a step failed (exit 1)

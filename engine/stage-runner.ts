@@ -52,7 +52,8 @@ export async function runStage(s: Session, stage: PlannedStage, signal: AbortSig
   } catch (err) {
     const error = toUserError(err);
     if (!error) throw err;
-    if (current) {
+    // A --cache-from layer that failed verification is no step's failure: the build runs again.
+    if (current && error.code !== 'CACHE_FALLBACK') {
       // A step that failed before it ran (a COPY source missing, an unknown image…).
       if (!started) s.bus.emit({ type: 'step-start', ...current, time: Date.now() });
       s.bus.emit({ type: 'step-failed', ...current, ms: 0, message: error.message, ...(error.hint ? { hint: error.hint } : {}), logTail: [] });

@@ -104,7 +104,8 @@ export async function cachedStep<I extends KeyInputs>(
   s.counters.misses++;
   // Explained against this machine's last build of the step, else against the imported cache's.
   const previous = s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex);
-  const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : explainMiss(previous, inputs.record, inputs.fileRows);
+  const rejected = s.remoteCache?.rejected(key);
+  const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : rejected ? { kind: 'evicted', text: rejected } : explainMiss(previous, inputs.record, inputs.fileRows);
   start({ cached: false, reason: why.text });
   // A dry run stopped at its first miss (watch mode's re-key) needs nothing past the verdict.
   if (opts.dryRun && signal.aborted) return { kind: 'cancelled' };
