@@ -144,3 +144,24 @@ export function readLeases(s: StoreState): LiveLeases {
 }
 
 const arr = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/** Whether a live lease other than `except` (a lease path) names directory `path`: a build
+ *  uses that shared directory (a cache mount with sharing=shared) right now. */
+export function dirLeased(s: StoreState, path: string, except?: string): boolean {
+  const dir = join(s.layout.root, LEASES);
+  for (const name of sfs.readdir(dir)) {
+    const file = join(dir, name);
+    if (!name.endsWith('.json') || file === except) continue;
+    const text = sfs.readFile(file);
+    if (text === undefined) continue;
+    let doc: LeaseDoc | undefined;
+    try {
+      doc = JSON.parse(text.toString('utf8')) as LeaseDoc;
+    } catch {
+      continue;
+    }
+    const owner = parseOwner(doc?.owner);
+    if (owner && ownerAlive(owner) && arr(doc.dirs).includes(path)) return true;
+  }
+  return false;
+}

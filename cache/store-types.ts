@@ -169,6 +169,8 @@ export interface Store {
   /** A lease naming what a running build or import stands on: prune and verify keep it
    *  while this process lives. Release it when done. See cache/leases.ts. */
   openLease(what: string): Lease;
+  /** Whether a live lease other than the one at `exceptLease` names the directory `path`. */
+  dirLeased(path: string, exceptLease?: string): boolean;
 
   /** Total bytes of blobs + manifests + keys. */
   size(): number;

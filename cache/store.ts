@@ -28,7 +28,7 @@ import { pruneStore } from './store-prune.js';
 import { storeSize } from './store-size.js';
 import { acquireDir } from './owned-dirs.js';
 import { readDoc, writeDoc } from './store-docs.js';
-import { openLease } from './leases.js';
+import { dirLeased, openLease } from './leases.js';
 
 /**
  * The store root: `$STRATUM_CACHE_DIR`, else `$XDG_CACHE_HOME/stratum` (when absolute, as
@@ -100,6 +100,7 @@ export function createStore(root: string): LocalStore {
 
     acquireDir: (kind, name, opts) => acquireDir(s, kind, name, opts),
     openLease: (what) => openLease(s, what),
+    dirLeased: (path, except) => dirLeased(s, path, except),
 
     size: () => storeSize(s),
     verify: () => verifyStore(s),

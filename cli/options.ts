@@ -283,20 +283,24 @@ function keyValues(spec: string, command: string, flag: string, hint: string): R
   return kv;
 }
 
-/** `type=registry,ref=REF[,mode=min|max]` or `type=local,dest=DIR` (`src=DIR` for --cache-from). */
+/** `type=registry,ref=REF[,mode=min|max][,cache-mounts=true]` or `type=local,dest=DIR` (`src=DIR` for --cache-from). */
 export function parseCacheSpec(spec: string, command: string, flag: string): CacheSpec {
   const hint = `write ${flag} type=registry,ref=REGISTRY/REPO:TAG[,mode=min|max] or ${flag} type=local,${flag === '--cache-from' ? 'src' : 'dest'}=DIR`;
   const kv = keyValues(spec, command, flag, hint);
   const mode = kv.mode ?? 'min';
   if (mode !== 'min' && mode !== 'max') throw usageError(`${command}: ${flag} mode= takes min or max (got "${mode}")`, hint);
+  const cm = kv['cache-mounts'];
+  if (cm !== undefined && cm !== 'true' && cm !== 'false') throw usageError(`${command}: ${flag} cache-mounts= takes true or false (got "${cm}")`, hint);
+  if (cm !== undefined && flag === '--cache-from') throw usageError(`${command}: cache-mounts= belongs to --cache-to (a --cache-from cache brings its cache mounts when it has them)`, hint);
+  const extra = cm === 'true' ? { cacheMounts: true } : {};
   if (kv.type === 'registry') {
     if (!kv.ref) throw usageError(`${command}: ${flag} type=registry needs ref=REF`, hint);
-    return { type: 'registry', ref: kv.ref, mode };
+    return { type: 'registry', ref: kv.ref, mode, ...extra };
   }
   if (kv.type === 'local') {
     const dir = kv.dest ?? kv.src;
     if (!dir) throw usageError(`${command}: ${flag} type=local needs dest=DIR`, hint);
-    return { type: 'local', dir: resolve(dir), mode };
+    return { type: 'local', dir: resolve(dir), mode, ...extra };
   }
   throw usageError(`${command}: ${flag} type "${kv.type ?? ''}" is not supported`, hint);
 }

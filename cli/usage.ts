@@ -39,7 +39,7 @@ Build options:
       --push               push the image to every -t name
       --pull               ask the registry for registry bases even when the store has them
       --insecure-registry HOST   plain http:// for HOST (loopback registries always use it); repeatable
-      --cache-to SPEC      export the step cache: type=registry,ref=REF[,mode=min|max] | type=local,dest=DIR
+      --cache-to SPEC      export the step cache: type=registry,ref=REF[,mode=min|max][,cache-mounts=true] | type=local,dest=DIR
       --cache-from SPEC    look steps up in an exported cache on a local miss (repeatable); same executor needed
       --progress MODE      auto | plain | json | tty  (auto: tty on a terminal, else plain)
       --cache-dir DIR      the store (default: $STRATUM_CACHE_DIR, $XDG_CACHE_HOME/stratum, ~/.cache/stratum)

@@ -39,7 +39,11 @@ import type { StepOutcome } from './steps/step-outcome.js';
 export type OutputSpec = { type: 'local'; dest: string } | { type: 'oci' | 'docker'; dest: string; tar: boolean };
 
 /** `--cache-to` / `--cache-from`: a registry reference, or an OCI layout directory. */
-export type CacheSpec = { type: 'registry'; ref: string; mode: 'min' | 'max' } | { type: 'local'; dir: string; mode: 'min' | 'max' };
+export type CacheSpec = ({ type: 'registry'; ref: string } | { type: 'local'; dir: string }) & {
+  mode: 'min' | 'max';
+  /** `--cache-to …,cache-mounts=true`: export the `RUN --mount=type=cache` directories too. */
+  cacheMounts?: boolean;
+};
 
 export interface BuildOptions {
   store: Store;
@@ -262,7 +266,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         const { exportCache } = await import('./cache-export.js');
         for (const spec of opts.cacheTo) {
           const r = await exportCache(session, spec);
-          bus.emit({ type: 'warning', message: `cache exported to ${spec.type === 'local' ? spec.dir : spec.ref} (mode=${spec.mode}): ${r.entries} steps, ${r.layers} layers${r.digest ? `, ${r.digest}` : ''}` });
+          bus.emit({ type: 'warning', message: `cache exported to ${spec.type === 'local' ? spec.dir : spec.ref} (mode=${spec.mode}): ${r.entries} steps, ${r.layers} layers${r.mounts ? `, ${r.mounts} cache mounts` : ''}${r.digest ? `, ${r.digest}` : ''}` });
         }
       }
       return done({ ok: true, exitCode: EXIT.ok, image, ...(pushed.length ? { pushed } : {}) });

@@ -11,16 +11,22 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { LayerDigest } from '../cache/digest.js';
 import type { Session } from './build-session.js';
 import type { CacheSpec } from './build.js';
-import { CACHE_CONFIG, CACHE_SCHEMA, CACHE_TAG, type CacheConfig, type CacheEntry, type CacheLayerRef } from './cache-import.js';
+import { CACHE_CONFIG, CACHE_SCHEMA, CACHE_TAG, type CacheConfig, type CacheEntry, type CacheLayerRef, type CacheMountRef } from './cache-import.js';
+import { isEmptyDir, packDir } from './cache-mount-archive.js';
+import { CACHE_MOUNTS } from './cache-mounts.js';
+import type { Mount } from './dockerfile/types.js';
 import type { PlannedStage } from './plan.js';
 import { chainOf } from './union-view.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const REF_NAME = 'org.opencontainers.image.ref.name';
+/** A cache mount's blob: a tar+gzip of its tree (engine/cache-mount-archive.ts). Typed as an
+ *  OCI layer so that every registry stores it; the cache's config says what it is. */
+const MOUNT_MEDIA = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 /** The stages a `mode` exports. */
 function stagesFor(s: Session, mode: 'min' | 'max'): PlannedStage[] {
@@ -45,8 +51,52 @@ function writeBlob(dir: string, bytes: Buffer): { digest: string; size: number }
   return { digest, size: bytes.length };
 }
 
+/** The store's name of a cache mount's directory (as engine/run-mounts.ts acquires it). */
+export const cacheMountId = (m: Pick<Mount, 'id' | 'target'>): string => m.id ?? posix.resolve('/', m.target);
+
+/**
+ * Pack the cache mounts that the exported stages' RUNs name. A mount is read under the lock of
+ * its slot 0 (the one `shared` and `locked` users share), and only when no other live build
+ * names it in its lease: a mount some build is writing is left out, with a warning.
+ */
+async function packMounts(s: Session, stages: PlannedStage[], exportDir: string): Promise<CacheMountRef[]> {
+  const out: CacheMountRef[] = [];
+  const seen = new Set<string>();
+  for (const st of stages) {
+    for (const step of st.steps) {
+      if (step.instr.kind !== 'RUN') continue;
+      for (const m of step.instr.mounts) {
+        if (m.type !== 'cache') continue;
+        const id = cacheMountId(m);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const owned = s.store.acquireDir(CACHE_MOUNTS, id, { slots: 1 });
+        if (!owned) {
+          s.bus.emit({ type: 'warning', message: `cache mount ${id} is locked by another build: not exported` });
+          continue;
+        }
+        try {
+          if (s.store.dirLeased(owned.path, s.lease?.path)) {
+            s.bus.emit({ type: 'warning', message: `cache mount ${id} is in use by another build: not exported` });
+            continue;
+          }
+          if (isEmptyDir(owned.path)) continue;
+          const tmp = join(exportDir, 'blobs', 'sha256', `.mount-${randomBytes(6).toString('hex')}`);
+          const packed = await packDir(owned.path, tmp);
+          renameSync(tmp, join(exportDir, 'blobs', 'sha256', packed.digest.slice(7)));
+          out.push({ id, target: m.target, platform: s.platform, created: Date.now(), files: packed.files, blob: { mediaType: MOUNT_MEDIA, digest: packed.digest, size: packed.size } });
+        } finally {
+          owned.release();
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** Write the cache manifest of this build, with its blobs, into `dir/export` (an OCI layout). */
-async function stageLayout(s: Session, mode: 'min' | 'max', dir: string): Promise<{ entries: number; layers: number }> {
+async function stageLayout(s: Session, spec: CacheSpec, dir: string): Promise<{ entries: number; layers: number; mounts: number }> {
+  const { mode } = spec;
   const { store } = s;
   const { exportImage } = await import('./oci/export.js');
   const entries: CacheEntry[] = [];
@@ -88,21 +138,22 @@ async function stageLayout(s: Session, mode: 'min' | 'max', dir: string): Promis
       refs.set(l, { layer: l, size: store.getLayer(l)?.size ?? 0, blob: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffId: config.rootfs.diff_ids[i]! });
     });
   }
-  const cacheConfig: CacheConfig = { schema: CACHE_SCHEMA, entries, layers: [...refs.values()] };
   mkdirSync(join(exportDir, 'blobs', 'sha256'), { recursive: true });
+  const mounts = spec.cacheMounts ? await packMounts(s, stagesFor(s, mode), exportDir) : [];
+  const cacheConfig: CacheConfig = { schema: CACHE_SCHEMA, entries, layers: [...refs.values()], ...(mounts.length ? { mounts } : {}) };
   const cfg = writeBlob(exportDir, Buffer.from(JSON.stringify(cacheConfig)));
   const manifestBytes = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MANIFEST,
       config: { mediaType: CACHE_CONFIG, ...cfg },
-      layers: [...new Map([...refs.values()].map((r) => [r.blob.digest, r.blob])).values()],
+      layers: [...new Map([...[...refs.values()].map((r) => r.blob), ...mounts.map((m) => m.blob)].map((b) => [b.digest, b])).values()],
     }),
   );
   const man = writeBlob(exportDir, manifestBytes);
   writeFileSync(join(exportDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(join(exportDir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: MANIFEST, ...man, annotations: { [REF_NAME]: CACHE_TAG } }] }));
-  return { entries: entries.length, layers: refs.size };
+  return { entries: entries.length, layers: refs.size, mounts: mounts.length };
 }
 
 /** Copy the staged layout into `dest` (blobs first, index.json last and atomically). */
@@ -121,10 +172,10 @@ function publishLocal(staged: string, dest: string): void {
 }
 
 /** Export this build's cache to `spec`; returns what went in. */
-export async function exportCache(s: Session, spec: CacheSpec): Promise<{ entries: number; layers: number; digest?: string }> {
+export async function exportCache(s: Session, spec: CacheSpec): Promise<{ entries: number; layers: number; mounts: number; digest?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'stratum-cache-out-'));
   try {
-    const counts = await stageLayout(s, spec.mode, dir);
+    const counts = await stageLayout(s, spec, dir);
     const staged = join(dir, 'export');
     if (spec.type === 'local') {
       publishLocal(staged, spec.dir);

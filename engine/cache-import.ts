@@ -17,8 +17,8 @@
  * Keys are sha256 over records that include the platform and the executor: machine B hits
  * only with the executor machine A used. Errors reading a cache are warnings: the steps build.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChainDigest, LayerDigest, StepKey } from '../cache/digest.js';
@@ -30,6 +30,8 @@ import type { FileRow, KeyRecordV1 } from './step-key.js';
 import type { Lease } from '../cache/leases.js';
 import { StoreError } from '../cache/store-types.js';
 import { EXIT, UserError } from './errors.js';
+import type { OwnedDir } from '../cache/owned-dirs.js';
+import { isEmptyDir, unpackTo } from './cache-mount-archive.js';
 
 export const CACHE_CONFIG = 'application/vnd.stratum.cache.config.v1+json';
 export const CACHE_SCHEMA = 'stratum-cache/v1';
@@ -58,10 +60,25 @@ export interface CacheLayerRef {
   diffId: string;
 }
 
+/** A `RUN --mount=type=cache` directory exported with `cache-mounts=true`. */
+export interface CacheMountRef {
+  /** The mount's id (its target when it names none), as the store names the directory. */
+  id: string;
+  target: string;
+  /** The platform the exporting build built for (`linux/amd64`): contents are per platform. */
+  platform: string;
+  /** When it was packed (ms since 1970), and its regular files. */
+  created: number;
+  files: number;
+  blob: { mediaType: string; digest: string; size: number };
+}
+
 export interface CacheConfig {
   schema: typeof CACHE_SCHEMA;
   entries: CacheEntry[];
   layers: CacheLayerRef[];
+  /** Cache mounts (`cache-mounts=true`); absent in caches exported without them. */
+  mounts?: CacheMountRef[];
 }
 
 interface Source {
@@ -84,8 +101,11 @@ export class RemoteCache {
   readonly #bad = new Map<string, string>();
   /** A blob failed since the last takeFallback(): the build runs its stages again. */
   #fellBack = false;
-  /** Layer blobs downloaded (tests and the report count them). */
+  /** Layer and cache-mount blobs downloaded (tests and the report count them). */
   downloads = 0;
+  /** Cache mounts filled from a cache. */
+  mountsSeeded = 0;
+  readonly #seeded = new Set<string>();
 
   constructor(sources: Source[], store: Store, lease: Lease | undefined, warn: (message: string) => void) {
     this.#sources = sources;
@@ -125,6 +145,46 @@ export class RemoteCache {
       return { entry, size: ref?.size ?? 0 };
     }
     return undefined;
+  }
+
+  /**
+   * Fill the empty cache mount `id` of a RUN about to run from the first cache that carries
+   * one for this platform (`cache-mounts=true` on the exporting side). Only an empty mount
+   * is filled: what this machine's builds put there is never replaced or merged with another
+   * machine's. Not while another build names the directory in its lease (a `shared` user),
+   * and the slot is held by the caller (`locked`, `private`). The blob is verified, unpacked
+   * beside the slot and renamed over the empty directory, so a reader sees nothing or all.
+   * A mount that cannot come in is a warning: the RUN runs with the empty one.
+   */
+  async seedMount(id: string, platform: string, dir: OwnedDir): Promise<void> {
+    if (this.#seeded.has(dir.path)) return;
+    this.#seeded.add(dir.path);
+    for (const source of this.#sources) {
+      const m = source.config.mounts?.find((x) => x.id === id && x.platform === platform);
+      if (!m) continue;
+      if (!isEmptyDir(dir.path) || this.#store.dirLeased(dir.path, this.#lease?.path)) return;
+      const tmp = `${dir.path}.import-${randomBytes(6).toString('hex')}`;
+      const work = mkdtempSync(join(tmpdir(), 'stratum-cache-mount-'));
+      try {
+        const file = await source.fetch(m.blob, join(work, 'blob'));
+        const found = await sha256File(file);
+        if (found.digest !== m.blob.digest || found.size !== m.blob.size) throw new Error(`blob ${m.blob.digest} has sha256 ${found.digest} and ${found.size} bytes`);
+        this.downloads++;
+        await unpackTo(file, tmp, `${source.label}: cache mount ${id}`);
+        try {
+          renameSync(tmp, dir.path);
+        } catch {
+          return; // a build wrote into it meanwhile: its contents win
+        }
+        this.mountsSeeded++;
+      } catch (err) {
+        this.#warn(`${source.label}: cache mount ${id} (${m.blob.digest}) cannot be used: ${(err as Error).message}; the RUN starts with an empty one`);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+        rmSync(work, { recursive: true, force: true });
+      }
+      return;
+    }
   }
 
   /** Why a key this cache holds missed anyway: its layer's blob failed verification. */
@@ -220,6 +280,16 @@ export class RemoteCache {
 }
 
 const badName = (source: Source, digest: string) => `${source.label} ${digest}`;
+
+async function sha256File(path: string): Promise<{ digest: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    size += chunk.length;
+  }
+  return { digest: `sha256:${h.digest('hex')}`, size };
+}
 
 function sha256(b: Buffer): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -22,6 +22,9 @@ export interface MountOptions {
   signal?: AbortSignal;
   /** Called when a mount's directory was busy: it took `slot` after `waitedMs`. */
   onContention?: (id: string, slot: number, waitedMs: number) => void;
+  /** Fill a cache mount's directory before first use (from a --cache-from cache that
+   *  carries it: engine/cache-import.ts); called with the slot held, before the RUN sees it. */
+  seed?: (id: string, dir: OwnedDir) => Promise<void>;
 }
 
 export const CACHE_MOUNTS = 'cache-mounts';

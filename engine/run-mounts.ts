@@ -75,8 +75,10 @@ async function resolveOne(store: Store, contextDir: string, workdir: string, m: 
     switch (m.type) {
       case 'cache': {
         if (target === '/') throw new MountError('RUN --mount=type=cache over / would hide the whole image', 'give the cache mount a target directory');
-        const owned = await acquireCache(store, m.id ?? posix.resolve('/', m.target), m.sharing ?? 'shared', o);
+        const id = m.id ?? posix.resolve('/', m.target);
+        const owned = await acquireCache(store, id, m.sharing ?? 'shared', o);
         held.push(owned);
+        await o.seed?.(id, owned);
         o.lease?.add({ dirs: [owned.path] });
         out.push({ type: 'bind', source: owned.path, target, readonly: false });
         break;

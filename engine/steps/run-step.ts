@@ -10,6 +10,7 @@ import { viewOf } from '../stage-state.js';
 import { KEY_SCHEMA } from '../step-key.js';
 import { resolveUser } from '../user-resolve.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
+import type { OwnedDir } from '../../cache/owned-dirs.js';
 
 type RunInstr = Extract<Instruction, { kind: 'RUN' }>;
 
@@ -43,6 +44,7 @@ export const runStep: FsHandler<KeyInputs> = {
         env: s.opts.hostEnv ?? process.env,
         signal,
         onContention: (name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource: 'cache-mount', name, index: step.index, slot, waitedMs }),
+        ...(s.remoteCache ? { seed: (id: string, dir: OwnedDir) => s.remoteCache!.seedMount(id, s.platform, dir) } : {}),
       });
     } catch (err) {
       if (err instanceof MountError) throw stepError(s, step, 'RUN_MOUNT', err.message, err.hint);
