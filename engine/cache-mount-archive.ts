@@ -82,7 +82,10 @@ export async function unpackTo(file: string, dest: string, label: string): Promi
   const links = new Set<string>();
   const ex = extract();
   ex.on('entry', (header, stream, next) => {
-    const fail = (why: string) => ex.destroy(new Error(`${label}: ${why}`));
+    const fail = (why: string) => {
+      stream.on('error', () => {}); // the entry dies with the extractor; its error is ours
+      ex.destroy(new Error(`${label}: ${why}`));
+    };
     const name = posix.normalize(header.name).replace(/\/+$/, '');
     if (name === '.' || name === '') {
       stream.resume();
