@@ -17,7 +17,7 @@ const STORE_FLAGS: Record<string, string[]> = {
   inspect: ['format'],
   rmi: [],
   du: ['format'],
-  prune: ['keep-storage', 'until', 'grace', 'format', 'force'],
+  prune: ['keep-storage', 'until', 'grace', 'format', 'force', 'all', 'dry-run'],
   load: ['tag'],
   cache: ['format'],
   bench: [],
