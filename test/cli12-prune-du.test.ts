@@ -133,4 +133,38 @@ t.test('prune --all while a build runs keeps what its lease names: the next buil
   assert.equal(stepsDone(again).filter((e) => !e.metadata).map((e) => e.cached), [true, true]);
 });
 
+t.test('du -v lists every build key and layer with size, last use, sharing and its users, and touches nothing', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY a /\nRUN cp a b\n', 'ctx/a': 'one\n' });
+  assert.is((await build(rig.path('ctx'), '-t', 'app:1')).code, 0);
+  // The same COPY under another RUN: the COPY's layer is now shared by two images.
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY a /\nRUN cp a c\n' });
+  assert.is((await build(rig.path('ctx'), '-t', 'app:2')).code, 0);
+  const before = snapshot(store());
+  const r = await runCli(['du', '-v', '--format', 'json', '--cache-dir', store()]);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(snapshot(store()), before, 'du -v reads, never touches (a key\'s mtime is its last use)');
+  const v = (JSON.parse(r.stdout) as { verbose: { buildCache: { step: string; layer: string; size: number; lastUsed: string; shared: boolean }[]; layers: { digest: string; shared: boolean; steps: number; images: string[] }[]; images: { name: string; sharedSize: number; uniqueSize: number }[] } }).verbose;
+  assert.equal(v.buildCache.map((k) => k.step).sort(), ['COPY a /', 'RUN cp a b', 'RUN cp a c']);
+  const copy = v.buildCache.find((k) => k.step === 'COPY a /')!;
+  assert.is(copy.shared, true);
+  assert.is(copy.size, 4);
+  assert.ok(!Number.isNaN(Date.parse(copy.lastUsed)));
+  assert.is(v.buildCache.find((k) => k.step === 'RUN cp a b')!.shared, true, 'its layer is also app:1\'s');
+  const copyLayer = v.layers.find((l) => l.digest === copy.layer)!;
+  assert.equal(copyLayer.images, ['app:1', 'app:2']);
+  assert.is(copyLayer.steps, 1);
+  const app1 = v.images.find((i) => i.name === 'app:1')!;
+  assert.is(app1.sharedSize, 4, 'the COPY layer is shared with app:2');
+  assert.is(app1.uniqueSize, 4, 'the RUN layer is its own');
+
+  const text = await runCli(['du', '-v', '--cache-dir', store()]);
+  assert.is(text.code, 0, text.stderr);
+  for (const title of ['Images space usage:', 'Containers space usage:', 'Local Volumes space usage:', 'Build cache usage:', 'Layers:']) assert.ok(text.stdout.includes(title), title);
+  assert.match(text.stdout, /CACHE ID\s+CACHE TYPE\s+SIZE\s+CREATED\s+LAST USED\s+SHARED\s+STEP/);
+  assert.match(text.stdout, /[0-9a-f]{12}\s+COPY\s+4 B\s+.* ago\s+.* ago\s+true\s+COPY a \//);
+  assert.match(text.stdout, /app\s+1\s+[0-9a-f]{12}/);
+  assert.match(text.stdout, /1 step, app:1, app:2/);
+  assert.match(text.stdout, /TYPE\s+TOTAL\s+ACTIVE/, 'the summary follows');
+});
+
 t.run();

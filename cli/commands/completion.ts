@@ -16,7 +16,7 @@ const STORE_FLAGS: Record<string, string[]> = {
   history: ['format', 'no-trunc'],
   inspect: ['format'],
   rmi: [],
-  du: ['format'],
+  du: ['format', 'verbose'],
   prune: ['keep-storage', 'until', 'grace', 'format', 'force', 'all', 'dry-run'],
   load: ['tag'],
   cache: ['format'],
