@@ -69,7 +69,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   process.once('SIGTERM', onSignal);
   try {
     const result = await build({ ...engineOptions(opts, store, bus, mode), signal: controller.signal });
-    tui?.unmount();
+    await tui?.unmount();
     // The step's output tail is already on screen (the UI's failure panel, or the plain log);
     // the error itself, with its position and hint, goes to stderr in every mode.
     if (result.error) io.stderr.write(formatError(result.error) + '\n');
@@ -87,7 +87,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    tui?.unmount();
+    await tui?.unmount();
   }
 }
 

@@ -116,6 +116,9 @@ export function totalsText(last: BuildTotals, storeSize: number | undefined): st
 }
 
 
+/** Braille spinner frames; one per tick. */
+export const SPINNER_FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'] as const;
+
 /** A run of text in one tone: a line of the UI is a list of them. */
 export interface Segment {
   text: string;
