@@ -110,7 +110,7 @@ export interface LiveLeases {
 }
 
 /** The roots of every live lease; dead owners' leases are removed (they protect nothing). */
-export function readLeases(s: StoreState): LiveLeases {
+export function readLeases(s: StoreState, opts: { keepDead?: boolean } = {}): LiveLeases {
   const dir = join(s.layout.root, LEASES);
   const out: LiveLeases = { layers: new Set(), keys: new Set(), dirs: new Set(), blobs: new Set(), pids: new Set(), oldest: undefined, count: 0, removedDead: 0 };
   for (const name of sfs.readdir(dir)) {
@@ -127,7 +127,7 @@ export function readLeases(s: StoreState): LiveLeases {
     const owner = parseOwner(doc?.owner);
     if (!doc || !owner || !ownerAlive(owner)) {
       // Written atomically, so an unparsable lease is not one being written: it is junk.
-      sfs.unlink(path);
+      if (!opts.keepDead) sfs.unlink(path);
       out.removedDead++;
       continue;
     }

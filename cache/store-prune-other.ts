@@ -109,7 +109,7 @@ export function planDirs(s: StoreState, o: { now: number; leases: LiveLeases; un
   return { remove, legacy };
 }
 
-export function sweepDirs(plan: DirPlan): { removed: number; bytes: number } {
+export function sweepDirs(plan: DirPlan, onRemoved: (path: string, bytes: number) => void = () => {}): { removed: number; bytes: number } {
   let removed = 0;
   let bytes = 0;
   for (const slot of plan.remove) {
@@ -118,12 +118,15 @@ export function sweepDirs(plan: DirPlan): { removed: number; bytes: number } {
     if (removeSlot(slot)) {
       removed++;
       bytes += b;
+      onRemoved(slot.path, b);
     }
   }
   for (const base of plan.legacy) {
-    bytes += treeBytes(base);
+    const b = treeBytes(base);
+    bytes += b;
     sfs.rmrf(base);
     removed++;
+    onRemoved(base, b);
   }
   return { removed, bytes };
 }

@@ -23,11 +23,13 @@
  * objects drop what they cached as present.
  */
 import { asLayerDigest, asStepKey } from './digest.js';
-import type { PruneOptions, PruneReport } from './store-types.js';
+import type { PruneOptions, PruneReport, PrunedItem } from './store-types.js';
 import { decodeLayer } from './layer-manifest.js';
 import { decodeKey } from './key-file.js';
 import { listImages } from './image-store.js';
-import { removeLegacyFolders } from './store-legacy.js';
+import { legacyFolders, removeLegacyFolders } from './store-legacy.js';
+import { treeBytes } from './owned-dirs.js';
+import { join } from 'node:path';
 import { originBlob } from './layer-origin.js';
 import { walkFanned } from './store-walk.js';
 import { step } from './timed-steps.js';
@@ -69,8 +71,15 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   const item = (path: string, size: number, mtime: number): Item => ({ path, size, mtime, refs: 0, removed: false });
 
   // An older layout's folders (`blobs-v1/`…) are invisible to this store: only space.
-  const legacy = step(steps, 'remove old layout folders', () => removeLegacyFolders(L.root));
-  const leases = step(steps, 'read leases', () => readLeases(s));
+  // A dry run plans exactly as a real prune does and stops before the first change.
+  const dry = opts.dryRun === true;
+  const legacyItems = step(steps, 'list old layout folders', () =>
+    legacyFolders(L.root).map((f): PrunedItem => ({ kind: 'legacy', name: f, path: join(L.root, f), bytes: treeBytes(join(L.root, f)) })),
+  );
+  const legacy = dry
+    ? { folders: legacyItems.map((i) => i.name), bytes: legacyItems.reduce((n, i) => n + i.bytes, 0) }
+    : step(steps, 'remove old layout folders', () => removeLegacyFolders(L.root));
+  const leases = step(steps, 'read leases', () => readLeases(s, { keepDead: dry }));
   // Everything written since the oldest live lease began may belong to it.
   const graceMs = Math.max(grace, leases.oldest !== undefined ? now - leases.oldest + 1_000 : 0);
 
@@ -221,7 +230,7 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   );
   const dirPlan = step(steps, 'plan directories', () => planDirs(s, { now, leases, ...(opts.until !== undefined ? { until: opts.until } : {}), ...(opts.keepStorage !== undefined ? { keepStorage: Math.max(0, opts.keepStorage - size) } : {}) }));
 
-  step(steps, 'read leases again', () => spareLeased(readLeases(s), { keys, layers, blobs }));
+  step(steps, 'read leases again', () => spareLeased(readLeases(s, { keepDead: dry }), { keys, layers, blobs }));
 
   const removed = (xs: Iterable<Item>) => [...xs].filter((x) => x.removed);
   const gone = {
@@ -230,6 +239,35 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
     blobs: [...removed(blobs.values()), ...junk.blobs],
   };
   const all = [...gone.keys, ...gone.layers, ...gone.blobs];
+  const name = (x: Item) => x.path.slice(x.path.lastIndexOf('/') + 1).replace(/\.json$/, '');
+  const items: PrunedItem[] = [
+    ...legacyItems,
+    ...gone.keys.map((x): PrunedItem => ({ kind: 'key', name: name(x), path: x.path, bytes: x.size })),
+    ...gone.layers.map((x): PrunedItem => ({ kind: 'layer', name: name(x), path: x.path, bytes: x.size })),
+    ...gone.blobs.map((x): PrunedItem => ({ kind: 'blob', name: name(x), path: x.path, bytes: x.size })),
+    ...docPlan.remove.map((d): PrunedItem => ({ kind: 'document', name: `${d.kind}/${d.path.slice(d.path.lastIndexOf('/') + 1)}`, path: d.path, bytes: d.size })),
+    ...dirPlan.remove.map((d): PrunedItem => ({ kind: 'directory', name: `${d.kind}/${d.base.slice(d.base.lastIndexOf('/') + 1)}/${d.slot}${d.name ? ` (${d.name})` : ''}`, path: d.path, bytes: dry ? treeBytes(d.path) : 0 })),
+    ...dirPlan.legacy.map((p): PrunedItem => ({ kind: 'directory', name: p.slice(p.lastIndexOf('/') + 1), path: p, bytes: dry ? treeBytes(p) : 0 })),
+  ];
+  const docBytes = docPlan.remove.reduce((n, d) => n + d.size, 0);
+  const common = {
+    steps,
+    removedLegacy: legacy.folders,
+    removedKeys: gone.keys.length,
+    removedLayers: gone.layers.length,
+    removedBlobs: gone.blobs.length,
+    freedBytes: sum(all) + legacy.bytes,
+    sizeBefore: sizeBefore + legacy.bytes,
+    sizeAfter: sizeBefore - sum(all),
+    removedDocs: docPlan.remove.length,
+    leases: leases.count,
+    removedLeases: leases.removedDead,
+  };
+  if (dry) {
+    const dirItems = items.filter((i) => i.kind === 'directory');
+    return { ...common, dryRun: true, items, removedDirs: dirItems.length, freedDirBytes: dirItems.reduce((n, i) => n + i.bytes, 0) + docBytes };
+  }
+
   if (all.length) bumpEpoch(s);
   step(steps, 'sweep keys', () => gone.keys.forEach((x) => sfs.unlink(x.path)));
   step(steps, 'sweep layers', () => {
@@ -240,24 +278,11 @@ export function pruneStore(s: StoreState, opts: PruneOptions): PruneReport {
   step(steps, 'sweep blobs', () => gone.blobs.forEach((x) => sfs.unlink(x.path)));
   if (all.length) bumpEpoch(s);
   step(steps, 'sweep documents', () => docPlan.remove.forEach((d) => sfs.unlink(d.path)));
-  const dirs = step(steps, 'sweep directories', () => sweepDirs(dirPlan));
-
-  const freedBytes = sum(all) + legacy.bytes;
-  return {
-    steps,
-    removedLegacy: legacy.folders,
-    removedKeys: gone.keys.length,
-    removedLayers: gone.layers.length,
-    removedBlobs: gone.blobs.length,
-    freedBytes,
-    sizeBefore: sizeBefore + legacy.bytes,
-    sizeAfter: sizeBefore - sum(all),
-    removedDirs: dirs.removed,
-    removedDocs: docPlan.remove.length,
-    freedDirBytes: dirs.bytes + docPlan.remove.reduce((n, d) => n + d.size, 0),
-    leases: leases.count,
-    removedLeases: leases.removedDead,
-  };
+  // Directory sizes are measured as they go (sweepDirs); a slot a build took meanwhile stays.
+  const dirSizes = new Map<string, number>();
+  const dirs = step(steps, 'sweep directories', () => sweepDirs(dirPlan, (path, bytes) => dirSizes.set(path, bytes)));
+  const swept = items.filter((i) => i.kind !== 'directory' || dirSizes.has(i.path)).map((i) => (i.kind === 'directory' ? { ...i, bytes: dirSizes.get(i.path)! } : i));
+  return { ...common, dryRun: false, items: swept, removedDirs: dirs.removed, freedDirBytes: dirs.bytes + docBytes };
 }
 
 /** What a build leased after the first read is spared: its keys (with their layers and

@@ -192,9 +192,23 @@ export interface PruneOptions {
    *  build that has not written its key yet. Default 60 s. A fallback for writers without a
    *  lease: a live lease protects what it names and everything written since it began. */
   graceMs?: number;
+  /** Plan only: report what would go (`items`), touch nothing, not even dead leases. */
+  dryRun?: boolean;
+}
+
+/** One thing a prune removes (or, dry, would remove). `name` is a digest, a folder or slot name. */
+export interface PrunedItem {
+  kind: 'key' | 'layer' | 'blob' | 'legacy' | 'document' | 'directory';
+  name: string;
+  path: string;
+  bytes: number;
 }
 
 export interface PruneReport {
+  /** True when nothing was removed: the report says what a real prune would remove. */
+  dryRun: boolean;
+  /** Everything removed (or that would be), in the order it goes. */
+  items: PrunedItem[];
   steps: { name: string; ms: number }[];
   removedKeys: number;
   removedLayers: number;

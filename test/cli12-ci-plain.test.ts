@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { suite, Rig } from './util/rig.js';
 import { runCli } from './util/cli.js';
+import { tool } from './util/oci-kit.js';
 import { quote } from '../cli/reporters/plain.js';
 
 const t = suite('cli12 ci and plain', { timeoutMs: 60_000 });
@@ -24,8 +25,9 @@ t.test('--metadata-file writes the result atomically; $GITHUB_STEP_SUMMARY gets 
   const meta = JSON.parse(readFileSync(rig.path('meta.json'), 'utf8'));
   assert.is(meta.ok, true);
   assert.is(meta['image.name'], 'app:dev');
-  assert.match(meta['containerimage.digest'], /^[0-9a-f]{64}$/);
-  assert.is(meta.image.chain, meta['containerimage.digest']);
+  assert.match(meta['containerimage.digest'], /^sha256:[0-9a-f]{64}$/);
+  assert.match(meta.image.chain, /^[0-9a-f]{64}$/);
+  assert.is.not(meta['containerimage.digest'], `sha256:${meta.image.chain}`, 'the manifest digest, not the chain digest');
   assert.is(meta.image.layers.length, 2);
   assert.equal(meta.tags, ['app:dev']);
   assert.equal(meta.outputs, [{ type: 'local', dest: rig.path('out') }]);
@@ -40,6 +42,27 @@ t.test('--metadata-file writes the result atomically; $GITHUB_STEP_SUMMARY gets 
   assert.match(md, /\| 2 \| 0 \|/);
   assert.match(md, /- tag `app:dev`/);
   assert.is(again.code, 0);
+});
+
+t.test('--metadata-file: containerimage.digest is the OCI manifest digest skopeo reports for the exported image', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY a /\nRUN cp a b\nCMD ["/b"]\n', 'ctx/a': 'a\n' });
+  const base = ['build', '--progress=plain', '--cache-dir', rig.path('store'), '-t', 'app:1'];
+  // First without any export: the digest is computed from the layers alone.
+  const bare = await runCli([...base, '--metadata-file', rig.path('bare.json'), rig.path('ctx')]);
+  assert.is(bare.code, 0, bare.stderr);
+  const r = await runCli([...base, '-o', `type=oci,dest=${rig.path('app.tar')}`, '--metadata-file', rig.path('meta.json'), rig.path('ctx')]);
+  assert.is(r.code, 0, r.stderr);
+  const meta = JSON.parse(readFileSync(rig.path('meta.json'), 'utf8'));
+  const inspect = JSON.parse((await tool('skopeo', ['inspect', `oci-archive:${rig.path('app.tar')}`])).stdout) as { Digest: string };
+  assert.is(meta['containerimage.digest'], inspect.Digest);
+  assert.is(JSON.parse(readFileSync(rig.path('bare.json'), 'utf8'))['containerimage.digest'], inspect.Digest, 'the same digest without an export');
+  assert.is(meta['containerimage.descriptor'].digest, inspect.Digest);
+  assert.is(meta['containerimage.descriptor'].mediaType, 'application/vnd.oci.image.manifest.v1+json');
+  const raw = (await tool('skopeo', ['inspect', '--raw', `oci-archive:${rig.path('app.tar')}`])).stdout;
+  assert.is(meta['containerimage.descriptor'].size, Buffer.byteLength(raw));
+  const config = JSON.parse(raw) as { config: { digest: string } };
+  assert.is(meta['containerimage.config.digest'], config.config.digest);
+  assert.match(meta.image.chain, /^[0-9a-f]{64}$/, 'the chain digest stays, under image.chain');
 });
 
 t.test('a failed build still writes its metadata (ok false, the error code)', async () => {

@@ -52,7 +52,7 @@ t.test('prune --keep-storage keeps the most recently used and never an image\'s 
   const report = store.prune({ keepStorage, roots: new Set(), graceMs: 0 });
   assert.equal(
     report.steps.map((s) => s.name),
-    ['remove old layout folders', 'read leases', 'read images', 'read keys', 'read layers', 'read blobs', 'read documents', 'mark', 'expire', 'evict least recently used', 'release documents', 'plan directories', 'read leases again', 'sweep keys', 'sweep layers', 'sweep blobs', 'sweep documents', 'sweep directories'],
+    ['list old layout folders', 'remove old layout folders', 'read leases', 'read images', 'read keys', 'read layers', 'read blobs', 'read documents', 'mark', 'expire', 'evict least recently used', 'release documents', 'plan directories', 'read leases again', 'sweep keys', 'sweep layers', 'sweep blobs', 'sweep documents', 'sweep directories'],
   );
   assert.is(report.sizeBefore, before);
   assert.is(report.sizeAfter, store.size());

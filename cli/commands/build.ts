@@ -69,14 +69,16 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   process.once('SIGTERM', onSignal);
   try {
     const result = await build({ ...engineOptions(opts, store, bus, mode), signal: controller.signal });
-    tui?.unmount();
+    await tui?.unmount();
     // The step's output tail is already on screen (the UI's failure panel, or the plain log);
     // the error itself, with its position and hint, goes to stderr in every mode.
     if (result.error) io.stderr.write(formatError(result.error) + '\n');
     for (const p of result.pushed ?? []) io.stderr.write(`pushed ${p.name}: ${p.digest}\n`);
     if (opts.metadataFile || process.env.GITHUB_STEP_SUMMARY) {
       const ci = await import('./ci-report.js');
-      const meta = ci.buildMetadata(result, opts.tags, opts.outputs);
+      // The manifest digest needs every layer's gzip digest: cached by an export, else one gzip pass.
+      const digests = result.ok && result.image ? await (await import('../../engine/oci/export.js')).imageDigests(store, result.image).catch((err: unknown) => void io.stderr.write(`stratum: the image's OCI digest could not be computed: ${(err as Error).message}\n`)) : undefined;
+      const meta = ci.buildMetadata(result, opts.tags, opts.outputs, digests);
       if (opts.metadataFile) ci.writeMetadataFile(opts.metadataFile, meta);
       ci.appendStepSummary(meta, opts.target ?? (relative(process.cwd(), opts.context) || '.'), process.env, (l) => io.stderr.write(l + '\n'));
     }
@@ -85,7 +87,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    tui?.unmount();
+    await tui?.unmount();
   }
 }
 

@@ -11,9 +11,14 @@ import { formatDuration } from '../ui/format.js';
 
 export interface BuildMetadata {
   ok: boolean;
-  /** buildx's keys: the tags, comma separated, and the image's digest (its chain digest here). */
+  /** buildx's keys: the tags, comma separated; the OCI manifest's digest (`sha256:…`, what
+   *  `skopeo inspect` and a registry report for the image `-o type=oci` or `--push` writes),
+   *  its descriptor, and the config blob's digest. */
   'image.name'?: string;
   'containerimage.digest'?: string;
+  'containerimage.descriptor'?: { mediaType: string; digest: string; size: number };
+  'containerimage.config.digest'?: string;
+  /** stratum's own identity of the image: the chain digest of its layers (`stratum images`' IMAGE ID). */
   image?: { chain: string; layers: string[]; config: unknown };
   tags: string[];
   outputs: { type: string; dest: string }[];
@@ -24,12 +29,25 @@ export interface BuildMetadata {
   error?: { code: string; message: string };
 }
 
-export function buildMetadata(result: BuildResult, tags: string[], outputs: { type: string; dest: string }[]): BuildMetadata {
+export interface ImageDigests {
+  manifest: { mediaType: string; digest: string; size: number };
+  config: string;
+}
+
+/** The metadata of a finished build; `digests` are the OCI digests of its image (engine/oci/export.ts imageDigests). */
+export function buildMetadata(result: BuildResult, tags: string[], outputs: { type: string; dest: string }[], digests?: ImageDigests): BuildMetadata {
   const img = result.ok ? result.image : undefined;
   return {
     ok: result.ok,
     ...(result.ok && tags.length ? { 'image.name': tags.join(',') } : {}),
-    ...(img ? { 'containerimage.digest': img.chain, image: { chain: img.chain, layers: img.layers, config: img.config } } : {}),
+    ...(img && digests
+      ? {
+          'containerimage.digest': digests.manifest.digest,
+          'containerimage.descriptor': { mediaType: digests.manifest.mediaType, digest: digests.manifest.digest, size: digests.manifest.size },
+          'containerimage.config.digest': digests.config,
+        }
+      : {}),
+    ...(img ? { image: { chain: img.chain, layers: img.layers, config: img.config } } : {}),
     tags: result.ok ? tags : [],
     outputs: result.ok ? outputs.map((o) => ({ type: o.type, dest: o.dest })) : [],
     hits: result.hits,
@@ -63,7 +81,7 @@ export function stepSummary(meta: BuildMetadata, target: string): string {
     `| ${meta.hits} | ${meta.misses} | ${formatDuration(meta.savedMs)} |`,
     '',
   ];
-  if (meta.image) lines.push(`Image \`${meta.image.chain}\``, '');
+  if (meta['containerimage.digest']) lines.push(`Image \`${meta['containerimage.digest']}\``, '');
   for (const t of meta.tags) lines.push(`- tag \`${t}\``);
   for (const o of meta.outputs) lines.push(`- output ${o.type} \`${o.dest}\``);
   if (meta.error) lines.push(`Error (${meta.error.code}): ${meta.error.message}`);

@@ -16,12 +16,16 @@
  */
 import { EXIT } from '../../engine/errors.js';
 import { usageError } from '../usage.js';
-import { formatSize, openStore, parseCommand, parseDuration, parseSize, withStoreErrors, type CommandIo } from './common.js';
+import { formatSize, table, openStore, parseCommand, parseDuration, parseSize, withStoreErrors, type CommandIo } from './common.js';
 import { recentlyUsedLayers } from './store-usage.js';
 
-export const PRUNE_USAGE = `Usage: stratum prune [--keep-storage SIZE] [--until DURATION] [--grace DURATION] [--format json] [--cache-dir DIR]
+export const PRUNE_USAGE = `Usage: stratum prune [-a|--all] [--dry-run] [--keep-storage SIZE] [--until DURATION] [--grace DURATION] [--format json] [--cache-dir DIR]
 
-Remove cache entries nothing uses. Layers of tagged images are never removed.
+Remove build cache nothing uses. Tagged images and their layers, the layers of containers'
+images, and what a running build or import uses are never removed (\`stratum rmi\` removes images).
+  -a, --all                 remove all build cache, not only what nothing uses (as \`docker builder prune --all\`):
+                            every build key, and every workspace and cache mount no build holds
+      --dry-run             print what would be removed, with sizes, and remove nothing
       --keep-storage SIZE   evict least recently used build cache until the store is at most SIZE (e.g. 500MB, 2GB, 1GiB)
       --until DURATION      also remove build cache unused for longer than DURATION (e.g. 24h, 7d, 1h30m)
       --grace DURATION      keep what was written or used in the last DURATION (default 1m), for writers without a lease
@@ -37,14 +41,20 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
     format: { type: 'string' },
     // docker prune asks for confirmation unless -f; stratum never asks, so -f is accepted and changes nothing.
     force: { type: 'boolean', short: 'f' },
+    all: { type: 'boolean', short: 'a' },
+    'dry-run': { type: 'boolean' },
   });
   if (values.help) return void io.stdout.write(PRUNE_USAGE + '\n'), EXIT.ok;
   if (positionals.length) throw usageError(`${command}: unexpected argument "${positionals[0]}"`);
   if (values.format !== undefined && values.format !== 'json') throw usageError(`${command}: --format takes json`);
   const keepStorage = values['keep-storage'] !== undefined ? parseSize(values['keep-storage'] as string) : undefined;
   if (values['keep-storage'] !== undefined && keepStorage === undefined) throw usageError(`${command}: --keep-storage takes a size like 500MB, 2GB or 1GiB (got "${values['keep-storage']}")`);
-  const until = values.until !== undefined ? parseDuration(values.until as string) : undefined;
-  if (values.until !== undefined && until === undefined) throw usageError(`${command}: --until takes a duration like 24h, 7d or 1h30m (got "${values.until}")`);
+  const parsedUntil = values.until !== undefined ? parseDuration(values.until as string) : undefined;
+  if (values.until !== undefined && parsedUntil === undefined) throw usageError(`${command}: --until takes a duration like 24h, 7d or 1h30m (got "${values.until}")`);
+  // docker builder prune: without --all only unused cache goes; --all takes the rest too,
+  // still limited by --until when given. Images are not build cache: --all keeps them.
+  const until = parsedUntil ?? (values.all ? 0 : undefined);
+  const dryRun = values['dry-run'] === true;
   const grace = values.grace !== undefined ? parseDuration(values.grace as string) : 60_000;
   if (grace === undefined) throw usageError(`${command}: --grace takes a duration like 0s, 30s or 5m (got "${values.grace}")`);
   return withStoreErrors(async () => {
@@ -57,9 +67,19 @@ export async function pruneCommand(argv: string[], io: CommandIo, command = 'pru
       graceMs: grace,
       ...(keepStorage !== undefined ? { keepStorage } : {}),
       ...(until !== undefined ? { until } : {}),
+      dryRun,
     });
     if (values.format === 'json') {
       io.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      return EXIT.ok;
+    }
+    if (dryRun) {
+      const rows = [['TYPE', 'NAME', 'SIZE'], ...report.items.map((i) => [i.kind, i.name, formatSize(i.bytes)])];
+      const total = report.items.reduce((n, i) => n + i.bytes, 0);
+      io.stdout.write(
+        (report.items.length ? table(rows) + '\n' : '') +
+          `Would delete ${report.items.length} item${report.items.length === 1 ? '' : 's'}, ${formatSize(total)} (dry run: nothing was removed)\n`,
+      );
       return EXIT.ok;
     }
     const extra = report.removedDirs || report.removedDocs || report.leases;

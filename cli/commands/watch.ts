@@ -33,7 +33,7 @@ export async function watchCommand(opts: BuildCliOptions, io: Io): Promise<numbe
     await runner?.stop();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    tui?.unmount();
+    await tui?.unmount();
   }
   // Quitting is how a watch session ends: success.
   return EXIT.ok;

@@ -6,7 +6,7 @@ import { render } from 'ink';
 import type { EventBus } from '../../engine/events.js';
 import { App } from './App.js';
 import { colorEnabled } from './format.js';
-import { createBuildStore } from './store.js';
+import { createBuildStore, type BuildStore } from './store.js';
 import type { Mode } from './state.js';
 
 export interface TuiOptions {
@@ -20,6 +20,9 @@ export interface TuiOptions {
   onRebuild(force: boolean): void;
   /** Style the output. Default: on unless NO_COLOR is set (chalk handles FORCE_COLOR=0). */
   color?: boolean;
+  /** A store already subscribed to the bus (the CLI makes one before Ink is loaded, so that
+   *  the events emitted meanwhile are in the first frame); default: a new one. */
+  store?: BuildStore;
 }
 
 export interface Tui {
@@ -37,7 +40,7 @@ export interface Tui {
  */
 export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
   // Subscribed before the first render: no event emitted after renderTui() returns is lost.
-  const store = createBuildStore(bus, opts.mode);
+  const store = opts.store ?? createBuildStore(bus, opts.mode);
   const app = () => (
     <App
       bus={bus}
@@ -48,9 +51,6 @@ export function renderTui(bus: EventBus, opts: TuiOptions): Tui {
       onRebuild={opts.onRebuild}
     />
   );
-  // Clear the placeholder line reporters/attach.ts painted before Ink was loaded: Ink's
-  // first frame starts at the cursor, and would otherwise leave it as a ghost line.
-  if (opts.stdout.isTTY) opts.stdout.write('\r\x1b[2K');
   const instance = render(app(), {
     stdout: opts.stdout,
     // Passing `stdin: undefined` would override Ink's default of process.stdin.

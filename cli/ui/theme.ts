@@ -6,7 +6,9 @@
  */
 import { createContext, useContext } from 'react';
 
-export type Tone = 'ok' | 'bad' | 'warn' | 'info' | 'dim' | 'strong' | 'plain';
+import type { Tone } from './frame-text.js';
+
+export type { Tone };
 
 export interface ToneProps {
   color?: 'green' | 'red' | 'yellow' | 'cyan';

@@ -135,6 +135,31 @@ function ociDocuments(image: ImageRecord, infos: Map<string, ExportInfo>, epoch:
   return { config, manifestBytes, entry };
 }
 
+/**
+ * The digests an OCI export or a push gives `image`: its manifest's (what `skopeo inspect`
+ * and a registry report, BuildKit's `containerimage.digest`) and its config's. They depend on
+ * the layers, the config and the export epoch only, never on the image's name. A layer whose
+ * gzip digest is not cached is gzipped once, to nowhere, and its digests are cached, so a
+ * later export does not gzip it again.
+ */
+export async function imageDigests(store: Store, image: ImageRecord): Promise<{ manifest: Descriptor; config: string }> {
+  const epoch = exportEpoch();
+  const infos = new Map<string, ExportInfo>();
+  for (const [digest, layer] of uniqueLayers(store, image)) {
+    const fromOrigin = originInfo(store, layer);
+    let info: ExportInfo | undefined = fromOrigin ?? cachedTarInfo(store, layer.digest, epoch);
+    if (!info?.gz) {
+      info = await produceLayer(store, layer, epoch, true, async (s) => {
+        for await (const _ of s) void _;
+      });
+      rememberTarInfo(store, layer.digest, epoch, info);
+    }
+    infos.set(digest, info);
+  }
+  const { config, manifestBytes } = ociDocuments(image, infos, epoch);
+  return { manifest: descriptor(MEDIA.manifest, manifestBytes), config: `sha256:${sha256(config)}` };
+}
+
 const ociIndex = (manifests: Descriptor[]): OciIndex => ({ schemaVersion: 2, mediaType: MEDIA.index, manifests });
 const OCI_LAYOUT = json({ imageLayoutVersion: '1.0.0' });
 

@@ -92,6 +92,9 @@ t.test('commit turns the writable layer into an image that run sees', async () =
 t.test('a named volume keeps its data across rm and run; anonymous volumes go with rm -v', async () => {
   ok(await s('run', '--name', 'v1', '-v', 'appdata:/data', '-v', '/scratch', 'busybox', 'sh', '-c', 'echo kept > /data/f; echo tmp > /scratch/x'), 'write');
   const vols = ok(await s('volume', 'ls', '-q'), 'volume ls').stdout.trim().split('\n');
+  const du = JSON.parse(ok(await s('du', '-v', '--format', 'json'), 'du -v').stdout) as { verbose: { volumes: { name: string; links: number; size: number }[] } };
+  const appdata = du.verbose.volumes.find((v) => v.name === 'appdata');
+  assert.ok(appdata && appdata.links === 1 && appdata.size === 'kept\n'.length, JSON.stringify(du.verbose.volumes));
   assert.ok(vols.includes('appdata'), vols.join(','));
   assert.is(vols.length, 2);
   ok(await s('rm', '-v', 'v1'), 'rm -v');
@@ -194,7 +197,12 @@ t.test('prune keeps the layers of a container whose image tag was removed', asyn
   ok(await s('rm', 'base'), 'rm');
   ok(await s('run', '--name', 'pinned', 'tmp:gone', 'sh', '-c', 'echo more > /more'), 'run from it');
   ok(await s('rmi', 'tmp:gone'), 'rmi');
-  ok(await s('prune', '--grace', '0s'), 'prune');
+  // du -v says who stands on what: the container's image layers are used by it.
+  const du = JSON.parse(ok(await s('du', '-v', '--format', 'json'), 'du -v').stdout) as { verbose: { containers: { name: string; image: string }[]; layers: { images: string[] }[] } };
+  assert.ok(du.verbose.containers.some((c) => c.name === 'pinned' && c.image === 'tmp:gone'), 'du -v lists the container');
+  assert.ok(du.verbose.layers.some((l) => l.images.includes('container pinned')), 'and its layers as used by it');
+  // --all removes every build key, and still never a layer a container stands on.
+  ok(await s('prune', '--all', '--grace', '0s'), 'prune');
   ok(await s('commit', 'pinned', 'tmp:back'), 'commit after prune');
   assert.is(ok(await s('run', '--rm', 'tmp:back', 'cat', '/mine', '/more'), 'run').stdout, 'only-here\nmore\n');
   ok(await s('rm', 'pinned'), 'rm');

@@ -1,42 +1,13 @@
 import { Box, Text } from 'ink';
-import { currentFailure, type BuildTotals, type Phase, type UiState } from '../state.js';
-import { count, formatDuration, formatFiles, formatSize, truncate } from '../format.js';
-import { useTone, type Tone } from '../theme.js';
+import { currentFailure, type UiState } from '../state.js';
+import { count, formatFiles, truncate } from '../format.js';
+import { useTone } from '../theme.js';
+import { headerSegments, lastTone as toneOfLast, totalsText } from '../frame-text.js';
 import { useMemo } from 'react';
 import { formatError } from '../../../engine/errors.js';
 import type { BuildError } from '../../../engine/events.js';
 
-const PHASE: Record<Phase, { text: string; tone: Tone }> = {
-  idle: { text: 'starting', tone: 'dim' },
-  watching: { text: 'watching for changes', tone: 'ok' },
-  debouncing: { text: 'change detected', tone: 'info' },
-  building: { text: 'building', tone: 'info' },
-  cancelling: { text: 'cancelling the stale step', tone: 'warn' },
-  failed: { text: 'failed', tone: 'bad' },
-  done: { text: 'done', tone: 'ok' },
-  cancelled: { text: 'cancelled', tone: 'warn' },
-  stopped: { text: 'stopped', tone: 'dim' },
-};
-
-/** The header's state words, e.g. `failed, waiting for a change`. */
-export function phaseText(state: Pick<UiState, 'phase' | 'mode'>): string {
-  const { text } = PHASE[state.phase];
-  return state.phase === 'failed' && state.mode === 'watch' ? `${text}, waiting for a change` : text;
-}
-
-/** `ok in 3.2s · 5 hits · 2 misses · saved 41.2s · store 182 MB` (no `saved` when nothing was). */
-export function totalsText(last: BuildTotals, storeSize: number | undefined): string {
-  const outcome = last.ok ? 'ok' : last.cancelled ? 'cancelled' : 'failed';
-  const parts = [
-    `${outcome} in ${formatDuration(last.ms)}`,
-    count(last.hits, 'hit', 'hits'),
-    count(last.misses, 'miss', 'misses'),
-  ];
-  // `saved 0.0s` on a cold build says nothing the hit count does not.
-  if (last.savedMs >= 50) parts.push(`saved ${formatDuration(last.savedMs)}`);
-  if (storeSize !== undefined) parts.push(`store ${formatSize(storeSize)}`);
-  return parts.join(' · ');
-}
+export { phaseText, totalsText } from '../frame-text.js';
 
 export interface HeaderProps {
   state: UiState;
@@ -50,30 +21,20 @@ export interface HeaderProps {
  */
 export function Header({ state, columns }: HeaderProps) {
   const tone = useTone();
-  const phase = PHASE[state.phase];
   const building = state.phase === 'building' || state.phase === 'cancelling';
-  const progress = building
-    ? ` · ${state.finished.length}/${state.steps.length} steps · ${count(state.live.hits, 'hit', 'hits')} · ${count(state.live.misses, 'miss', 'misses')}`
-    : '';
   const last = state.last;
   const lastIsCurrent = last !== undefined && last.build === state.build;
-  const lastTone: Tone = last === undefined ? 'plain' : last.ok ? 'ok' : last.cancelled ? 'warn' : 'bad';
+  const lastTone = toneOfLast(last);
   // `stratum build` has one build: once it is over, its totals are the state.
   const oneLine = state.mode === 'build' && lastIsCurrent && !building;
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end">
-        <Text {...tone('strong')}>stratum {state.mode}</Text>
-        {state.mode === 'watch' && state.build > 0 ? ` · build #${state.build}` : ''}
-        {/* An unnamed target stage is just its number: not worth a word. */}
-        {state.target && !/^\d+$/.test(state.target) ? <Text {...tone('dim')}> (target {state.target})</Text> : ''}
-        {' · '}
-        {oneLine ? (
-          <Text {...tone(lastTone)}>{totalsText(last, state.storeSize)}</Text>
-        ) : (
-          <Text {...tone(phase.tone)}>{phaseText(state)}</Text>
-        )}
-        {progress}
+        {headerSegments(state).map((seg, i) => (
+          <Text key={i} {...tone(seg.tone)}>
+            {seg.text}
+          </Text>
+        ))}
       </Text>
       {last !== undefined && !oneLine && (
         <Text wrap="truncate-end">

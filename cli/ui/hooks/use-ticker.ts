@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react';
 
-/** Braille spinner frames; one per tick. */
-export const SPINNER_FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'] as const;
+import { SPINNER_FRAMES } from '../frame-text.js';
+
+export { SPINNER_FRAMES };
 
 /**
  * A clock for running rows: re-renders its component every `intervalMs` and returns the

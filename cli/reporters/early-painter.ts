@@ -1,0 +1,80 @@
+/**
+ * Paints the UI's frame (cli/ui/early-frame.ts) on the terminal from the store's state, with
+ * plain ANSI, until Ink takes over or the build ends. Each paint moves the cursor back to the
+ * frame's first line and clears to the end of the screen before writing the new lines; so
+ * does `handOver()`, leaving the cursor where Ink's first frame then starts: no line of the
+ * early frame is left behind (the frame is kept shorter than the terminal, so every line of it
+ * is still on screen to be erased).
+ */
+import type { BuildStore } from '../ui/store.js';
+import type { StepRowState } from '../ui/state.js';
+import { earlyFrame } from '../ui/early-frame.js';
+
+export interface EarlyPainter {
+  /** Erase the frame and stop: Ink draws from the cursor, where the frame began. */
+  handOver(): void;
+  /** Paint the final state, keep it on screen and give the cursor back. */
+  finish(): void;
+}
+
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+/** Up `n` lines to column 0, then clear to the end of the screen. */
+const erase = (n: number) => (n > 0 ? `\x1b[${n}F\x1b[0J` : '');
+
+export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, color: boolean): EarlyPainter {
+  let painted = 0;
+  let last = '';
+  let stopped = false;
+  const startedAt = new Map<number, number>();
+  const elapsed = (row: StepRowState) => {
+    let t = startedAt.get(row.index);
+    if (t === undefined) startedAt.set(row.index, (t = Date.now()));
+    return Date.now() - t;
+  };
+  const paint = () => {
+    if (stopped) return;
+    const lines = earlyFrame(store.getState(), { columns: out.columns || 80, ...(out.rows ? { rows: out.rows } : {}), color, elapsed });
+    const text = lines.map((l) => l + '\n').join('');
+    if (text === last) return;
+    out.write(erase(painted) + text);
+    painted = lines.length;
+    last = text;
+  };
+  out.write(HIDE_CURSOR);
+  const unsubscribe = store.subscribe(paint);
+  // The spinner and the clock of a running step move between events too.
+  const ticker = setInterval(paint, 100);
+  ticker.unref();
+  const onResize = () => {
+    // The terminal rewrapped what was painted: clear the screen below the cursor's line and
+    // start over rather than erase a guessed number of lines.
+    out.write(erase(painted));
+    painted = 0;
+    last = '';
+    paint();
+  };
+  out.on('resize', onResize);
+  paint();
+  const stop = () => {
+    stopped = true;
+    unsubscribe();
+    clearInterval(ticker);
+    out.off('resize', onResize);
+  };
+  return {
+    handOver() {
+      if (stopped) return;
+      stop();
+      out.write(erase(painted));
+      painted = 0;
+    },
+    finish() {
+      if (stopped) return;
+      store.flush();
+      paint();
+      stop();
+      out.write(SHOW_CURSOR);
+    },
+  };
+}
