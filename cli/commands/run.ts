@@ -6,6 +6,10 @@ import { EXIT, UserError } from '../../engine/errors.js';
 import type { CommandIo } from './common.js';
 import { withStoreErrors } from './common.js';
 import { containerEnv, splitArgs } from './container-common.js';
+import { openTerminal } from './container-tty.js';
+import type { LocalStore } from '../../cache/store-types.js';
+import type { SandboxCaps } from '../../engine/sandbox/detect.js';
+import type { ContainerRecord } from '../../engine/containers/records.js';
 
 export const RUN_USAGE = `Usage: stratum run [OPTIONS] IMAGE [COMMAND [ARG...]]
 
@@ -27,17 +31,17 @@ as RUN.
                            on the host directly (refused with --network=none)
       --network host|none  host (default) or none (a loopback of its own)
       --stop-timeout S     seconds between the stop signal and SIGKILL (default 10)
-  -i, -t                   not supported (no pty yet): run without them`;
+  -i, --interactive        keep stdin open: the container reads this terminal or pipe
+  -t, --tty                a pty of the container's own, its command the session leader on it
+                           (job control, \`tty\`, \`stty size\`; the window size follows yours)
+      --restart POLICY     no (default), on-failure[:MAX-RETRIES], always, unless-stopped`;
 
-const VALUED = { '--name': 'name', '-e': 'env', '--env': 'env', '--env-file': 'envFile', '-w': 'workdir', '--workdir': 'workdir', '-u': 'user', '--user': 'user', '--entrypoint': 'entrypoint', '-v': 'volume', '--volume': 'volume', '--tmpfs': 'tmpfs', '-p': 'publish', '--publish': 'publish', '--network': 'network', '--net': 'network', '--cache-dir': 'cacheDir', '--stop-timeout': 'stopTimeout' };
+const VALUED = { '--name': 'name', '-e': 'env', '--env': 'env', '--env-file': 'envFile', '-w': 'workdir', '--workdir': 'workdir', '-u': 'user', '--user': 'user', '--entrypoint': 'entrypoint', '-v': 'volume', '--volume': 'volume', '--tmpfs': 'tmpfs', '-p': 'publish', '--publish': 'publish', '--network': 'network', '--net': 'network', '--cache-dir': 'cacheDir', '--stop-timeout': 'stopTimeout', '--restart': 'restart' };
 const BOOLS = { '-d': 'detach', '--detach': 'detach', '--rm': 'rm', '-i': 'interactive', '--interactive': 'interactive', '-t': 'tty', '--tty': 'tty', '-h': 'help', '--help': 'help' };
 
 export async function runCommand(argv: string[], io: CommandIo): Promise<number> {
   const { values, flags, rest } = splitArgs(argv, VALUED, BOOLS, 'run');
   if (flags.has('help')) return void io.stdout.write(RUN_USAGE + '\n'), EXIT.ok;
-  if (flags.has('interactive') || flags.has('tty')) {
-    throw new UserError('USAGE', 'run: -i/-t (an interactive terminal) is not supported yet', 'run without -it; for a shell in a running container, `stratum exec NAME sh -c ...`', EXIT.usage);
-  }
   const [image, ...cmd] = rest;
   if (!image) throw new UserError('USAGE', 'run: expected an IMAGE', 'write stratum run [OPTIONS] IMAGE [COMMAND...]', EXIT.usage);
   const network = values.network?.at(-1) ?? 'host';
@@ -45,10 +49,17 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   const one = (k: string) => values[k]?.at(-1);
   const stopTimeout = one('stopTimeout');
   if (stopTimeout !== undefined && !/^\d+$/.test(stopTimeout)) throw new UserError('USAGE', `run: --stop-timeout takes whole seconds (got "${stopTimeout}")`, undefined, EXIT.usage);
+  const detach = flags.has('detach');
+  const tty = flags.has('tty');
+  const interactive = flags.has('interactive') && !detach;
+  const restartText = one('restart');
+  if (restartText !== undefined && restartText !== 'no' && flags.has('rm')) throw new UserError('USAGE', 'run: conflicting options: --restart and --rm', 'a container removed when it exits cannot be restarted: drop one', EXIT.usage);
+  if (tty && interactive && !process.stdin.isTTY) throw new UserError('USAGE', 'run: the input device is not a TTY', 'drop -t to pipe input (with -i), or run it from a terminal', EXIT.usage);
   return withStoreErrors(async () => {
     const { store, caps } = await containerEnv(one('cacheDir'));
-    const { createContainer } = await import('../../engine/containers/create.js');
-    const { saveContainer } = await import('../../engine/containers/records.js');
+    const { createContainer, parseRestart } = await import('../../engine/containers/create.js');
+    const { claimContainer } = await import('../../engine/containers/records.js');
+    const restart = restartText !== undefined ? parseRestart(restartText) : undefined;
     const sup = await import('../../engine/containers/supervise.js');
     const name = one('name');
     const entrypoint = one('entrypoint');
@@ -66,6 +77,9 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
         ports: values.publish ?? [],
         network,
         autoRemove: flags.has('rm'),
+        ...(tty ? { tty } : {}),
+        ...(flags.has('interactive') ? { interactive: true } : {}),
+        ...(restart ? { restart } : {}),
         ...(name !== undefined ? { name } : {}),
         ...(entrypoint !== undefined ? { entrypoint } : {}),
         ...(user !== undefined ? { user } : {}),
@@ -74,8 +88,8 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
       },
       process.cwd(),
     );
-    saveContainer(store, rec);
-    if (flags.has('detach')) {
+    claimContainer(store, rec, name !== undefined);
+    if (detach) {
       const now = await sup.startDetached(store, rec);
       if (now.state.status === 'exited' && now.state.error) {
         throw new UserError('CONTAINER', `container ${rec.name} failed to start: ${now.state.error}`, `see \`stratum logs ${rec.name}\``, EXIT.stepFailed);
@@ -83,10 +97,20 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
       io.stdout.write(rec.id + '\n');
       return EXIT.ok;
     }
-    try {
-      return await sup.superviseContainer(store, caps, rec.id, { stdout: io.stdout, stderr: io.stderr });
-    } catch (err) {
-      throw new UserError('CONTAINER', `container ${rec.name} failed to start: ${err instanceof Error ? err.message : String(err)}`, undefined, EXIT.io);
-    }
+    return attach(store, caps, rec, io, { tty, interactive });
   });
+}
+
+/** Supervise `rec` in the foreground: its output streamed (and logged), its exit code ours;
+ *  with a tty, the user's terminal in raw mode meanwhile. */
+export async function attach(store: LocalStore, caps: SandboxCaps, rec: ContainerRecord, io: CommandIo, o: { tty: boolean; interactive: boolean }): Promise<number> {
+  const sup = await import('../../engine/containers/supervise.js');
+  const term = o.tty ? openTerminal('run', o.interactive) : undefined;
+  try {
+    return await sup.superviseContainer(store, caps, rec.id, { stdout: io.stdout, stderr: io.stderr, ...(o.interactive ? { stdin: 'inherit' as const } : {}), ...(term ? { terminal: term } : {}) });
+  } catch (err) {
+    throw new UserError('CONTAINER', `container ${rec.name} failed to start: ${err instanceof Error ? err.message : String(err)}`, undefined, EXIT.io);
+  } finally {
+    term?.restore();
+  }
 }

@@ -8,7 +8,7 @@ import type { Store } from '../../cache/store-types.js';
 import { EXIT, UserError } from '../errors.js';
 import { mergeChain, type UnionView } from '../union-view.js';
 import { resolveUser } from '../user-resolve.js';
-import { listContainers, newContainerId, randomName, type ContainerMount, type ContainerRecord } from './records.js';
+import { listContainers, newContainerId, randomName, type ContainerMount, type ContainerRecord, type RestartPolicy } from './records.js';
 import { VOLUME_NAME } from './volumes.js';
 
 export interface RunOptions {
@@ -26,6 +26,16 @@ export interface RunOptions {
   network: 'host' | 'none';
   autoRemove: boolean;
   stopTimeoutS?: number;
+  tty?: boolean;
+  interactive?: boolean;
+  restart?: RestartPolicy;
+}
+
+/** `--restart` as Docker spells it. */
+export function parseRestart(text: string): RestartPolicy {
+  const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(text);
+  if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) throw bad(`--restart "${text}" is not a restart policy`, 'use no, on-failure[:MAX-RETRIES], always or unless-stopped');
+  return { name: m[1] as RestartPolicy['name'], ...(m[2] !== undefined ? { maxRetries: Number(m[2]) } : {}) };
 }
 
 export function bad(message: string, hint?: string): UserError {
@@ -101,7 +111,16 @@ export function createContainer(store: Store, o: RunOptions, cwd: string): Conta
   const taken = new Set(listContainers(store).map((c) => c.name));
   if (o.name !== undefined) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.name)) throw bad(`--name "${o.name}" is not a valid container name`, 'use letters, digits, _ . -');
-    if (taken.has(o.name)) throw bad(`the container name "${o.name}" is already in use`, `remove it first (stratum rm -f ${o.name}) or choose another --name`);
+    // The authoritative check is claimContainer's, under its lock; this one fails early.
+    const holder = listContainers(store).find((c) => c.name === o.name);
+    if (holder) {
+      throw new UserError(
+        'CONTAINER',
+        `Conflict. The container name "/${o.name}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+        holder.state.status === 'running' ? `stratum rm -f ${o.name} (it is running), or choose another --name` : `stratum rm ${o.name}, or choose another --name`,
+        EXIT.usage,
+      );
+    }
   }
   const entry = o.entrypoint !== undefined ? (o.entrypoint ? [o.entrypoint] : []) : (cfg.Entrypoint ?? []);
   const args = o.cmd.length ? o.cmd : o.entrypoint !== undefined ? [] : (cfg.Cmd ?? []);
@@ -121,6 +140,7 @@ export function createContainer(store: Store, o: RunOptions, cwd: string): Conta
   for (const kv of o.env) parseEnvLine(kv, env);
   env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   env.HOSTNAME ??= 'stratum';
+  if (o.tty) env.TERM ??= 'xterm'; // as Docker sets it for -t
   const view = imageView(store, img.layers);
   const userSpec = o.user ?? cfg.User ?? '';
   const u = resolveUser(userSpec, readFromView(store, view));
@@ -152,6 +172,9 @@ export function createContainer(store: Store, o: RunOptions, cwd: string): Conta
       autoRemove: o.autoRemove,
       stopSignal: cfg.StopSignal ?? 'SIGTERM',
       stopTimeoutS,
+      ...(o.tty ? { tty: true } : {}),
+      ...(o.interactive ? { interactive: true } : {}),
+      ...(o.restart && o.restart.name !== 'no' ? { restart: o.restart } : {}),
     },
     created: new Date().toISOString(),
     state: { status: 'created' },

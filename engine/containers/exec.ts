@@ -1,11 +1,13 @@
 /**
- * `stratum exec`: a command inside a running container, with nsenter(1) into the namespaces
- * of its PID 1 (user, mount, PID, IPC, UTS, and network for --network=none), its root and its
- * working directory; the environment is the container's plus `-e`.
+ * `stratum exec`: a command inside a running container, through the sandbox helper's `enter`
+ * operation (as nsenter(1) does: the user, IPC, UTS, PID and mount namespaces of its PID 1, and
+ * the network one for --network=none), in its root; the working directory, user and
+ * environment are the container's unless -w, -u, -e say otherwise. With a tty, the command
+ * is the session leader on a new pty of the container's devpts (/dev/pts/N inside).
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { which } from '../sandbox/detect.js';
+import type { SandboxCaps } from '../sandbox/detect.js';
+import { spawnNs, type Rec } from '../sandbox/ns.js';
 import type { ContainerRecord } from './records.js';
 
 function childrenOf(pid: number): number[] {
@@ -30,28 +32,62 @@ export function containerInitPid(rec: ContainerRecord): number | undefined {
   return c === undefined ? undefined : childrenOf(c)[0];
 }
 
+/** A file of the running container's root (its writable layer over the image), as its PID 1
+ *  sees it: for resolving `exec -u NAME` in the container's current /etc/passwd. */
+export function readInContainer(pid: number): (path: string) => string | undefined {
+  return (p) => {
+    try {
+      return readFileSync(`/proc/${pid}/root/${p}`, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 export interface ExecOptions {
   argv: string[];
   env: string[];
-  user?: { uid: number; gid: number };
+  user?: { uid: number; gid: number; groups?: number[] };
+  workdir?: string;
+  /** `-i`: the command's stdin is this process's. */
+  interactive?: boolean;
+  /** `-t`: a pty; `onResize` forwards the user's window size. */
+  tty?: { rows: number; cols: number; onResize(fn: (rows: number, cols: number) => void): () => void };
 }
 
-export function execInContainer(rec: ContainerRecord, o: ExecOptions): Promise<number> {
-  const pid = containerInitPid(rec);
-  if (pid === undefined) throw new Error(`container ${rec.name} has no running process`);
-  const nsenter = which('nsenter');
-  if (!nsenter) throw new Error('exec needs nsenter (util-linux), not found on PATH');
-  const env: Record<string, string> = { ...rec.config.env };
+export function execInContainer(caps: SandboxCaps, rec: ContainerRecord, pid: number, o: ExecOptions): Promise<number> {
+  const env: Record<string, string> = { ...rec.config.env, ...(o.tty ? { TERM: 'xterm' } : {}) };
   for (const kv of o.env) {
     const eq = kv.indexOf('=');
     if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
     else if (process.env[kv] !== undefined) env[kv] = process.env[kv]!;
   }
   const u = o.user ?? rec.config.user;
-  const args = ['-t', String(pid), '-U', '-m', '-p', '-i', '-u', ...(rec.config.network === 'none' ? ['-n'] : []), '-r', '-w', ...(u ? ['-S', String(u.uid), '-G', String(u.gid)] : []), '--', ...o.argv];
+  const recs: Rec[] = [['op', 'enter'], ['target', pid], ['cwd', o.workdir ?? rec.config.cwd], ['argv', ...o.argv]];
+  if (rec.config.network === 'none') recs.push(['netnone']);
+  if (u && (u.uid !== 0 || u.gid !== 0 || u.groups?.length)) recs.push(['user', u.uid, u.gid, ...(u.groups ?? [])]);
+  for (const [k, v] of Object.entries(env)) recs.push(['env', k, v]);
+  if (o.tty) recs.push(['tty', o.tty.rows || 24, o.tty.cols || 80], ['ctl']);
+  const child = spawnNs(caps.tools, caps.mapping, recs, { stdin: o.interactive ? 'inherit' : 'ignore', stdout: 'inherit', stderr: 'inherit', ctl: o.tty !== undefined });
+  const ctl = child.stdio[4] as NodeJS.WritableStream | null | undefined;
+  ctl?.on('error', () => undefined);
+  const off = o.tty?.onResize((rows, cols) => ctl?.write(`${rows} ${cols}\n`));
+  // Signals to this process go to the command (the helper forwards them).
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(child.pid, sig);
+    } catch {
+      // gone
+    }
+  };
+  const sigs = (['SIGTERM', 'SIGINT', 'SIGHUP'] as NodeJS.Signals[]).map((s) => [s, () => forward(s)] as const);
+  for (const [s, h] of sigs) process.on(s, h);
   return new Promise((resolve, reject) => {
-    const child = spawn(nsenter, args, { stdio: 'inherit', env });
     child.on('error', reject);
-    child.on('close', (code, sig) => resolve(code ?? (sig === 'SIGKILL' ? 137 : 143)));
+    child.on('close', (code, sig) => {
+      off?.();
+      for (const [s, h] of sigs) process.off(s, h);
+      resolve(code ?? (sig === 'SIGKILL' ? 137 : 143));
+    });
   });
 }

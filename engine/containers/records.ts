@@ -17,6 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
 import type { ImageConfig, Store } from '../../cache/store-types.js';
+import { tryLock } from '../../cache/lock-file.js';
+import { EXIT, UserError } from '../errors.js';
 
 export type ContainerMount =
   | { type: 'volume'; name: string; target: string; readonly: boolean; anonymous: boolean }
@@ -37,6 +39,17 @@ export interface ContainerConfig {
   autoRemove: boolean;
   stopSignal: string;
   stopTimeoutS: number;
+  /** `-t`: the command runs on a pty of the container's devpts, as its session leader. */
+  tty?: boolean;
+  /** `-i`: stdin is forwarded (foreground runs and `start -a`). */
+  interactive?: boolean;
+  restart?: RestartPolicy;
+}
+
+/** `--restart=no|on-failure[:N]|always|unless-stopped`. */
+export interface RestartPolicy {
+  name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  maxRetries?: number;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -59,6 +72,9 @@ export interface ContainerRecord {
     finishedAt?: string;
     exitCode?: number | null;
     error?: string;
+    /** Waiting out the restart policy's back-off (the supervisor is alive, nothing runs). */
+    restarting?: boolean;
+    restartCount?: number;
   };
 }
 
@@ -145,6 +161,42 @@ export function findContainer(store: Store, ref: string): ContainerRecord | unde
   if (byName) return byName;
   const pre = all.filter((c) => ref.length >= 3 && c.id.startsWith(ref));
   return pre.length === 1 ? pre[0] : undefined;
+}
+
+/**
+ * Save a new container's record under its name, atomically: of several processes that create
+ * a container named `web` at once, exactly one succeeds (the check and the write happen under
+ * one lock file, `names.lock`), the others get Docker's conflict error and write nothing.
+ * A random name (no --name) that turns out taken is drawn again.
+ */
+export function claimContainer(store: Store, rec: ContainerRecord, named: boolean): void {
+  mkdirSync(containersRoot(store), { recursive: true });
+  const path = join(containersRoot(store), 'names.lock');
+  const deadline = Date.now() + 30_000;
+  let lock = tryLock(path);
+  while (!lock) {
+    if (Date.now() > deadline) throw new UserError('CONTAINER', `could not take ${path} within 30 s`, 'another stratum is creating a container; if none is, remove the file', EXIT.io);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    lock = tryLock(path);
+  }
+  try {
+    const taken = new Map(listContainers(store).map((c) => [c.name, c]));
+    const holder = taken.get(rec.name);
+    if (holder) {
+      if (!named) rec.name = randomName(new Set(taken.keys()));
+      else {
+        throw new UserError(
+          'CONTAINER',
+          `Conflict. The container name "/${rec.name}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+          holder.state.status === 'running' ? `stratum rm -f ${rec.name} (it is running), or choose another --name` : `stratum rm ${rec.name}, or choose another --name`,
+          EXIT.usage,
+        );
+      }
+    }
+    saveContainer(store, rec);
+  } finally {
+    lock.release();
+  }
 }
 
 export function newContainerId(): string {

@@ -21,7 +21,7 @@ import { copyHostFile, initLayerEntries, writeInitLayer, MAX_CHAIN_LAYERS } from
 import { extractLayer, layersDir } from '../sandbox/extract.js';
 import { removeInNs, spawnNs, type Rec } from '../sandbox/ns.js';
 import { imageView } from './create.js';
-import { containerDir, loadContainer, procStart, saveContainer, supervisorAlive, type ContainerRecord } from './records.js';
+import { containerDir, loadContainer, procStart, saveContainer, supervisorAlive, type ContainerRecord, type RestartPolicy } from './records.js';
 import { ensureVolume, removeVolume } from './volumes.js';
 
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -107,6 +107,11 @@ export interface SuperviseIo {
   /** Foreground: the container's output also goes here. */
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
+  /** `-i`: the container's stdin is this process's (with a tty: the pty's input, relayed by
+   *  the helper straight from the user's terminal, which the caller put in raw mode). */
+  stdin?: 'inherit';
+  /** With a tty: the user's terminal size now and on every change (SIGWINCH). */
+  terminal?: { rows: number; cols: number; onResize(fn: (rows: number, cols: number) => void): () => void };
   /** Called once the container runs (state saved). */
   onStarted?: (rec: ContainerRecord) => void;
   /** Stop the container when aborted (stop signal, SIGKILL after the grace). With it, this
@@ -114,30 +119,101 @@ export interface SuperviseIo {
   signal?: AbortSignal;
 }
 
+/** Whether the restart policy restarts a container that exited with `code` after `restarts`
+ *  restarts (a container that `stop` ended is never restarted). */
+export function shouldRestart(policy: RestartPolicy | undefined, code: number, restarts: number): boolean {
+  if (!policy || policy.name === 'no') return false;
+  if (policy.name === 'on-failure') return code !== 0 && (policy.maxRetries === undefined || restarts < policy.maxRetries);
+  return true; // always, unless-stopped: without a daemon that restarts on boot, the same
+}
+
 /**
  * Start container `id` and supervise it until it exits: returns its exit code (128 + n for a
  * signal). Its output is appended to `<dir>/log` (and copied to io.stdout/stderr when given).
+ * With a restart policy, an exit that the policy covers starts it again (the same writable
+ * layer and volumes) after a back-off of 100 ms doubling up to 10 s, as Docker's.
  */
 export async function superviseContainer(store: Store, caps: SandboxCaps, id: string, io: SuperviseIo = {}): Promise<number> {
-  let rec = loadContainer(store, id);
-  if (!rec) throw new Error(`container ${id} is gone`);
-  if (rec.state.status === 'running') throw new Error(`container ${rec.name} is already running`);
+  const first = loadContainer(store, id);
+  if (!first) throw new Error(`container ${id} is gone`);
+  if (first.state.status === 'running') throw new Error(`container ${first.name} is already running`);
+  let stopping = false;
+  let current: { group: (sig: NodeJS.Signals) => void } | undefined;
+  let wake: (() => void) | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  const stopSignal = normSignal(first.config.stopSignal);
+  const onSignal = (sig: NodeJS.Signals) => {
+    // SIGTERM is how `stratum stop` asks: the image's STOPSIGNAL, then SIGKILL after the grace.
+    stopping = true;
+    wake?.();
+    current?.group(sig === 'SIGTERM' ? stopSignal : sig);
+    killTimer ??= setTimeout(() => current?.group('SIGKILL'), first.config.stopTimeoutS * 1000);
+  };
+  const handlers = (['SIGTERM', 'SIGINT', 'SIGHUP'] as NodeJS.Signals[]).map((s) => [s, () => onSignal(s)] as const);
+  const onAbort = () => onSignal('SIGTERM');
+  if (io.signal) {
+    if (io.signal.aborted) onAbort();
+    else io.signal.addEventListener('abort', onAbort, { once: true });
+  } else for (const [s, h] of handlers) process.on(s, h);
+  try {
+    let restarts = first.state.restartCount ?? 0;
+    for (let n = 0; ; n++) {
+      const code = await runOnce(store, caps, id, io, (g) => (current = g));
+      current = undefined;
+      const rec = loadContainer(store, id);
+      if (!rec || stopping || code === 125 || !shouldRestart(rec.config.restart, code, restarts)) {
+        if (rec?.config.autoRemove) await removeContainer(store, caps, rec, { volumes: true });
+        return code;
+      }
+      restarts++;
+      const pidStart = procStart(process.pid);
+      rec.state = { ...rec.state, status: 'running', pid: process.pid, ...(pidStart ? { pidStart } : {}), restarting: true, restartCount: restarts, detached: io.stdout === undefined };
+      saveContainer(store, rec);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, Math.min(100 * 2 ** n, 10_000)).unref();
+      });
+      wake = undefined;
+      if (stopping) {
+        const now = loadContainer(store, id) ?? rec;
+        now.state = { ...now.state, status: 'exited', finishedAt: new Date().toISOString() };
+        for (const k of ['pid', 'pidStart', 'helperPid', 'restarting'] as const) delete now.state[k];
+        saveContainer(store, now);
+        return code;
+      }
+      const again = loadContainer(store, id)!;
+      again.state = { ...again.state, status: 'exited' };
+      saveContainer(store, again);
+    }
+  } finally {
+    for (const [s, h] of handlers) process.off(s, h);
+    io.signal?.removeEventListener('abort', onAbort);
+    if (killTimer) clearTimeout(killTimer);
+  }
+}
+
+async function runOnce(store: Store, caps: SandboxCaps, id: string, io: SuperviseIo, onChild: (c: { group: (sig: NodeJS.Signals) => void }) => void): Promise<number> {
+  let rec = loadContainer(store, id)!;
   const dir = containerDir(store, id);
   let recs: Rec[];
   try {
     recs = await prepareContainerRoot(store, caps, rec);
   } catch (err) {
-    rec.state = { status: 'exited', exitCode: 125, finishedAt: new Date().toISOString(), error: err instanceof Error ? err.message : String(err) };
+    rec.state = { ...rec.state, status: 'exited', exitCode: 125, finishedAt: new Date().toISOString(), error: err instanceof Error ? err.message : String(err) };
+    for (const k of ['pid', 'pidStart', 'helperPid', 'restarting'] as const) delete rec.state[k];
     saveContainer(store, rec);
     throw err;
   }
+  const term = rec.config.tty ? io.terminal : undefined;
+  if (rec.config.tty) recs.push(['tty', term?.rows || 24, term?.cols || 80], ...(term ? [['ctl'] as Rec] : []));
   // prune sweeps a `dirs/` folder with no slot and no `*.lock` as an old layout: this lock
   // keeps the extracted layers under a running container's overlay.
   const pin = layersPin(store, id);
   writeFileSync(pin, String(process.pid));
   const log = openSync(join(dir, 'log'), 'a');
   const fg = io.stdout !== undefined;
-  const child = spawnNs(caps.tools, caps.mapping, recs, fg ? { stdout: 'pipe', stderr: 'pipe' } : { stdout: log, stderr: log });
+  const stdin = io.stdin ?? 'ignore';
+  const child = spawnNs(caps.tools, caps.mapping, recs, fg ? { stdin, stdout: 'pipe', stderr: 'pipe', ctl: term !== undefined } : { stdin, stdout: log, stderr: log });
   let setupError = '';
   if (fg) {
     child.stdout!.on('data', (d: Buffer) => {
@@ -152,8 +228,20 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
       writeSync(log, d);
     });
   }
+  const ctl = child.stdio[4] as NodeJS.WritableStream | null | undefined;
+  ctl?.on('error', () => undefined);
+  const offResize = term?.onResize((rows, cols) => ctl?.write(`${rows} ${cols}\n`));
   const pidStart = procStart(process.pid);
-  rec.state = { status: 'running', pid: process.pid, ...(pidStart ? { pidStart } : {}), ...(child.pid !== undefined ? { helperPid: child.pid } : {}), detached: !fg, startedAt: new Date().toISOString() };
+  const restartCount = rec.state.restartCount;
+  rec.state = {
+    status: 'running',
+    pid: process.pid,
+    ...(pidStart ? { pidStart } : {}),
+    ...(child.pid !== undefined ? { helperPid: child.pid } : {}),
+    detached: !fg,
+    startedAt: new Date().toISOString(),
+    ...(restartCount ? { restartCount } : {}),
+  };
   saveContainer(store, rec);
   io.onStarted?.(rec);
   const group = (sig: NodeJS.Signals) => {
@@ -163,38 +251,21 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
       // gone
     }
   };
-  let killTimer: NodeJS.Timeout | undefined;
-  const stopSignal = normSignal(rec.config.stopSignal);
-  const onSignal = (sig: NodeJS.Signals) => {
-    // SIGTERM is how `stratum stop` asks: the image's STOPSIGNAL, then SIGKILL after the grace.
-    group(sig === 'SIGTERM' ? stopSignal : sig);
-    killTimer ??= setTimeout(() => group('SIGKILL'), rec!.config.stopTimeoutS * 1000);
-  };
-  const handlers = (['SIGTERM', 'SIGINT', 'SIGHUP'] as NodeJS.Signals[]).map((s) => [s, () => onSignal(s)] as const);
-  const onAbort = () => onSignal('SIGTERM');
-  if (io.signal) {
-    if (io.signal.aborted) onAbort();
-    else io.signal.addEventListener('abort', onAbort, { once: true });
-  } else for (const [s, h] of handlers) process.on(s, h);
+  onChild({ group });
   const code = await new Promise<number>((resolve) => {
     child.on('error', (e) => {
       setupError = e.message;
     });
     child.on('close', (c, sig) => resolve(c ?? 128 + (SIGNALS[sig ?? 'SIGKILL'] ?? 9)));
   });
-  for (const [s, h] of handlers) process.off(s, h);
-  io.signal?.removeEventListener('abort', onAbort);
-  if (killTimer) clearTimeout(killTimer);
+  offResize?.();
   group('SIGKILL');
   closeSync(log);
   rmSync(pin, { force: true });
   rec = loadContainer(store, id) ?? rec;
   rec.state = { ...rec.state, status: 'exited', exitCode: code, finishedAt: new Date().toISOString(), ...(code === 125 && setupError ? { error: setupError } : {}) };
-  delete rec.state.pid;
-  delete rec.state.pidStart;
-  delete rec.state.helperPid;
+  for (const k of ['pid', 'pidStart', 'helperPid', 'restarting'] as const) delete rec.state[k];
   saveContainer(store, rec);
-  if (rec.config.autoRemove) await removeContainer(store, caps, rec, { volumes: true });
   return code;
 }
 

@@ -27,9 +27,11 @@ export const NS_HELPER_PL = String.raw`
 use strict; # no warnings.pm, POSIX.pm or constant.pm: loading them tripled start-up (7 → 2 ms)
 my %NR = (
   x86_64  => { unshare=>272, mount=>165, umount2=>166, pivot_root=>155, prctl=>157, mknodat=>259,
-               lsetxattr=>189, lgetxattr=>192, llistxattr=>195, fchownat=>260, mount_setattr=>442, exit_group=>231 },
+               lsetxattr=>189, lgetxattr=>192, llistxattr=>195, fchownat=>260, mount_setattr=>442, exit_group=>231,
+               setsid=>112, setns=>308 },
   aarch64 => { unshare=>97, mount=>40, umount2=>39, pivot_root=>41, prctl=>167, mknodat=>33,
-               lsetxattr=>6, lgetxattr=>9, llistxattr=>12, fchownat=>54, mount_setattr=>442, exit_group=>94 },
+               lsetxattr=>6, lgetxattr=>9, llistxattr=>12, fchownat=>54, mount_setattr=>442, exit_group=>94,
+               setsid=>157, setns=>268 },
 );
 # The architecture comes from Node (process.arch) as $ARGV[0]: POSIX.pm alone costs 7 ms to load.
 my $arch = $ARGV[0] // '';
@@ -45,6 +47,9 @@ sub MNT_DETACH () { 2 } sub AT_FDCWD () { -100 } sub AT_SYMLINK_NOFOLLOW () { 0x
 sub AT_RECURSIVE () { 0x8000 } sub CLONE_NEWNS () { 0x20000 } sub CLONE_NEWUTS () { 0x04000000 }
 sub CLONE_NEWIPC () { 0x08000000 } sub CLONE_NEWUSER () { 0x10000000 } sub CLONE_NEWPID () { 0x20000000 }
 sub CLONE_NEWNET () { 0x40000000 }
+# The tty ioctls are the same on x86_64 and aarch64 (asm-generic numbering).
+sub TIOCSCTTY () { 0x540E } sub TIOCSWINSZ () { 0x5414 } sub TIOCGPTN () { 0x80045430 }
+sub TIOCSPTLCK () { 0x40045431 } sub O_RDWR_NOCTTY () { 2|0400 }
 
 sub mnt {
   my ($src, $tgt, $type, $flags, $data) = @_;
@@ -83,6 +88,8 @@ my @f = split /\0/, $raw, -1; pop @f if @f && $f[-1] eq '';
 my (@recs, %one);
 while (@f) { my $t = shift @f; my $n = shift @f; my @v = splice(@f, 0, $n); push @recs, [$t, @v]; $one{$t} = [@v]; }
 my $op = $one{op}[0] or fail("spec has no op");
+
+enter() if $op eq 'enter';
 
 # --- P: fork C, map its ids, wait ----------------------------------------------------
 pipe(my $rdy_r, my $rdy_w) or fail("pipe: $!");
@@ -175,32 +182,158 @@ chdir $root or fail("chdir $root: $!");
 sc('pivot_root', '.', '.') == 0 or fail("pivot_root: $!");
 sc('umount2', '.', MNT_DETACH) == 0 or fail("detach the host root: $!");
 chdir '/' or fail("chdir /: $!");
-my $cwd = $one{cwd}[0];
-unless (-d $cwd) { my $p = ''; for (grep { length } split m{/}, $cwd) { $p .= "/$_"; mkdir $p; } }
-chdir $cwd or fail("chdir $cwd: $!");
-if ($one{user}) {
-  my ($uid, $gid, @groups) = @{$one{user}};
-  $! = 0; $( = $gid; $) = join(' ', $gid, @groups ? @groups : ($gid));
-  fail("set groups $gid @groups: $!") if $!;
-  ($<, $>) = ($uid, $uid);
-  fail("setuid $uid: $!") if $< != $uid || $> != $uid;
-}
-%ENV = ();
-for my $r (@recs) { $ENV{$r->[1]} = $r->[2] if $r->[0] eq 'env'; }
-my @argv = @{$one{argv}};
-if ($one{init}) {
-  # A container: PID 1 stays this helper, which runs the command as its child, forwards the
-  # signals it gets to it, reaps every orphan, and exits with the command's status.
-  $0 = "stratum-init";
+my $pty = $one{tty} ? open_pty(1) : undef;
+run_argv($one{init} ? 'init' : 'exec', $pty);
+
+# --- the command: working directory, ids, environment; with init (a container's PID 1, or
+# an exec'd session) it runs as a child that this process waits for, forwarding signals,
+# reaping orphans and, with a tty, relaying between the pty and its own stdio.
+sub run_argv {
+  my ($mode, $pty) = @_;
+  my $cwd = $one{cwd}[0];
+  if ($mode eq 'enter') { chdir $cwd or fail("chdir $cwd: $!"); }
+  else {
+    unless (-d $cwd) { my $p = ''; for (grep { length } split m{/}, $cwd) { $p .= "/$_"; mkdir $p; } }
+    chdir $cwd or fail("chdir $cwd: $!");
+  }
+  if ($one{user}) {
+    my ($uid, $gid, @groups) = @{$one{user}};
+    chown($uid, $gid, $pty->{path}) if $pty;
+    # The primary group is one of the supplementary groups too, as Docker sets them.
+    $! = 0; $( = $gid; $) = join(' ', $gid, $gid, grep { $_ != $gid } @groups);
+    fail("set groups $gid @groups: $!") if $!;
+    ($<, $>) = ($uid, $uid);
+    fail("setuid $uid: $!") if $< != $uid || $> != $uid;
+    # A change of ids clears the parent-death signal: set it again.
+    sc('prctl', 1, 9, 0, 0, 0);
+  }
+  %ENV = ();
+  for my $r (@recs) { $ENV{$r->[1]} = $r->[2] if $r->[0] eq 'env'; }
+  my @argv = @{$one{argv}};
+  if ($mode eq 'exec' || ($mode eq 'enter' && !$pty)) { exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127); }
+  $0 = $mode eq 'init' ? "stratum-init" : "stratum-exec";
+  # The self-pipe wakes the relay's select() on SIGCHLD (a signal that lands just before
+  # select() is entered would otherwise be missed).
+  pipe(my $sig_r, my $sig_w) or fail("pipe: $!");
+  if ($pty) { fcntl($sig_w, 4, 04000); $SIG{CHLD} = sub { syswrite($sig_w, 'c'); }; } # F_SETFL O_NONBLOCK
   my $kid = fork(); defined $kid or fail("fork: $!");
-  if ($kid == 0) { exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127); }
+  if ($kid == 0) {
+    $SIG{CHLD} = 'DEFAULT';
+    if ($pty) {
+      # The session leader, with the pty as its controlling terminal: job control, tty, stty.
+      sc('setsid') >= 0 or fail("setsid: $!");
+      ioctl($pty->{s}, TIOCSCTTY, 0) or fail("TIOCSCTTY: $!");
+      open(STDIN, '<&', $pty->{s}) or fail("dup pty: $!");
+      open(STDOUT, '>&', $pty->{s}) or fail("dup pty: $!");
+      open(STDERR, '>&', $pty->{s}) or fail("dup pty: $!");
+    }
+    sc('prctl', 1, 9, 0, 0, 0) if $mode eq 'enter';
+    exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127);
+  }
   for my $sig (qw(TERM INT HUP QUIT USR1 USR2 WINCH)) { $SIG{$sig} = sub { kill $sig, $kid; }; }
-  my $st = 0;
-  while (1) { my $w = waitpid(-1, 0); if ($w < 0) { last unless $! == 4; next; } if ($w == $kid) { $st = $?; last; } }
-  exit_like($st);
+  my $st;
+  my $reap = sub {
+    while (1) {
+      my $w = waitpid(-1, 1); # WNOHANG
+      last if $w <= 0;
+      next unless $w == $kid;
+      $st = $?;
+      # PID 1's command is done: the container ends (as its PID namespace would), so every
+      # holder of the pty is gone and the last output can be drained to the end.
+      kill 'KILL', -1 if $mode eq 'init';
+    }
+  };
+  if ($pty) {
+    close $pty->{s};
+    my $m = $pty->{m};
+    my $ctl;
+    if ($one{ctl}) { open($ctl, '<&=', 4) or fail("no control fd 4: $!"); }
+    my ($in_open, $buf) = (1, '');
+    while (1) {
+      my $rin = '';
+      vec($rin, fileno($m), 1) = 1;
+      vec($rin, 0, 1) = 1 if $in_open;
+      vec($rin, fileno($ctl), 1) = 1 if $ctl;
+      vec($rin, fileno($sig_r), 1) = 1;
+      # After the command exited: drain until EIO (no pty holder left) or a quiet 200 ms
+      # (an exec'd session's background jobs may keep the pty open).
+      my $n = select(my $rout = $rin, undef, undef, defined $st ? 0.2 : undef);
+      if ($n < 0) { next if $! == 4; fail("select: $!"); }
+      last if $n == 0;
+      if (vec($rout, fileno($sig_r), 1)) { sysread($sig_r, my $b, 512); $reap->(); }
+      if (vec($rout, fileno($m), 1)) {
+        my $r = sysread($m, my $b, 65536);
+        last unless $r; # EIO: every holder of the slave closed it
+        write_all(\*STDOUT, $b);
+      }
+      if ($in_open && vec($rout, 0, 1)) {
+        my $r = sysread(STDIN, my $b, 65536);
+        if ($r) { write_all($m, $b); } else { $in_open = 0; }
+      }
+      if ($ctl && vec($rout, fileno($ctl), 1)) {
+        my $r = sysread($ctl, my $b, 4096);
+        if (!$r) { close $ctl; undef $ctl; }
+        else { $buf .= $b; while ($buf =~ s/^(\d+) (\d+)\n//) { winsize($m, $1, $2); } }
+      }
+    }
+  }
+  while (!defined $st) {
+    my $w = waitpid(-1, 0);
+    if ($w < 0) { last unless $! == 4; next; }
+    if ($w == $kid) { $st = $?; kill 'KILL', -1 if $mode eq 'init'; }
+  }
+  exit_like($st // 0);
 }
-exec { $argv[0] } @argv;
-print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127);
+
+sub write_all {
+  my ($fh, $b) = @_;
+  my $o = 0;
+  while ($o < length $b) { my $w = syswrite($fh, $b, length($b) - $o, $o); if (!defined $w) { next if $! == 4; return; } $o += $w; }
+}
+sub winsize { my ($m, $rows, $cols) = @_; my $ws = pack('S4', $rows, $cols, 0, 0); ioctl($m, TIOCSWINSZ, $ws); }
+
+# A pty of the container's own devpts instance (/dev/pts/N inside, as Docker's); with
+# $console, /dev/console is a bind of its slave.
+sub open_pty {
+  my $console = shift;
+  sysopen(my $m, '/dev/pts/ptmx', O_RDWR_NOCTTY) or fail("open /dev/pts/ptmx: $!");
+  my $z = pack('i', 0);
+  ioctl($m, TIOCSPTLCK, $z) or fail("unlock the pty: $!");
+  my $nb = pack('i', 0);
+  ioctl($m, TIOCGPTN, $nb) or fail("TIOCGPTN: $!");
+  my $path = '/dev/pts/' . unpack('i', $nb);
+  sysopen(my $s, $path, O_RDWR_NOCTTY) or fail("open $path: $!");
+  winsize($m, @{$one{tty}});
+  if ($console) {
+    if (open(my $fh, '>', '/dev/console')) { close $fh; }
+    mnt($path, '/dev/console', undef, MS_BIND);
+  }
+  return { m => $m, s => $s, path => $path };
+}
+
+# --- enter: a command in a running container (stratum exec), as nsenter(1) does: the
+# namespaces of its PID 1 (user first, for the capabilities in it; the PID namespace applies to
+# children, so the command runs in a fork), then its root and the working directory.
+sub enter {
+  my $pid = $one{target}[0];
+  my @names = ('user', 'ipc', 'uts', ($one{netnone} ? ('net') : ()), 'pid', 'mnt');
+  my @fds;
+  for my $n (@names) { open(my $fh, '<', "/proc/$pid/ns/$n") or fail("open /proc/$pid/ns/$n: $! (is the container still running?)"); push @fds, [$n, $fh]; }
+  for my $e (@fds) { sc('setns', fileno($e->[1]), 0) == 0 or fail("setns $e->[0]: $!"); close $e->[1]; }
+  # setns(user) keeps this process's host ids as seen inside: be uid/gid 0 until the command's own.
+  $! = 0; $( = 0; $) = '0 0'; ($<, $>) = (0, 0);
+  my $g = fork(); defined $g or fail("fork: $!");
+  if ($g) {
+    for my $sig (qw(TERM INT HUP)) { $SIG{$sig} = sub { kill $sig, $g; }; }
+    while (waitpid($g, 0) < 0) { last unless $! == 4; }
+    exit_like($?);
+  }
+  sc('prctl', 1, 9, 0, 0, 0);
+  $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP);
+  chdir '/' or fail("chdir /: $!");
+  my $pty = $one{tty} ? open_pty(0) : undef;
+  run_argv('enter', $pty);
+}
 
 sub lo_up {
   socket(my $s, 2, 2, 0) or fail("socket: $!");

@@ -96,9 +96,15 @@ export interface NsTools {
  * its own process group (cancellation signals the group) and dies with this process
  * (PR_SET_PDEATHSIG=SIGKILL in the helper and in each of its children; no setpriv exec).
  */
-export function spawnNs(tools: NsTools, mapping: IdMapping, recs: readonly Rec[], stdio: { stdout: 'pipe' | 'ignore' | number; stderr: 'pipe' | 'ignore' | number }): ChildProcess {
+export function spawnNs(
+  tools: NsTools,
+  mapping: IdMapping,
+  recs: readonly Rec[],
+  stdio: { stdin?: 'pipe' | 'ignore' | 'inherit'; stdout: 'pipe' | 'ignore' | 'inherit' | number; stderr: 'pipe' | 'ignore' | 'inherit' | number; ctl?: boolean },
+): ChildProcess {
+  // fd 4 (`ctl`): a pipe for a tty's window size, one "ROWS COLS\n" line per change.
   const child = spawn(tools.perl, ['-e', NS_HELPER_PL, PERL_ARCH, String(process.pid)], {
-    stdio: ['ignore', stdio.stdout, stdio.stderr, 'pipe'] as StdioOptions,
+    stdio: [stdio.stdin ?? 'ignore', stdio.stdout, stdio.stderr, 'pipe', ...(stdio.ctl ? ['pipe'] : [])] as StdioOptions,
     detached: true,
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
   });
