@@ -45,6 +45,10 @@ export const copyStep: FsHandler<CopyInputs> = {
     // Leased before they are written: one may exist already, unreferenced, and a prune must
     // not take it between our "present" and our layer.
     s.lease?.pending(copy.blobs.map((b) => b.digest));
+    // The blobs of this step's last complete layer are present (and leased now): only the
+    // changed files need writing; a one-file change of a 10k-file COPY stat'ed all 10k.
+    const prevKey = s.history.previousKey(step);
+    if (prevKey) s.store.trustBlobsOfKey(prevKey);
     for (const b of copy.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
     return { kind: 'layer', entries: copyEntries(copy, step.instr as CopyInstr, (c) => s.store.writeBlob(Buffer.from(c))) };
   },
