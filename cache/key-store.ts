@@ -3,7 +3,7 @@
  * names, and read back only when all of those are still there: a key never points at
  * nothing, and a corrupt key is a miss.
  */
-import type { StepKey } from './digest.js';
+import type { LayerDigest, StepKey } from './digest.js';
 import { StoreError, type KeyRecord } from './store-types.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { decodeKey, encodeKey } from './key-file.js';
@@ -61,15 +61,15 @@ export function getKey(s: StoreState, key: StepKey): KeyRecord | undefined {
  * corrupt one, which a read finds). A blob deleted by hand is missing from the listing: then
  * nothing is trusted and each blob is checked as before.
  */
-export function trustBlobsOfKey(s: StoreState, key: StepKey): boolean {
+export function trustBlobsOfKey(s: StoreState, key: StepKey): LayerDigest | undefined {
   let rec = s.keys.get(key);
   if (!rec) {
     const text = sfs.readFile(s.layout.key(key));
     rec = text === undefined ? undefined : decodeKey(text.toString('utf8'), key);
   }
-  if (!rec || rec.layer === null) return false;
+  if (!rec || rec.layer === null) return undefined;
   const layer = getLayer(s, rec.layer);
-  if (!layer) return false;
+  if (!layer) return undefined;
   const listed = new Map<string, Set<string>>();
   const files: { digest: string; size: number }[] = [];
   for (const e of layer.entries) {
@@ -77,9 +77,9 @@ export function trustBlobsOfKey(s: StoreState, key: StepKey): boolean {
     const fan = e.digest.slice(0, 2);
     let names = listed.get(fan);
     if (!names) listed.set(fan, (names = new Set(sfs.readdir(dirname(s.layout.blob(e.digest))))));
-    if (!names.has(e.digest)) return false;
+    if (!names.has(e.digest)) return undefined;
     files.push(e);
   }
   for (const f of files) s.present.set(f.digest, f.size);
-  return true;
+  return layer.digest;
 }
