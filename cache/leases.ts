@@ -34,8 +34,9 @@ export interface LeaseRoots {
 
 export interface Lease {
   readonly path: string;
-  /** Add roots (kept until release). Rewrites the lease only when something is new. */
-  add(roots: LeaseRoots): void;
+  /** Add roots (kept until release). Rewrites the lease only when something is new.
+   *  `pending` replaces the step's pending blobs in the same write (see pending()). */
+  add(roots: LeaseRoots & { pending?: Iterable<string> }): void;
   /** Replace the blobs of the step in progress. */
   pending(blobs: Iterable<string>): void;
   /** Remove the lease. Idempotent. */
@@ -81,12 +82,21 @@ export function openLease(s: StoreState, what: string): Lease {
           }
         }
       }
+      if (roots.pending) {
+        const next = new Set(roots.pending);
+        if (next.size !== pending.length || !pending.every((b) => next.has(b))) {
+          pending = [...next];
+          changed = true;
+        }
+      }
       if (changed) write();
     },
     pending(blobs) {
-      const next = [...new Set(blobs)];
-      if (next.length === 0 && pending.length === 0) return;
-      pending = next;
+      const next = new Set(blobs);
+      // The same set again (a COPY leases its blobs, then the step its layer's): no rewrite.
+      // A 10k-file COPY's lease is ~700 KB of JSON, written four times per step before.
+      if (next.size === pending.length && pending.every((b) => next.has(b))) return;
+      pending = [...next];
       write();
     },
     release() {

@@ -21,7 +21,7 @@ import { writeBlobBytes, writeBlobFromFile } from './write-blob.js';
 import { hasBlob, readBlob } from './read-blob.js';
 import { getLayer, putLayer } from './layer-store.js';
 import { getLayerOrigin, putLayerOrigin } from './layer-origin.js';
-import { getKey, putKey } from './key-store.js';
+import { getKey, putKey, trustBlobsOfKey } from './key-store.js';
 import { getImage, listImages, putImage, removeImage } from './image-store.js';
 import { verifyStore } from './store-verify.js';
 import { pruneStore } from './store-prune.js';
@@ -79,6 +79,10 @@ export function createStore(root: string): LocalStore {
     getKey(key: StepKey) {
       syncEpoch(s);
       return getKey(s, key);
+    },
+    trustBlobsOfKey(key: StepKey) {
+      syncEpoch(s);
+      return trustBlobsOfKey(s, key);
     },
 
     putImage(image) {

@@ -86,7 +86,8 @@ export function diffViews(from: ViewReader, to: ViewReader): LayerEntry[] {
   for (const path of to.keys()) {
     const t = to.get(path)!;
     const f = from.get(path);
-    const same = f !== undefined && sameViewEntry(f, t);
+    // Entry objects are immutable and shared between views: the same object is the same state.
+    const same = f !== undefined && (f === t || sameViewEntry(f, t));
     if (t.type === 'file' && t.link !== undefined) {
       groups ??= new Map();
       const m = groups.get(t.link);

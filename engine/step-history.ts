@@ -43,6 +43,8 @@ interface StepHistoryDoc {
 export interface StepHistory {
   /** The last recorded build of the same step, if any. */
   previous(step: PlannedStep): PreviousStep | undefined;
+  /** The key of the last recorded build of the same step (no file list read). */
+  previousKey(step: PlannedStep): StepKey | undefined;
   /** Record a step that hit or was built. */
   remember(step: PlannedStep, record: KeyRecordV1, rows: FileRow[] | undefined, key: StepKey): void;
   /** Write the document if it changed. Steps not reached (a failed build, a stage outside the
@@ -88,6 +90,10 @@ export function openStepHistory(store: Store, id: string, plan: Plan, o: { conte
         }
       }
       return { record: prev.record, ...(files ? { files } : {}) };
+    },
+
+    previousKey(step) {
+      return matched.get(step)?.key as StepKey | undefined;
     },
 
     remember(step, record, rows, key) {

@@ -246,6 +246,27 @@ t.test('getKey is undefined when a blob of its layer was deleted', ({ store }) =
   assert.is(store.getLayer(layer.digest), undefined, 'verify removed the layer that lost a blob');
 });
 
+t.test("trustBlobsOfKey takes a stored key's blobs as present from a listing, and trusts nothing when one is gone", ({ store, rig }) => {
+  const { a, b, layer } = buildEntry(store);
+  rig.write({ 'src.txt': 'alpha' });
+  // A new process (store object): without the trust, each write with `expect` stats its blob.
+  const fresh = createStore(store.root);
+  assert.is(fresh.trustBlobsOfKey(KEY1), layer.digest);
+  setStoreFault(undefined);
+  assert.equal(fresh.writeBlobFromFile(rig.path('src.txt'), a), a);
+  assert.equal(fresh.writeBlobFromFile(rig.path('src.txt'), b), b, 'trusted: not even read, so its bytes are not compared');
+  assert.is(fsCallCount(), 0, 'trusted blobs cost no I/O');
+
+  rmSync(store.blobPath(b.digest), { force: true });
+  const other = createStore(store.root);
+  assert.is(other.trustBlobsOfKey(KEY1), undefined, 'a blob deleted by hand is missing from the listing');
+  assert.not.ok(other.hasBlob(b.digest));
+  setStoreFault(undefined);
+  assert.equal(other.writeBlobFromFile(rig.path('src.txt'), a), a);
+  assert.is(fsCallCount(), 1, 'untrusted: one stat, as without the call');
+  assert.is(createStore(store.root).trustBlobsOfKey(asStepKey('00000000000000000000000000000000000000000000000000000000000000ff')), undefined, 'an unknown key');
+});
+
 t.test('verify removes corrupt entries and stale temp files', ({ store }) => {
   const { a, b, layer } = buildEntry(store);
   const k2 = asStepKey('00000000000000000000000000000000000000000000000000000000000000a2');

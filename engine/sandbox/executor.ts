@@ -185,7 +185,7 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
   let swept = false;
   return {
     kind: 'sandbox',
-    async prepare(chain: { layers: readonly LayerDigest[]; chain: ChainDigest }): Promise<PreparedRoot> {
+    async prepare(chain: ChainRef): Promise<PreparedRoot> {
       if (!swept) {
         // What a killed stratum left (run dirs of dead pids, trash): removed in the background.
         swept = true;
@@ -199,7 +199,8 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
       }
       const dirs: string[] = [];
       for (const d of chain.layers) dirs.push(await extractLayer(store, caps, d));
-      const lower = lowerView(store, chain.layers);
+      // The step's merged view when it has one (a second merge of a 13k-entry chain: ~45 ms).
+      const lower: ViewReader = chain.view ?? lowerView(store, chain.layers);
       const run = newRunDir(store);
       const upper = join(run, 'u');
       const work = join(run, 'w');

@@ -22,6 +22,7 @@ import type { Store } from '../../cache/store-types.js';
 import { StoreError } from '../../cache/store-types.js';
 import { removeInNs, runNs, type Rec } from './ns.js';
 import type { SandboxCaps } from './detect.js';
+import { kinOf } from '../layer-kin.js';
 
 /** Folder of extracted layers in the store. */
 export function layersDir(store: Store): string {
@@ -34,14 +35,22 @@ function markerText(digest: string, n: number): string {
   return `stratum-layer-x v1\n${digest}\n${n}\n`;
 }
 
-/** The records that make one layer's tree (shared with the init layer of a run). */
-export function entryRecs(store: Store, entries: readonly LayerEntry[]): Rec[] {
+/** The records that make one layer's tree (shared with the init layer of a run). `linkFrom`
+ *  gives, for a file that is the same in an extracted kin layer, that copy's path: the helper
+ *  hard-links it (lowerdirs are never written, so two trees may share an inode) and copies
+ *  the blob only when the link fails. */
+export function entryRecs(store: Store, entries: readonly LayerEntry[], linkFrom?: (e: Extract<LayerEntry, { type: 'file' }>) => string | undefined): Rec[] {
   const recs: Rec[] = [];
   const meta = (e: { uid?: number; gid?: number }) => [e.uid ?? 0, e.gid ?? 0] as const;
   for (const e of entries) {
     switch (e.type) {
       case 'file': {
         const blob = store.blobPath(e.digest);
+        const from = linkFrom?.(e);
+        if (from !== undefined) {
+          recs.push(['F', e.path, e.mode.toString(8), ...meta(e), blob, from]);
+          break;
+        }
         if (!store.hasBlob(e.digest)) {
           throw new StoreError('EMISSING', `store: blob ${e.digest} of ${e.path} is missing; the layer cannot be extracted`, { digest: e.digest, path: e.path });
         }
@@ -79,9 +88,45 @@ export function entryRecs(store: Store, entries: readonly LayerEntry[]): Rec[] {
 }
 
 /** Build a tree from entries at `dir` (which must not exist), inside the namespace. */
-export async function buildTree(store: Store, caps: SandboxCaps, dir: string, entries: readonly LayerEntry[]): Promise<void> {
+export async function buildTree(store: Store, caps: SandboxCaps, dir: string, entries: readonly LayerEntry[], linkFrom?: Parameters<typeof entryRecs>[2]): Promise<void> {
   mkdirSync(dir, { mode: 0o755 });
-  await runNs(caps.tools, caps.mapping, [['op', 'extract'], ['dir', dir], ...entryRecs(store, entries)]);
+  await runNs(caps.tools, caps.mapping, [['op', 'extract'], ['dir', dir], ...entryRecs(store, entries, linkFrom)]);
+}
+
+/** The directory of `digest` when it is extracted and valid (marker and tree), else undefined. */
+function extractedDir(store: Store, base: string, digest: LayerDigest): string | undefined {
+  const dir = join(base, digest);
+  if (verified.has(dir) && existsSync(dir)) return dir;
+  const layer = store.getLayer(digest);
+  if (!layer) return undefined;
+  let have: string | undefined;
+  try {
+    have = readFileSync(join(base, `${digest}.ok`), 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (have !== markerText(digest, layer.entries.length) || !existsSync(dir)) return undefined;
+  verified.set(dir, true);
+  return dir;
+}
+
+/**
+ * For a layer whose earlier version (engine/layer-kin.ts) is extracted: the path of each file
+ * that is the same there (path, content, mode, owner; no xattrs), so the new tree links it. A
+ * one-file change of a 10k-file COPY then copies one blob, not 10k.
+ */
+function kinLinks(store: Store, base: string, digest: LayerDigest): ((e: Extract<LayerEntry, { type: 'file' }>) => string | undefined) | undefined {
+  const k = kinOf(digest);
+  const dir = k ? extractedDir(store, base, k) : undefined;
+  const earlier = k && dir ? store.getLayer(k) : undefined;
+  if (!earlier || !dir) return undefined;
+  const files = new Map<string, Extract<LayerEntry, { type: 'file' }>>();
+  for (const e of earlier.entries) if (e.type === 'file' && !e.xattrs) files.set(e.path, e);
+  return (e) => {
+    const o = files.get(e.path);
+    const same = o && !e.xattrs && o.digest === e.digest && o.size === e.size && o.mode === e.mode && (o.uid ?? 0) === (e.uid ?? 0) && (o.gid ?? 0) === (e.gid ?? 0);
+    return same ? `${dir}/${e.path}` : undefined;
+  };
 }
 
 /**
@@ -110,7 +155,7 @@ export async function extractLayer(store: Store, caps: SandboxCaps, digest: Laye
   if (existsSync(dir)) await removeInNs(caps.tools, caps.mapping, [dir]);
   const tmp = join(base, `.tmp-${digest}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await buildTree(store, caps, tmp, layer.entries);
+    await buildTree(store, caps, tmp, layer.entries, kinLinks(store, base, digest));
     writeFileSync(marker, want);
     try {
       renameSync(tmp, dir);

@@ -358,6 +358,7 @@ sub extract {
     parents($dir, $a[0]);
     if ($t eq 'd' || $t eq 'o') { mkdir $p, 0700 or -d $p or fail("mkdir $p: $!"); }
     elsif ($t eq 'f') { copy_file($a[4], $p); }
+    elsif ($t eq 'F') { link($a[5], $p) or copy_file($a[4], $p); }
     elsif ($t eq 'l') { symlink($a[4], $p) or fail("symlink $p: $!"); }
     elsif ($t eq 'h') { link("$dir/$a[1]", $p) or fail("link $p: $!"); }
     elsif ($t eq 'w') { sc('mknodat', AT_FDCWD, $p, 0+0020000, 0) == 0 or fail("whiteout $p: $!"); }

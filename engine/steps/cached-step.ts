@@ -133,7 +133,8 @@ export async function cachedStep<I extends KeyInputs>(
   if (produced.kind !== 'layer') return produced;
   s.lease?.pending(produced.entries.flatMap((e) => (e.type === 'file' ? [e.digest] : [])));
   const layer: Layer | undefined = produced.entries.length ? store.putLayer(produced.entries) : undefined;
-  if (layer) s.lease?.add({ layers: [layer.digest] });
+  // The layer keeps its blobs from here on: the pending list goes in the same lease write.
+  if (layer) s.lease?.add({ layers: [layer.digest], pending: [] });
   const chain = layer ? chainDigest(run.chain, layer.digest) : run.chain;
   const durationMs = Math.round(performance.now() - startedAt);
   const keyRecord: KeyRecord = { key, layer: layer?.digest ?? null, chain, record: inputs.record, created: Date.now(), durationMs, ...(layer ? { layerSize: layer.size } : {}) };

@@ -5,13 +5,14 @@
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { suite } from '../util/rig.js';
 import { makeKit, type Kit } from './kit.js';
 import { createHostToolsExecutor, createSandboxExecutor } from '../../engine/sandbox/executor.js';
 import { extractLayer } from '../../engine/sandbox/extract.js';
+import { rememberKin } from '../../engine/layer-kin.js';
 import { removeInNs } from '../../engine/sandbox/ns.js';
 import type { ExecRequest, PreparedRoot } from '../../engine/executor-types.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
@@ -102,6 +103,26 @@ export function defineCases(label: string) {
     assert.is(out[1], '/v2 1000:1001 640 regular file 2');
     assert.is(out[2], '/ff 0:0 644 fifo 1');
     assert.is(out.slice(3).join(' '), 'gone sub', 'the opaque /o is empty and data/keep is whited out');
+  });
+
+  t.test('a new version of a layer is extracted by linking the files it shares with the earlier one', async () => {
+    const f = (path: string, text: string, mode = 0o644): LayerEntry => ({ path, type: 'file', mode, ...kit.store.writeBlob(Buffer.from(text)) });
+    const dir: LayerEntry = { path: 'k', type: 'dir', mode: 0o755 };
+    const k1 = kit.store.putLayer([dir, f('k/same', 'same\n'), f('k/changed', 'old\n'), f('k/mode', 'm\n')]);
+    const k2 = kit.store.putLayer([dir, f('k/same', 'same\n'), f('k/changed', 'new\n'), f('k/mode', 'm\n', 0o600), f('k/added', 'a\n')]);
+    const d1 = await extractLayer(kit.store, kit.caps, k1.digest);
+    rememberKin(k2.digest, k1.digest);
+    const d2 = await extractLayer(kit.store, kit.caps, k2.digest);
+    const ino = (d: string, p: string) => statSync(join(d, p)).ino;
+    assert.is(ino(d2, 'k/same'), ino(d1, 'k/same'), 'the unchanged file is a link to the earlier tree');
+    assert.is.not(ino(d2, 'k/changed'), ino(d1, 'k/changed'));
+    assert.is.not(ino(d2, 'k/mode'), ino(d1, 'k/mode'), 'another mode is another file');
+    assert.is(statSync(join(d2, 'k/mode')).mode & 0o7777, 0o600);
+    assert.is(statSync(join(d1, 'k/mode')).mode & 0o7777, 0o644, 'the earlier tree is untouched');
+    assert.is(readFileSync(join(d1, 'k/changed'), 'utf8'), 'old\n');
+    const r = await run('cat /k/same /k/changed /k/added', [kit.base.digest, k2.digest]);
+    assert.ok(r.res.ok, r.lines.join('\n'));
+    assert.equal(r.lines, ['stdout: same', 'stdout: new', 'stdout: a']);
   });
 
   t.test('a damaged or missing extraction is rebuilt before use', async () => {
