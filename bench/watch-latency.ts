@@ -4,10 +4,17 @@
  * edit appends a new change to one source file (see `Mutation`), and the latency is the
  * `time` of the first `step-start` with `cached: false` after the save, minus the moment of
  * the save (both Date.now(), on one machine). The next edit waits for that build to finish.
- * Engine-free.
+ *
+ * In the same run a chokidar watcher of the bench's own (same options as `stratum watch`:
+ * the whole context, ignoreInitial) times save → its first event for the file: the part of
+ * the latency that is the file-system notification, not stratum. `build-start` is timed too,
+ * so the rest splits into "debounce and re-key" and "the build up to its first miss".
+ * Engine-free (chokidar is the watcher's own dependency, not engine code).
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
+import { watch } from 'chokidar';
 import type { BenchEvent } from './child.js';
 import { Mutation } from './tree.js';
 
@@ -15,6 +22,10 @@ export interface WatchLatency {
   edits: number;
   /** Save → first rebuilt step started, per edit, ms. */
   samplesMs: number[];
+  /** Save → the bench's own chokidar watcher reported the file, per edit, ms. */
+  chokidarMs: number[];
+  /** Save → `build-start` of the rebuild, per edit, ms. */
+  buildStartMs: number[];
   /** Edits that got no rebuilt step in time. */
   missed: number;
 }
@@ -68,7 +79,20 @@ export async function measureWatchLatency(o: WatchLatencyOptions): Promise<Watch
   const timeout = o.timeoutMs ?? 60_000;
   const m = new Mutation(o.file);
   const samples: number[] = [];
+  const chokidarMs: number[] = [];
+  const buildStartMs: number[] = [];
   let missed = 0;
+  // The notification floor, measured beside the real watcher on the same saves.
+  const target = resolve(o.file);
+  let onFsEvent: ((t: number) => void) | undefined;
+  const own = watch(resolve(o.context), { ignoreInitial: true });
+  own.on('all', (_ev: string, p: string) => {
+    if (resolve(p) !== target || !onFsEvent) return;
+    const f = onFsEvent;
+    onFsEvent = undefined;
+    f(Date.now());
+  });
+  await new Promise<void>((r) => own.once('ready', () => r()));
   try {
     const first = await next((e) => e.type === 'build-done', 10 * timeout);
     if (!first) throw new Error(`stratum watch did not finish its first build${exited ? ` (it exited: ${stderr.trim().split('\n').slice(-5).join(' | ')})` : ''}`);
@@ -76,20 +100,30 @@ export async function measureWatchLatency(o: WatchLatencyOptions): Promise<Watch
     for (let i = 0; i < o.edits; i++) {
       await new Promise((r) => setTimeout(r, 150)); // let the watcher settle between edits
       const rebuilt = next((e) => e.type === 'step-start' && e.cached === false, timeout);
+      const started = next((e) => e.type === 'build-start', timeout);
       const done = next((e) => e.type === 'build-done', timeout);
+      const notified = new Promise<number | undefined>((r) => {
+        const t = setTimeout(() => ((onFsEvent = undefined), r(undefined)), timeout);
+        onFsEvent = (at) => (clearTimeout(t), r(at));
+      });
       const saved = Date.now();
       m.change();
       const e = await rebuilt;
       if (e && typeof e.time === 'number') samples.push(Math.max(0, e.time - saved));
       else missed++;
+      const s = await started;
+      if (s && typeof s.time === 'number') buildStartMs.push(Math.max(0, s.time - saved));
+      const at = await notified;
+      if (at !== undefined) chokidarMs.push(at - saved);
       await done;
     }
   } finally {
+    await own.close();
     m.restore();
     if (!exited) child.kill('SIGINT');
     const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exit;
     clearTimeout(killer);
   }
-  return { edits: o.edits, samplesMs: samples, missed };
+  return { edits: o.edits, samplesMs: samples, chokidarMs, buildStartMs, missed };
 }

@@ -33,6 +33,7 @@ import { runStage } from './stage-runner.js';
 import { viewOf, type StageRun } from './stage-state.js';
 import { openStepHistory } from './step-history.js';
 import type { StepOutcome } from './steps/step-outcome.js';
+import type { StepMemo } from './steps/cached-step.js';
 
 /** Where a finished build is published. `oci` and `docker` are image archives (a .tar file, or
  *  an OCI layout directory when `tar` is false), written by engine/oci/export.ts. */
@@ -80,6 +81,10 @@ export interface BuildOptions {
   dryRun?: boolean;
   /** Put the store's total size in build-done (costs a stat of every store folder). */
   reportStoreSize?: boolean;
+  /** Watch mode: a dry run records each step's inputs, key and miss reason here, and the real
+   *  build that follows it (from the same context reader, nothing changed since) reuses those
+   *  whose parent chain, text and config are the same, instead of keying the prefix twice. */
+  keyMemo?: Map<number, StepMemo>;
   /** Called with each step's cache key as soon as it is known (watch mode's staleness check). */
   onStepKey?: (index: number, key: StepKey) => void;
   /** `--pull`: ask the registry for every registry base even when the store has it. */
@@ -280,7 +285,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     outcome = { kind: 'failed', error };
   } finally {
     session.history.flush();
-    ctx.save();
+    // A dry run on a reader it was lent (watch mode's re-key) leaves the stat cache to its
+    // owner: writing the 10k-row document is not on the way from a save to the first step.
+    if (!(opts.dryRun && opts.context)) ctx.save();
   }
   if (outcome.kind === 'ok') return done({ ok: true, exitCode: EXIT.ok });
   if (outcome.kind === 'cancelled') return done({ ok: false, exitCode: EXIT.stepFailed, cancelled: true });

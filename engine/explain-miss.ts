@@ -58,25 +58,53 @@ function canon(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-/** Changed/added/removed paths between two sorted FileRow lists. */
+/** Changed/added/removed paths between two FileRow lists sorted by path: one merge walk (a
+ *  10k-row COPY's miss is explained in about a millisecond, no maps). Unsorted lists (never
+ *  written by the engine) are sorted first. */
 export function diffFiles(a: readonly FileRow[], b: readonly FileRow[]): { added: string[]; removed: string[]; changed: string[] } {
-  const before = new Map(a.map((r) => [r[0], r]));
-  const added: string[] = [];
-  const changed: string[] = [];
-  for (const r of b) {
-    const o = before.get(r[0]);
-    if (!o) added.push(r[0]);
-    else {
-      before.delete(r[0]);
-      if (o[1] !== r[1] || o[2] !== r[2] || o[3] !== r[3]) changed.push(r[0]);
+  if (!isSorted(a)) a = [...a].sort(byPath);
+  if (!isSorted(b)) b = [...b].sort(byPath);
+  // Directories appear and vanish with their files; name files first (each list keeps its order).
+  const added = new Split();
+  const removed = new Split();
+  const changed = new Split();
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const o = a[i];
+    const r = b[j];
+    if (r === undefined || (o !== undefined && o[0] < r[0])) {
+      removed.push(o!);
+      i++;
+    } else if (o === undefined || r[0] < o[0]) {
+      added.push(r);
+      j++;
+    } else {
+      if (o[1] !== r[1] || o[2] !== r[2] || o[3] !== r[3]) changed.push(r);
+      i++;
+      j++;
     }
   }
-  // Directories appear and vanish with their files; name files first.
-  const removed = [...before.keys()];
-  const filesFirst = (list: string[], rows: Map<string, FileRow>) =>
-    list.sort((x, y) => Number(rows.get(x)?.[1] === 'd') - Number(rows.get(y)?.[1] === 'd'));
-  const all = new Map([...a.map((r) => [r[0], r] as const), ...b.map((r) => [r[0], r] as const)]);
-  return { added: filesFirst(added, all), removed: filesFirst(removed, all), changed: filesFirst(changed, all) };
+  return { added: added.list(), removed: removed.list(), changed: changed.list() };
+}
+
+/** Paths split into files (and links) and directories, in the order pushed. */
+class Split {
+  readonly #files: string[] = [];
+  readonly #dirs: string[] = [];
+  push(r: FileRow): void {
+    (r[1] === 'd' ? this.#dirs : this.#files).push(r[0]);
+  }
+  list(): string[] {
+    return this.#dirs.length ? this.#files.concat(this.#dirs) : this.#files;
+  }
+}
+
+const byPath = (x: FileRow, y: FileRow) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0);
+
+function isSorted(rows: readonly FileRow[]): boolean {
+  for (let k = 1; k < rows.length; k++) if (!(rows[k - 1]![0] < rows[k]![0])) return false;
+  return true;
 }
 
 function diffEnv(a: Record<string, string>, b: Record<string, string>): string[] {

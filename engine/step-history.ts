@@ -5,6 +5,7 @@
  * the blob of their copied-file list. Which old step is the same as a new one is decided by
  * engine/step-match.ts, so inserting, deleting or swapping lines keeps each step's history.
  */
+import { LRUCache } from 'lru-cache';
 import type { BlobDigest, StepKey } from '../cache/digest.js';
 import type { Lease } from '../cache/leases.js';
 import type { Store } from '../cache/store-types.js';
@@ -52,6 +53,11 @@ export interface StepHistory {
   flush(): void;
 }
 
+/** File lists by blob digest, for the process's life (content-addressed, so never stale): a
+ *  watch session explains each miss against the list it wrote one build before, without
+ *  reading and parsing its megabyte of JSON again. A few lists: one per COPY being edited. */
+const recentFiles = new LRUCache<string, FileRow[]>({ max: 4 });
+
 /** Steps that have a cache key; only they are recorded and matched. */
 const KEYED = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
 const keyedSteps = (st: PlannedStage) => st.steps.filter((s) => KEYED.has(s.instr.kind));
@@ -81,7 +87,8 @@ export function openStepHistory(store: Store, id: string, plan: Plan, o: { conte
       const prev = matched.get(step);
       if (!prev) return undefined;
       let files: FileRow[] | undefined;
-      if (prev.filesBlob) {
+      if (prev.filesBlob && recentFiles.has(prev.filesBlob) && store.hasBlob(prev.filesBlob as BlobDigest)) files = recentFiles.get(prev.filesBlob);
+      else if (prev.filesBlob) {
         try {
           const buf = store.readBlob(prev.filesBlob as BlobDigest);
           if (buf) files = JSON.parse(buf.toString('utf8')) as FileRow[];
@@ -106,6 +113,7 @@ export function openStepHistory(store: Store, id: string, plan: Plan, o: { conte
         if (same) o.lease?.add({ blobs: [prev.filesBlob!] });
         filesBlob = same && store.hasBlob(prev.filesBlob as BlobDigest) ? prev.filesBlob! : store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
         o.lease?.add({ blobs: [filesBlob] });
+        recentFiles.set(filesBlob, rows);
       }
       remembered.set(step, { kind: record.op, text: step.text, record, key, ...(filesBlob ? { filesBlob } : {}) });
     },

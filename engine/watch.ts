@@ -12,6 +12,13 @@
  * finish; the next build then starts from the first changed step by re-keying: the unchanged
  * prefix hits, so "rebuild from the first changed step" needs no special path.
  *
+ * The debounce is trailing-edge (the build starts once no change came for `debounceMs`), but
+ * the re-key does not wait for it: the first change of a quiet period starts a dry run at
+ * once, and a later change makes it stale (aborted, and started again on the newest state).
+ * When the period ends, a dry run that saw every change is used as is, and the build reuses
+ * its keys (`keyMemo`): save → first rebuilt step is then the debounce plus the build's own
+ * start, not the debounce plus keying everything twice.
+ *
  * The watcher ignores .dockerignore'd paths, the store, and output directories, so that its
  * own writes never trigger a rebuild.
  */
@@ -19,6 +26,7 @@ import { realpathSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import type { Store } from '../cache/store-types.js';
+import type { StepMemo } from './steps/cached-step.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
 import { ContextReader } from './context.js';
 import { loadDockerignore, type IgnoreMatcher } from './dockerignore.js';
@@ -32,6 +40,20 @@ interface RunningBuild {
   keys: Map<number, string>;
   /** The step running now. */
   index: number;
+}
+
+/** A dry run's verdict: its result, the steps that missed, and what the build may reuse. */
+interface DryRun {
+  result: BuildResult;
+  misses: number[];
+  memo: Map<number, StepMemo>;
+}
+
+/** A dry run started while the debounce runs; valid while no change came after `gen`. */
+interface Speculation {
+  gen: number;
+  stop: AbortController;
+  done: Promise<DryRun | undefined>;
 }
 
 export type WatchState = 'watching' | 'debouncing' | 'building' | 'cancelling' | 'stopped';
@@ -75,6 +97,11 @@ export class Watcher {
   #ctx: ContextReader | undefined;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
+  /** Counts the changes seen: a dry run is current while it has not moved. */
+  #gen = 0;
+  #spec: Speculation | undefined;
+  /** #flush is deciding what to build: no new speculation starts under it. */
+  #flushing = false;
   /** Keys of the last finished build and whether it succeeded: what is published now. */
   #last: { ok: boolean; keys: (string | undefined)[] } | undefined;
 
@@ -149,6 +176,7 @@ export class Watcher {
 
   #onChange(abs: string): void {
     if (this.#state === 'stopped') return;
+    this.#gen++;
     if (abs === this.#dockerfileReal || abs === this.#ignore.source) {
       this.#dockerfileChanged = true;
       if (abs === this.#ignore.source) {
@@ -167,6 +195,44 @@ export class Watcher {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#state === 'watching' || this.#state === 'debouncing') this.#to('debouncing');
     this.#timer = setTimeout(() => void this.#flush(), this.#opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.#speculate();
+  }
+
+  /** Start re-keying now, while the debounce still coalesces changes; a running dry run made
+   *  stale by a change is aborted (it starts again, on the newest state, once it has ended). */
+  #speculate(): void {
+    if (this.#state !== 'debouncing' || this.#running || this.#flushing) return;
+    const cur = this.#spec;
+    if (cur) {
+      if (cur.gen !== this.#gen) cur.stop.abort();
+      return;
+    }
+    const stop = new AbortController();
+    const spec: Speculation = { gen: -1, stop, done: undefined! };
+    spec.done = new Promise<DryRun | undefined>((resolve) =>
+      // The next turn: changes reported in the same turn (a write and its rename) are one.
+      setImmediate(() => {
+        if (stop.signal.aborted || this.#state === 'stopped') return resolve(undefined);
+        spec.gen = this.#gen;
+        this.#dryRun(true, stop).then(resolve, () => resolve(undefined));
+      }),
+    );
+    this.#spec = spec;
+    void spec.done.then(() => {
+      if (this.#spec !== spec || spec.gen === this.#gen) return;
+      this.#spec = undefined;
+      this.#speculate();
+    });
+  }
+
+  /** The speculative dry run, if it saw every change so far (waiting for it to finish). */
+  async #takeSpeculation(): Promise<DryRun | undefined> {
+    const spec = this.#spec;
+    this.#spec = undefined;
+    if (!spec) return undefined;
+    if (spec.gen !== this.#gen) spec.stop.abort();
+    const r = await spec.done;
+    return r && spec.gen === this.#gen ? r : undefined;
   }
 
   /** Rebuild now (the `r` key), or without the cache (`f`). */
@@ -175,6 +241,7 @@ export class Watcher {
     this.#force ||= force;
     this.#dockerfileChanged = true; // re-plan too
     this.#ctx?.invalidate(); // and look at every file again
+    this.#gen++;
     if (this.#running) this.#cancel();
     else void this.#flush();
   }
@@ -182,11 +249,16 @@ export class Watcher {
   async #flush(): Promise<void> {
     this.#timer = undefined;
     if (this.#state === 'stopped') return;
+    // Changes during the decision below (the debounce is shorter than a slow dry run): they
+    // stay pending, and are looked at once it has started its build or skipped.
+    if (this.#flushing) return this.#schedule();
     const files = [...this.#pending].sort();
     this.#pending.clear();
     const dockerfile = this.#dockerfileChanged;
     this.#dockerfileChanged = false;
     if (this.#running) {
+      this.#spec?.stop.abort();
+      this.#spec = undefined;
       // A build is running: is the step it runs (or one before it) made stale by the change?
       // Either way the change is kept for the next build, which reports it with its first
       // changed step once the running one has ended.
@@ -195,37 +267,56 @@ export class Watcher {
       if (await this.#isStale()) this.#cancel();
       return;
     }
-    if (!files.length && !dockerfile && !this.#force) return;
+    if (!files.length && !dockerfile && !this.#force) {
+      this.#spec?.stop.abort();
+      this.#spec = undefined;
+      return;
+    }
     // Only the first miss matters here: past it the real build decides, so the dry run stops
-    // there instead of laying out the rest (it was most of save → step-start).
-    const { result: dry, misses } = await this.#dryRun(true);
+    // there instead of laying out the rest (it was most of save → step-start). Usually it ran
+    // during the debounce already.
+    let dry: DryRun | undefined;
+    this.#flushing = true;
+    try {
+      dry = await this.#takeSpeculation();
+      const gen = this.#gen;
+      dry ??= await this.#dryRun(true);
+      // A change while this dry run ran: the build re-keys instead of trusting it.
+      if (gen !== this.#gen) dry.memo.clear();
+    } finally {
+      this.#flushing = false;
+    }
+    if (this.state === 'stopped') return;
+    const { result, misses, memo } = dry;
     const fromStep = misses.length ? Math.min(...misses) : undefined;
-    if (fromStep === undefined && !dockerfile && !this.#force && this.#publishedMatches(dry.keys)) {
+    if (fromStep === undefined && !dockerfile && !this.#force && this.#publishedMatches(result.keys)) {
       // Saved without a change, or a change no step reads: every key is the one the last,
       // successful build published. Keys that all hit but differ from it (an edit undone
       // back to content built before, or a failure undone) still build, to publish them.
       this.#to('watching');
       this.#bus.emit({ type: 'watch-skip', files, reason: 'no key changed' });
+      // The dry run left the stat cache to us (no build follows to write it).
+      this.#ctx?.save();
       return;
     }
     this.#bus.emit({ type: 'watch-change', files, ...(fromStep !== undefined ? { fromStep } : {}), ...(dockerfile ? { dockerfile } : {}) });
-    await this.#build();
+    await this.#build(memo);
   }
 
   /** Keys of the current inputs, computed without executing anything; with `untilMiss`, only
-   *  up to the first miss (later keys are then undefined). */
-  async #dryRun(untilMiss = false): Promise<{ result: BuildResult; misses: number[] }> {
+   *  up to the first miss (later keys are then undefined). `stop` also ends it early. */
+  async #dryRun(untilMiss = false, stop = new AbortController()): Promise<DryRun> {
     const bus = new EventBus();
     const misses: number[] = [];
-    const stop = new AbortController();
+    const memo = new Map<number, StepMemo>();
     bus.on((e: BuildEvent) => {
       if ((e.type === 'step-done' || e.type === 'step-start') && e.cached === false && !(e.type === 'step-done' && e.metadata) && !misses.includes(e.index)) {
         misses.push(e.index);
         if (untilMiss) stop.abort();
       }
     });
-    const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false, context: this.#reader(), ...(untilMiss ? { signal: stop.signal } : {}) });
-    return { result, misses };
+    const result = await build({ ...this.#opts, bus, dryRun: true, noCache: false, context: this.#reader(), keyMemo: memo, ...(untilMiss ? { signal: stop.signal } : {}) });
+    return { result, misses, memo };
   }
 
   #publishedMatches(keys: readonly (string | undefined)[]): boolean {
@@ -250,7 +341,7 @@ export class Watcher {
     this.#running.controller.abort();
   }
 
-  async #build(): Promise<void> {
+  async #build(memo?: Map<number, StepMemo>): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#to('building');
     const controller = new AbortController();
@@ -267,6 +358,7 @@ export class Watcher {
       noCache: force || this.#opts.noCache === true,
       context: this.#reader(),
       onStepKey: (index, key) => running.keys.set(index, key),
+      ...(memo?.size && !force ? { keyMemo: memo } : {}),
     });
     running.promise = promise;
     let result: BuildResult;
@@ -292,9 +384,13 @@ export class Watcher {
     if (this.#state === 'stopped') return;
     if (this.#timer) clearTimeout(this.#timer);
     const running = this.#running;
+    const spec = this.#spec;
+    this.#spec = undefined;
     this.#to('stopped');
     running?.controller.abort();
+    spec?.stop.abort();
     await running?.promise?.catch(() => undefined);
+    await spec?.done;
     await this.#fs?.close();
     this.#resolveStopped();
   }

@@ -140,6 +140,29 @@ t.test('saving a file without changing it does not rebuild', async () => {
   assert.is(verdicts(w.buildEvents(2)), 'M', 'the real change missed');
 });
 
+// The re-key starts at the first change of a quiet period, before the debounce ends: changes
+// after it started must make it stale, or the build would publish the first edit of a burst.
+t.test('a burst of edits within the debounce builds the last one', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY src/ /src/\nRUN cat src/a.txt src/b.txt > out.txt\n', 'ctx/src/a.txt': 'a1\n', 'ctx/src/b.txt': 'b1\n' });
+  session = new WatchSession(['--cache-dir', rig.path('store'), '--debounce', '700', '--executor=host', '-o', rig.path('out'), rig.path('ctx')]);
+  const w = session;
+  await w.waitFor('first build', builds(1));
+  const pause = () => new Promise((r) => setTimeout(r, 120)); // past chokidar's 50 ms per-path throttle
+  writeFileSync(rig.path('ctx/src/a.txt'), 'a2\n');
+  await pause();
+  writeFileSync(rig.path('ctx/src/b.txt'), 'b2\n');
+  await pause();
+  writeFileSync(rig.path('ctx/src/a.txt'), 'a3\n');
+  await w.waitFor('a build with the last edit', (ev) => ev.some((e) => e.type === 'build-done' && e.ok) && rig.read('out/out.txt') === 'a3\nb2\n');
+  // Settle: whatever the machine's speed, the last build is of the last content.
+  await w.waitFor('the watcher idle', (ev) => ev[ev.length - 1]?.type === 'watch-state' && (ev[ev.length - 1] as { state: string }).state === 'watching');
+  assert.is(rig.read('out/out.txt'), 'a3\nb2\n');
+  const last = w.builds()[w.builds().length - 1]!;
+  assert.ok(last.ok);
+  const copy = w.events.filter((e) => e.type === 'step-done' && e.instruction.startsWith('COPY src')).pop();
+  assert.ok(copy && copy.type === 'step-done' && !copy.cached && /src\/a\.txt/.test(copy.reason ?? ''), `the last COPY names the edited file (${copy && copy.type === 'step-done' ? copy.reason : ''})`);
+});
+
 t.test('Ctrl-C exits cleanly with code 0', async () => {
   rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY a.txt /\n', 'ctx/a.txt': 'a\n' });
   const w = watch();

@@ -8,7 +8,7 @@
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Layer } from '../../cache/layer-types.js';
 import { StoreError, type KeyRecord } from '../../cache/store-types.js';
-import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
+import type { ChainDigest, LayerDigest, StepKey } from '../../cache/digest.js';
 import { layerDigest, normalizeEntries } from '../../cache/layer-digest.js';
 import type { Session } from '../build-session.js';
 import type { MissReason, StepInfo } from '../events.js';
@@ -25,6 +25,18 @@ export interface KeyInputs {
   record: KeyRecordV1;
   /** COPY from the context: the sorted source rows (kept for miss explanations). */
   fileRows?: FileRow[];
+}
+
+/** What a dry run learned about one step, handed to the build that follows it (watch mode,
+ *  `BuildOptions.keyMemo`): the inputs, the key and, for a miss, its explanation. */
+export interface StepMemo {
+  /** What the inputs were computed from, besides the context: checked before reuse. */
+  text: string;
+  before: string;
+  parent: ChainDigest;
+  inputs: KeyInputs;
+  key: StepKey;
+  why?: MissReason;
 }
 
 export type Produced =
@@ -52,9 +64,14 @@ export async function cachedStep<I extends KeyInputs>(
   // A COPY --from is keyed by the other stage's files, and a COPY may look at the layers below
   // its destination: a layer a --cache-from hit left remote is brought in when the key
   // computation finds it missing (EMISSING), and the key is computed again.
+  // A dry run just before this build keyed the step from the same context reader: reuse its
+  // inputs (a COPY's 10k rows and their digest) when they stand on the same parent and config.
+  // COPY --from reads another stage or an image: always keyed again.
+  const memo = opts.dryRun ? undefined : opts.keyMemo?.get(step.index);
+  const reuse = memo && memo.parent === run.chain && memo.text === step.text && !('from' in step.instr && step.instr.from !== undefined) && memo.before === JSON.stringify(step.before) ? memo : undefined;
   let inputs: I;
   try {
-    inputs = handler.inputs(s, step, run);
+    inputs = reuse ? (reuse.inputs as I) : handler.inputs(s, step, run);
   } catch (err) {
     if (!(s.remoteCache?.hasPending && !opts.dryRun && err instanceof StoreError && err.code === 'EMISSING')) throw err;
     const from = s.plan.copyFrom.get(step);
@@ -63,7 +80,8 @@ export async function cachedStep<I extends KeyInputs>(
     if (from !== undefined) s.runs.get(from)!.view = undefined;
     inputs = handler.inputs(s, step, run);
   }
-  const key = stepKey(inputs.record);
+  const key = reuse?.key ?? stepKey(inputs.record);
+  if (opts.dryRun) opts.keyMemo?.set(step.index, { text: step.text, before: JSON.stringify(step.before), parent: run.chain, inputs, key });
   s.keys[step.index - 1] = key;
   opts.onStepKey?.(step.index, key);
 
@@ -75,7 +93,7 @@ export async function cachedStep<I extends KeyInputs>(
   if (opts.dryRun && s.dirtyStages.has(step.stage)) {
     s.counters.misses++;
     const why: MissReason = { kind: 'parent', text: `runs after step ${s.dirtyStages.get(step.stage)} rebuilds` };
-    start({ cached: false, reason: why.text });
+  start({ cached: false, reason: why.text });
     bus.emit({ type: 'step-done', ...info, cached: false, layer: null, size: 0, ms: 0, reason: why.text, why });
     return OK;
   }
@@ -102,10 +120,15 @@ export async function cachedStep<I extends KeyInputs>(
 
   // --- miss: explain, produce, commit ------------------------------------------------------
   s.counters.misses++;
-  // Explained against this machine's last build of the step, else against the imported cache's.
-  const previous = s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex);
+  // Explained against this machine's last build of the step, else against the imported cache's;
+  // a reused key's miss was explained by the dry run, against the same history.
   const rejected = s.remoteCache?.rejected(key);
-  const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : rejected ? { kind: 'evicted', text: rejected } : explainMiss(previous, inputs.record, inputs.fileRows);
+  const explain = () => explainMiss(s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex), inputs.record, inputs.fileRows);
+  const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : rejected ? { kind: 'evicted', text: rejected } : (reuse?.why ?? explain());
+  if (opts.dryRun) {
+    const m = opts.keyMemo?.get(step.index);
+    if (m) m.why = why;
+  }
   start({ cached: false, reason: why.text });
   // A dry run stopped at its first miss (watch mode's re-key) needs nothing past the verdict.
   if (opts.dryRun && signal.aborted) return { kind: 'cancelled' };
