@@ -72,6 +72,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/exec.js')).execCommand(rest, io);
     case 'stop':
       return (await import('./commands/stop.js')).stopCommand(rest, io);
+    case 'start':
+      return (await import('./commands/start.js')).startCommand(rest, io);
+    case 'restart':
+      return (await import('./commands/start.js')).startCommand(rest, io, true);
     case 'rm':
       return (await import('./commands/rm.js')).rmCommand(rest, io);
     case 'diff':

@@ -1,7 +1,7 @@
 /** "Did you mean" for the command line: the closest command or flag (engine/dockerfile/diagnostic.ts). */
 import { suggest } from '../engine/dockerfile/diagnostic.js';
 
-export const COMMANDS = ['build', 'plan', 'watch', 'bench', 'images', 'history', 'inspect', 'rmi', 'du', 'prune', 'load', 'cache', 'pull', 'push', 'login', 'run', 'ps', 'logs', 'exec', 'stop', 'rm', 'diff', 'commit', 'volume', 'completion', 'help'] as const;
+export const COMMANDS = ['build', 'plan', 'watch', 'bench', 'images', 'history', 'inspect', 'rmi', 'du', 'prune', 'load', 'cache', 'pull', 'push', 'login', 'run', 'ps', 'logs', 'exec', 'start', 'restart', 'stop', 'rm', 'diff', 'commit', 'volume', 'completion', 'help'] as const;
 
 /** A hint for an unknown command: the close one, then the list. */
 export function commandHint(word: string): string {

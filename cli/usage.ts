@@ -16,7 +16,7 @@ Usage:
   stratum prune [--keep-storage SIZE] [--until DURATION]   free store space (never a tagged image's layers)
   stratum load ARCHIVE|DIR [-t NAME]     import an OCI layout/archive or a docker-archive
   stratum cache verify                   check every store entry against its digest, remove bad ones
-  stratum run [OPTIONS] IMAGE [CMD...]   run a container (stratum run --help); ps, logs, exec, stop, rm
+  stratum run [OPTIONS] IMAGE [CMD...]   run a container (stratum run --help); ps, logs, exec, start, restart, stop, rm
   stratum diff CONTAINER                 what a container changed (A/C/D); commit CONTAINER IMAGE makes it a layer
   stratum volume ls|rm|prune             named and anonymous volumes
   stratum pull NAME[:TAG|@DIGEST]        pull an image from a registry into the store (--platform, --insecure-registry)

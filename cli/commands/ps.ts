@@ -25,7 +25,7 @@ export async function psCommand(argv: string[], io: CommandIo): Promise<number> 
   for (const c of all) {
     const cmd = JSON.stringify(c.config.argv.join(' ').slice(0, 20));
     const s = c.state;
-    const status = s.status === 'running' ? `Up ${formatAge(s.startedAt ?? c.created).replace(/ ago$/, '').replace(/^Less than a second$/, 'less than a second')}${s.detached ? '' : ' (foreground)'}` : s.status === 'exited' ? `Exited (${s.exitCode ?? '?'}) ${formatAge(s.finishedAt ?? c.created)}` : 'Created';
+    const status = s.restarting ? `Restarting (${s.exitCode ?? '?'}) ${formatAge(s.finishedAt ?? c.created)}` : s.status === 'running' ? `Up ${formatAge(s.startedAt ?? c.created).replace(/ ago$/, '').replace(/^Less than a second$/, 'less than a second')}${s.detached ? '' : ' (foreground)'}` : s.status === 'exited' ? `Exited (${s.exitCode ?? '?'}) ${formatAge(s.finishedAt ?? c.created)}` : 'Created';
     const ports = c.config.network === 'none' ? 'none (--network=none)' : c.config.ports.length ? `${c.config.ports.join(', ')} (host network: not mapped)` : 'host network';
     rows.push([shortId(c.id), c.image.name, cmd, formatAge(c.created), status, ports, c.name]);
   }

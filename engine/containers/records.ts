@@ -135,6 +135,7 @@ export function loadContainer(store: Store, id: string): ContainerRecord | undef
     }
     rmSync(join(store.dir('layers-x', 'v1'), `container-${id}.lock`), { force: true });
     rec.state = { ...rec.state, status: 'exited', exitCode: 137, finishedAt: new Date().toISOString(), error: 'its supervising process died (killed?); the container went with it' };
+    delete rec.state.restarting;
     saveContainer(store, rec);
   }
   return rec;

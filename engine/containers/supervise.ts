@@ -171,7 +171,7 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
       saveContainer(store, rec);
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, Math.min(100 * 2 ** n, 10_000)).unref();
+        setTimeout(resolve, Math.min(100 * 2 ** n, 10_000));
       });
       wake = undefined;
       if (stopping) {
@@ -272,6 +272,11 @@ async function runOnce(store: Store, caps: SandboxCaps, id: string, io: Supervis
 /** Start `rec` detached: a shim process supervises it past this CLI's exit. Resolves once it
  *  runs (or failed to start). */
 export async function startDetached(store: Store, rec: ContainerRecord): Promise<ContainerRecord> {
+  // A restarted container reads as `created` until its shim runs it (its last exit would
+  // otherwise pass for this start's).
+  if (rec.state.status === 'exited') {
+    saveContainer(store, { ...rec, state: { status: 'created' } });
+  }
   const child = spawn(process.execPath, [CLI_MAIN, '__container-shim', rec.id, '--cache-dir', store.root], { detached: true, stdio: 'ignore', env: process.env });
   child.unref();
   let shimExited = false;

@@ -14,6 +14,9 @@
  *                                 ◀──go── C continues as uid 0 of the new user namespace
  *   run/hosttools:  C ──fork──▶ G = PID 1 of the new PID namespace: mounts, pivot_root, ids,
  *                                   exec argv
+ *   run with init (a container): G stays PID 1 and forks the command; with `tty`, on a pty
+ *                   of the container's devpts, as session leader, G relaying pty ↔ its stdio
+ *   enter (stratum exec): P setns() into a running container's namespaces, forks G' there
  *
  * Every child sets PR_SET_PDEATHSIG=SIGKILL: stratum killed by SIGKILL takes P (spawned with
  * PR_SET_PDEATHSIG and a parent check at its start), P takes C, C takes G, and the PID namespace dies with its init. The

@@ -23,7 +23,12 @@ t.before(async () => {
   const r = await runCli(['load', await busyboxBase(), '-t', 'busybox:latest', '--cache-dir', rig.path('store')]);
   assert.is(r.code, 0, r.stderr);
 });
-t.after(() => rig?.cleanup());
+t.after(async () => {
+  // A failed test can leave a detached container: its shim would outlive the store.
+  const left = rig ? (await s('ps', '-aq')).stdout.split('\n').filter(Boolean) : [];
+  if (left.length) await s('rm', '-f', ...left);
+  rig?.cleanup();
+});
 
 function ok(r: CliResult, what: string): CliResult {
   assert.is(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -208,13 +213,14 @@ t.test('prune keeps the layers of a container whose image tag was removed', asyn
   ok(await s('rm', 'pinned'), 'rm');
 });
 
-t.test('refuses -p with --network=none, and -it, with a clear message', async () => {
+t.test('refuses -p with --network=none, and -it without a terminal, with a clear message', async () => {
   const r = await s('run', '--network=none', '-p', '8080:8080', 'busybox', 'true');
   assert.is(r.code, 2);
   assert.match(r.stderr, /--network=none/);
-  const it = await s('run', '-it', 'busybox', 'sh');
+  const it = await s('run', '--name', 'no-tty', '-it', 'busybox', 'sh');
   assert.is(it.code, 2);
-  assert.match(it.stderr, /-i\/-t/);
+  assert.match(it.stderr, /the input device is not a TTY/);
+  assert.not.match(ok(await s('ps', '-a'), 'ps').stdout, /no-tty/, 'no container record is left');
   const none = ok(await s('run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'ls /sys/class/net 2>/dev/null || ip link 2>/dev/null || echo ok'), 'network none');
   assert.ok(none.stdout.length > 0);
 });
@@ -223,6 +229,118 @@ t.test('env, workdir, user and entrypoint overrides', async () => {
   rig.write({ 'envfile': 'A=1\n# c\nB=two\n' });
   const r = ok(await s('run', '--rm', '-e', 'C=3', '--env-file', 'envfile', '-w', '/tmp/wd', '-u', '1000', '--entrypoint', 'sh', 'busybox', '-c', 'echo $A $B $C; pwd; id -u'), 'run');
   assert.is(r.stdout, '1 two 3\n/tmp/wd\n1000\n');
+});
+
+t.test('-t without a terminal: the command runs on a pty of the container, as session leader', async () => {
+  const r = await s('run', '--rm', '-t', 'busybox', 'sh', '-c', 'tty; stty size; ls /dev/console; ps -o pid,sid,comm | grep -w sh; exit 3');
+  assert.is(r.code, 3, r.stderr);
+  const lines = r.stdout.split('\r\n');
+  assert.is(lines[0], '/dev/pts/0');
+  assert.is(lines[1], '24 80');
+  assert.is(lines[2], '/dev/console');
+  assert.match(lines[3]!, /^\s*2\s+2\s+sh$/, `sh is PID 2 and leads session 2:\n${r.stdout}`);
+});
+
+t.test('-d -t: a detached container with a tty; its output is in the logs', async () => {
+  ok(await s('run', '-d', '-t', '--name', 'dt', 'busybox', 'sh', '-c', 'tty; echo done'), 'run -d -t');
+  let logs = '';
+  for (let i = 0; i < 200 && !logs.includes('done'); i++) {
+    await sleep(50);
+    logs = ok(await s('logs', 'dt'), 'logs').stdout;
+  }
+  assert.is(logs, '/dev/pts/0\r\ndone\r\n');
+  ok(await s('rm', 'dt'), 'rm');
+});
+
+t.test('exec -w, -u with names from the container\'s /etc/passwd and /etc/group, -e, -t', async () => {
+  ok(await s('run', '-d', '--name', 'ex', 'busybox', 'sleep', '611'), 'run -d');
+  try {
+    // Users the container made after it started: resolved in its writable layer, not the image.
+    ok(await s('exec', 'ex', 'sh', '-c', 'echo app:x:2000:3000::/srv/app:/bin/sh >> /etc/passwd; echo web:x:3000: >> /etc/group; echo extra:x:4000:app >> /etc/group; mkdir -p /srv/app'), 'add user');
+    const r = ok(await s('exec', '-u', 'app', '-w', '/srv', '-e', 'X=1', 'ex', 'sh', '-c', 'id; pwd; echo $X $HOME'), 'exec -u app');
+    assert.is(r.stdout, 'uid=2000(app) gid=3000(web) groups=3000(web),4000(extra)\n/srv\n1 /srv/app\n');
+    assert.is(ok(await s('exec', '-u', 'user:web', 'ex', 'id', '-u'), 'user:group').stdout, '1000\n');
+    assert.is(ok(await s('exec', '-u', 'user:web', 'ex', 'id', '-g'), 'user:group').stdout, '3000\n');
+    assert.is(ok(await s('exec', '-u', '1234:5', 'ex', 'id'), 'numeric').stdout, 'uid=1234 gid=5 groups=5\n');
+    const bad = await s('exec', '-u', 'nosuch', 'ex', 'true');
+    assert.is(bad.code, 2);
+    assert.match(bad.stderr, /no user "nosuch" in container ex's \/etc\/passwd/);
+    const badGroup = await s('exec', '-u', 'app:nogroup', 'ex', 'true');
+    assert.is(badGroup.code, 2);
+    assert.match(badGroup.stderr, /no group "nogroup"/);
+    const t1 = await s('exec', '-t', 'ex', 'sh', '-c', 'tty; exit 4');
+    assert.is(t1.code, 4);
+    assert.match(t1.stdout, /^\/dev\/pts\/\d+\r\n$/);
+    assert.is(ok(await s('exec', 'ex', 'cat', '/proc/1/cmdline'), 'still running').stdout.split('\0')[0], 'stratum-init');
+  } finally {
+    await s('rm', '-f', 'ex');
+  }
+});
+
+t.test('start keeps the writable layer and volumes; -a attaches; restart runs it again', async () => {
+  const r = await s('run', '--name', 'again', '-v', 'againvol:/v', 'busybox', 'sh', '-c', 'echo run >> /count; echo v >> /v/count; wc -l < /count; exit 2');
+  assert.is(r.code, 2);
+  assert.is(r.stdout, '1\n');
+  ok(await s('start', 'again'), 'start');
+  for (let i = 0; i < 200 && (await state('again')).state.exitCode !== 2; i++) await sleep(50);
+  for (let i = 0; i < 200 && (await state('again')).state.status !== 'exited'; i++) await sleep(50);
+  const a = await s('start', '-a', 'again');
+  assert.is(a.code, 2);
+  assert.is(a.stdout, '3\n');
+  assert.is(ok(await s('logs', 'again'), 'logs').stdout, '1\n2\n3\n');
+  assert.is(ok(await s('run', '--rm', '-v', 'againvol:/v', 'busybox', 'wc', '-l', '/v/count'), 'volume').stdout.trim(), '3 /v/count');
+  ok(await s('rm', 'again'), 'rm');
+  ok(await s('volume', 'rm', 'againvol'), 'volume rm');
+  ok(await s('run', '-d', '--name', 'rs', 'busybox', 'sh', '-c', 'echo up; exec sleep 612'), 'run -d');
+  const before = await state('rs');
+  ok(await s('restart', '-t', '1', 'rs'), 'restart');
+  const after = await state('rs');
+  assert.is(after.state.status, 'running');
+  assert.is.not(after.state.helperPid, before.state.helperPid);
+  assert.ok(!alive(before.state.helperPid!), 'the old container is gone');
+  ok(await s('rm', '-f', 'rs'), 'rm');
+});
+
+t.test('--restart=on-failure:2 restarts a failing container twice; stop ends --restart=always', async () => {
+  ok(await s('run', '-d', '--name', 'rp', '--restart=on-failure:2', 'busybox', 'sh', '-c', 'echo x; exit 1'), 'run');
+  let c = await state('rp');
+  for (let i = 0; i < 400 && !(c.state.status === 'exited' && (c.state as { restartCount?: number }).restartCount === 2); i++) {
+    await sleep(50);
+    c = await state('rp');
+  }
+  assert.is(c.state.status, 'exited');
+  assert.is(c.state.exitCode, 1);
+  assert.is(ok(await s('logs', 'rp'), 'logs').stdout, 'x\nx\nx\n');
+  ok(await s('run', '-d', '--name', 'ra', '--restart=always', 'busybox', 'sh', '-c', 'echo y; exec sleep 613'), 'run always');
+  ok(await s('stop', '-t', '1', 'ra'), 'stop');
+  assert.is((await state('ra')).state.status, 'exited');
+  assert.is(ok(await s('logs', 'ra'), 'logs').stdout, 'y\n');
+  const bad = await s('run', '--restart=sometimes', 'busybox', 'true');
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /not a restart policy/);
+  const conflict = await s('run', '--rm', '--restart=always', 'busybox', 'true');
+  assert.is(conflict.code, 2);
+  ok(await s('rm', 'rp', 'ra'), 'rm');
+});
+
+t.test('--name is claimed atomically: of concurrent runs with one name exactly one wins', async () => {
+  for (let round = 0; round < 4; round++) {
+    const n = 4;
+    const runs = await Promise.all(Array.from({ length: n }, (_, i) => s('run', '-d', '--name', 'same', 'busybox', 'sh', '-c', `echo ${i}; exec sleep 614`)));
+    const winners = runs.filter((r) => r.code === 0);
+    assert.is(winners.length, 1, runs.map((r) => `${r.code}: ${r.stderr}`).join('\n'));
+    for (const r of runs.filter((x) => x.code !== 0)) {
+      assert.is(r.code, 2, r.stderr);
+      assert.match(r.stderr, /Conflict\. The container name "\/same" is already in use by container "[0-9a-f]{64}"/);
+      assert.match(r.stderr, /hint: stratum rm (-f )?same/);
+    }
+    const all = ok(await s('ps', '-a', '--format', 'json'), 'ps').stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; id: string });
+    assert.is(all.filter((c) => c.name === 'same').length, 1);
+    assert.is(all.find((c) => c.name === 'same')!.id, winners[0]!.stdout.trim());
+    const dirs = (await import('node:fs')).readdirSync(rig.path('store/containers-v1')).filter((d) => /^[0-9a-f]{64}$/.test(d));
+    assert.is(dirs.length, all.length, 'no half-created container directory');
+    ok(await s('rm', '-f', 'same'), 'rm');
+  }
 });
 
 t.test('watch --run serves each new image from a new container; volumes kept; a failed build leaves it running', async () => {
