@@ -19,6 +19,10 @@ export interface SizeResult {
   /** incremental: wall time minus the RUN commands' own time, median; and that RUN time. */
   incrementalMinusRunMs?: number;
   incrementalRunMs?: number;
+  /** incremental against its floor, run by run right after each build: `node -e 0` + the
+   *  changed steps' commands run bare (bench/incremental-floor.ts); medians. */
+  incrementalFloorMs?: number;
+  incrementalRatio?: number;
   /** The first (cold) build of a size measured with warm runs only. */
   primeMs?: number;
   primeRssMiB?: number | null;
@@ -127,6 +131,7 @@ export function renderResults(r: Results): string {
     out.push('');
     const notes = [`\`node -e 0\`: ${formatMs(s.nodeMs)} (median, interleaved with the warm builds).`];
     if (s.incrementalMinusRunMs !== undefined) notes.push(`incremental minus its RUN commands' own time: ${formatMs(s.incrementalMinusRunMs)} (the commands: ${formatMs(s.incrementalRunMs ?? 0)}).`);
+    if (s.incrementalRatio !== undefined) notes.push(`incremental against \`node -e 0\` + the changed steps' commands run bare (${formatMs(s.incrementalFloorMs ?? 0)}, timed right after each build): ${formatRatio(s.incrementalRatio)}.`);
     if (s.primeMs !== undefined) notes.push(`Only warm runs at this size, to stay in the time budget; the first (cold) build took ${formatMs(s.primeMs)}${s.primeRssMiB ? ` and ${Math.round(s.primeRssMiB)} MiB` : ''}.`);
     out.push(notes.join(' '));
   }

@@ -225,16 +225,18 @@ export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, bel
         entries.set(target, rest as LayerEntry);
       }
     };
-    const all = [...src.entries()];
+    // Paths in no particular order (putLayer sorts the layer): a UnionView's entries() would
+    // sort all 13k paths of the bench's build stage to select its dist/.
+    let all: string[] | undefined;
     for (const m of matches) {
       if (m.entry.type === 'dir') {
         if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.set(dest.rel, { path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
         const prefix = m.top === '' ? '' : m.top + '/';
-        for (const [path, e] of all) {
+        for (const path of (all ??= [...src.keys()])) {
           if (!path.startsWith(prefix)) continue;
           const inner = path.slice(prefix.length);
           if (exclude?.ignores(inner)) continue;
-          put(join(dest.rel, inner), e);
+          put(join(dest.rel, inner), src.get(path)!);
         }
       } else put(dest.isDir ? join(dest.rel, posix.basename(m.top)) : dest.rel, m.entry);
     }

@@ -4,7 +4,7 @@
  * hashed). Asserted through their work counters, on real files.
  */
 import * as assert from 'uvu/assert';
-import { statSync, utimesSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { existsSync, statSync, utimesSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { suite, Rig } from './util/rig.js';
 import { createStore } from '../cache/store.js';
 import { ContextReader } from '../engine/context.js';
@@ -107,6 +107,37 @@ t.test('a snapshot hashes only what moved and records deletions as top-most whit
       ['new.txt', 'file'],
     ],
   );
+});
+
+t.test('a RUN saves the stat rows once, after its snapshot; the dirty marker covers the sync and the RUN', async () => {
+  const store = createStore(rig.path('store'));
+  const l1 = store.putLayer([file('a.txt', store, 'a'), file('b.txt', store, 'b')]);
+  const view = mergeLayers([l1.entries]);
+  const ws = new Workspace(store, 'once');
+  const slot = ws.dir.replace(/\/0$/, '');
+  const marker = `${slot}/0.dirty`;
+  const state = `${slot}/0.state.json`;
+  const saved = () => (existsSync(state) ? (JSON.parse(readFileSync(state, 'utf8')) as { chain: string; clean: boolean }) : undefined);
+  ws.sync([l1.digest], chainOf([l1.digest]), view);
+  assert.ok(existsSync(marker), 'the marker is set by the sync and stays');
+  assert.is(saved(), undefined, 'the sync saved nothing: the RUN that follows does');
+  await ws.beginRun();
+  assert.is(saved(), undefined, 'beginRun saves nothing either');
+  writeFileSync(`${ws.root}/c.txt`, 'c');
+  const snap = ws.snapshot(view);
+  const l2 = store.putLayer(snap.entries);
+  ws.commit([l1.digest, l2.digest], chainOf([l1.digest, l2.digest]));
+  assert.not.ok(existsSync(marker), 'cleared once the records describe the tree');
+  assert.equal(saved(), { ...saved()!, chain: chainOf([l1.digest, l2.digest]), clean: true });
+  // A sync that no RUN follows is saved when the slot is given back.
+  ws.sync([l1.digest], chainOf([l1.digest]), view);
+  assert.ok(existsSync(marker));
+  ws.release();
+  assert.not.ok(existsSync(marker));
+  assert.is(saved()?.chain, chainOf([l1.digest]));
+  const again = new Workspace(store, 'once');
+  assert.equal(again.sync([l1.digest], chainOf([l1.digest]), view), { written: 0, removed: 0, ms: 0 }, 'the next build trusts the saved records');
+  again.release();
 });
 
 t.test('past decidedBelow segments a path has its parent directory\'s .dockerignore verdict', () => {
