@@ -413,9 +413,33 @@ async function onlyParallel(): Promise<void> {
   }
 }
 
+/** `node dist/bench/run.js --only=cache-from`: --cache-from on a fresh store against skopeo
+ *  copy of the same image, and a push of layers the registry has (bench/cache-from.ts). */
+async function onlyCacheFrom(): Promise<void> {
+  const cfg = config();
+  const mib = Number(process.env.STRATUM_BENCH_CACHE_MIB ?? 64);
+  // Not /dev/shm: the registry, the stores and the layouts hold several copies of the image.
+  const scratch = mkdtempSync(join(process.env.STRATUM_BENCH_DIR ?? tmpdir(), 'stratum-bench-cache-from-'));
+  try {
+    const { measureCacheFrom } = await import('./cache-from.js');
+    const r = await measureCacheFrom({ cli: CLI, scratch, runs: cfg.runs, mib });
+    const ms = (n: number) => `${Math.round(n)} ms`;
+    process.stdout.write(
+      `--cache-from, fresh store, ${r.mib} MiB image, -o type=oci: ${ms(r.buildMs)} against skopeo copy ${ms(r.skopeoMs)}: ${r.ratio.toFixed(2)}× (target ≤ 1.5×), ${r.runs} paired runs
+` +
+        `same build, no output: ${ms(r.noOutputMs)}
+` +
+        `push of an image the registry has: ${ms(r.pushMs)} against skopeo copy registry→registry ${ms(r.skopeoPushMs)}: ${r.pushRatio.toFixed(2)}×
+`,
+    );
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 const argv = process.argv.slice(2);
 const entry = argv.includes('--help')
-  ? async () => void process.stdout.write('usage: node dist/bench/run.js            the whole suite (regenerates bench/RESULTS.md)\n       node dist/bench/run.js --only=hash [--files=N]   sha256 vs xxh64 only (bench/hash-cost.ts)\n       node dist/bench/run.js --only=parallel   two independent sleep-1 stages only (bench/parallel-stages.ts)\n       node dist/bench/run.js --only=watch [--files=N]   watch latency only (bench/watch-latency.ts)\n       node dist/bench/run.js --only=incremental [--files=N]   the one-file incremental against its floor only (bench/incremental-floor.ts)\nsettings: STRATUM_BENCH_* environment variables, see the top of bench/run.ts\n')
+  ? async () => void process.stdout.write('usage: node dist/bench/run.js            the whole suite (regenerates bench/RESULTS.md)\n       node dist/bench/run.js --only=hash [--files=N]   sha256 vs xxh64 only (bench/hash-cost.ts)\n       node dist/bench/run.js --only=parallel   two independent sleep-1 stages only (bench/parallel-stages.ts)\n       node dist/bench/run.js --only=watch [--files=N]   watch latency only (bench/watch-latency.ts)\n       node dist/bench/run.js --only=incremental [--files=N]   the one-file incremental against its floor only (bench/incremental-floor.ts)\n       node dist/bench/run.js --only=cache-from   --cache-from on a fresh store vs skopeo copy (bench/cache-from.ts)\nsettings: STRATUM_BENCH_* environment variables, see the top of bench/run.ts\n')
   : argv.includes('--only=hash')
     ? () => onlyHash(argv)
     : argv.includes('--only=parallel')
@@ -424,6 +448,8 @@ const entry = argv.includes('--help')
         ? () => onlyWatch(argv)
       : argv.includes('--only=incremental')
         ? () => onlyIncremental(argv)
+      : argv.includes('--only=cache-from')
+        ? onlyCacheFrom
         : main;
 entry().catch((err: unknown) => {
   process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -5,7 +5,7 @@
  * interleave inside one update.
  */
 import type { LayerDigest, StepKey } from '../cache/digest.js';
-import type { Store } from '../cache/store-types.js';
+import type { ImageRecord, Store } from '../cache/store-types.js';
 import type { Lease } from '../cache/leases.js';
 import type { ContextReader } from './context.js';
 import { EXIT, UserError, type ErrorCode } from './errors.js';
@@ -54,6 +54,8 @@ export interface Session {
   readonly remoteCache?: RemoteCache;
   /** `--cache-to`: each keyed step's record and COPY file rows, for the export. */
   readonly stepRecords?: Map<PlannedStep, { record: KeyRecordV1; files?: FileRow[] }>;
+  /** `--cache-to`: the base image each image-based stage started from (stage index →). */
+  readonly baseImages?: Map<number, ImageRecord>;
 }
 
 /** Timestamp for image history: SOURCE_DATE_EPOCH (seconds) when set, else `ms`. */

@@ -183,9 +183,19 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const dockerfileReal = resolve(opts.dockerfile);
   const display = relative(process.cwd(), dockerfileReal) || dockerfileReal;
 
+  const historyId = `${contextReal}\0${dockerfileReal}`;
+  if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
+  // Opened before planning: a cache can carry a base image that only its exporter had.
+  let remoteCache: RemoteCache | undefined;
+  if (opts.cacheFrom?.length && !opts.noCache) {
+    const { openRemoteCache } = await import('./cache-import.js');
+    remoteCache = await openRemoteCache(opts.cacheFrom, { store, bus, lease, insecure: opts.insecureRegistries });
+  }
+  const carried = remoteCache ? (ref: string) => remoteCache.base(ref)?.config : undefined;
+
   let plan: Plan;
   try {
-    const load = () => loadDockerfile(dockerfileReal, display, { buildArgs: opts.buildArgs ?? {}, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), store }).plan;
+    const load = () => loadDockerfile(dockerfileReal, display, { buildArgs: opts.buildArgs ?? {}, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), store, ...(carried ? { carried } : {}) }).plan;
     plan = load();
     // Registry bases the store lacks are pulled before planning (the planner needs their config).
     if (await resolveBases(plan, { store, bus, platform: opts.platform, pull: opts.pull, insecureRegistries: opts.insecureRegistries, dryRun: opts.dryRun, display })) plan = load();
@@ -212,13 +222,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   for (let i = 0; i < plan.steps.length; i++) keys.push(undefined);
   bus.emit({ type: 'build-start', build: buildNo, target: plan.stages[plan.target]!.label, steps: infos, time: Date.now(), dockerfile: display });
 
-  const historyId = `${contextReal}\0${dockerfileReal}`;
-  if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
-  let remoteCache: RemoteCache | undefined;
-  if (opts.cacheFrom?.length && !opts.noCache) {
-    const { openRemoteCache } = await import('./cache-import.js');
-    remoteCache = await openRemoteCache(opts.cacheFrom, { store, bus, lease, insecure: opts.insecureRegistries });
-  }
   const executors = new Map<number, Executor>();
   const choice = opts.executor ?? stratumEnv().executor ?? 'sandbox';
   const session: Session = {
@@ -240,7 +243,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     lease,
     created: createdAt(sourceDateEpoch),
     ...(remoteCache ? { remoteCache } : {}),
-    ...(opts.cacheTo?.length ? { stepRecords: new Map() } : {}),
+    ...(opts.cacheTo?.length ? { stepRecords: new Map(), baseImages: new Map() } : {}),
     platform: opts.platform ? formatPlatform(opts.platform) : ociPlatform(),
     executorKind: (step) => executorKind(plan, step.stage, choice),
     executorFor(_run, step) {

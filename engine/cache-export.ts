@@ -15,7 +15,12 @@ import { join, posix } from 'node:path';
 import type { LayerDigest } from '../cache/digest.js';
 import type { Session } from './build-session.js';
 import type { CacheSpec } from './build.js';
-import { CACHE_CONFIG, CACHE_SCHEMA, CACHE_TAG, type CacheConfig, type CacheEntry, type CacheLayerRef, type CacheMountRef } from './cache-import.js';
+import { CACHE_CONFIG, CACHE_SCHEMA, CACHE_TAG, type CacheConfig, type CacheEntry, type CacheBase, type CacheLayerRef, type CacheMountRef } from './cache-import.js';
+import { normalizeRef } from './load.js';
+import { isOciLayoutRef } from './oci/layout-read.js';
+
+/** engine/pull-image.ts's record of pulled images (not imported from there: it loads the client). */
+const REGISTRY_IMAGES = 'registry-images';
 import { isEmptyDir, packDir } from './cache-mount-archive.js';
 import { CACHE_MOUNTS } from './cache-mounts.js';
 import type { Mount } from './dockerfile/types.js';
@@ -27,6 +32,11 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
 /** A cache mount's blob: a tar+gzip of its tree (engine/cache-mount-archive.ts). Typed as an
  *  OCI layer so that every registry stores it; the cache's config says what it is. */
 const MOUNT_MEDIA = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+/** Whether a FROM reference came from a registry (pulled: engine/pull-image.ts's record). */
+function fromRegistry(s: Session, ref: string): boolean {
+  return !isOciLayoutRef(ref) && s.store.readDoc(REGISTRY_IMAGES, normalizeRef(ref)) !== undefined;
+}
 
 /** The stages a `mode` exports. */
 function stagesFor(s: Session, mode: 'min' | 'max'): PlannedStage[] {
@@ -100,9 +110,18 @@ async function stageLayout(s: Session, spec: CacheSpec, dir: string): Promise<{ 
   const { store } = s;
   const { exportImage } = await import('./oci/export.js');
   const entries: CacheEntry[] = [];
+  const bases: CacheBase[] = [];
   const wanted = new Map<number, LayerDigest[]>();
   for (const st of stagesFor(s, mode)) {
     const layers: LayerDigest[] = [];
+    // A base no registry serves travels with the cache (B could not get it otherwise); a
+    // registry base does not: B pulls it from its registry, as BuildKit resolves it there.
+    const base = st.base.kind === 'image' ? s.baseImages?.get(st.index) : undefined;
+    if (st.base.kind === 'image' && base && !fromRegistry(s, st.base.ref)) {
+      const { name: _name, ...image } = base;
+      if (!bases.some((b) => b.ref === (st.base as { ref: string }).ref)) bases.push({ ref: st.base.ref, image });
+      layers.push(...base.layers);
+    }
     for (const step of st.steps) {
       const key = s.keys[step.index - 1];
       const seen = s.stepRecords?.get(step);
@@ -140,7 +159,7 @@ async function stageLayout(s: Session, spec: CacheSpec, dir: string): Promise<{ 
   }
   mkdirSync(join(exportDir, 'blobs', 'sha256'), { recursive: true });
   const mounts = spec.cacheMounts ? await packMounts(s, stagesFor(s, mode), exportDir) : [];
-  const cacheConfig: CacheConfig = { schema: CACHE_SCHEMA, entries, layers: [...refs.values()], ...(mounts.length ? { mounts } : {}) };
+  const cacheConfig: CacheConfig = { schema: CACHE_SCHEMA, entries, layers: [...refs.values()], ...(mounts.length ? { mounts } : {}), ...(bases.length ? { bases } : {}) };
   const cfg = writeBlob(exportDir, Buffer.from(JSON.stringify(cacheConfig)));
   const manifestBytes = Buffer.from(
     JSON.stringify({

@@ -22,7 +22,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChainDigest, LayerDigest, StepKey } from '../cache/digest.js';
-import type { Store } from '../cache/store-types.js';
+import type { ImageRecord, Store } from '../cache/store-types.js';
 import type { CacheSpec } from './build.js';
 import type { EventBus } from './events.js';
 import type { PreviousStep } from './explain-miss.js';
@@ -73,12 +73,22 @@ export interface CacheMountRef {
   blob: { mediaType: string; digest: string; size: number };
 }
 
+/** A base image that only the exporting machine has (`FROM oci-layout://…`, or a name it
+ *  built or loaded): carried by the cache, its layers among the cache's layers. */
+export interface CacheBase {
+  /** The FROM reference as written (after ARG expansion). */
+  ref: string;
+  image: Omit<ImageRecord, 'name'>;
+}
+
 export interface CacheConfig {
   schema: typeof CACHE_SCHEMA;
   entries: CacheEntry[];
   layers: CacheLayerRef[];
   /** Cache mounts (`cache-mounts=true`); absent in caches exported without them. */
   mounts?: CacheMountRef[];
+  /** Bases that are not from a registry; absent when there are none. */
+  bases?: CacheBase[];
 }
 
 interface Source {
@@ -97,6 +107,8 @@ export class RemoteCache {
   readonly #lease: Lease | undefined;
   readonly #warn: (message: string) => void;
   readonly #pending: { entry: CacheEntry; source: Source }[] = [];
+  /** Layers of bases the cache carries (base()), still to download. */
+  readonly #pendingLayers: { layer: LayerDigest; source: Source }[] = [];
   /** Blobs (`label digest`) that failed to download or verify: never offered again. */
   readonly #bad = new Map<string, string>();
   /** A blob failed since the last takeFallback(): the build runs its stages again. */
@@ -116,7 +128,34 @@ export class RemoteCache {
 
   /** Whether a remote hit's layer is still to come. */
   get hasPending(): boolean {
-    return this.#pending.length > 0;
+    return this.#pending.length > 0 || this.#pendingLayers.length > 0;
+  }
+
+  /**
+   * A base image the exporting machine had but no registry serves (an `oci-layout://` base,
+   * a name it loaded or built), as the cache carries it: undefined when no cache does, or a
+   * layer of it already failed. Its layers come in lazily, like a hit's (needLayers()).
+   */
+  base(ref: string): ImageRecord | undefined {
+    for (const source of this.#sources) {
+      const b = source.config.bases?.find((x) => x.ref === ref);
+      if (!b) continue;
+      const ok = b.image.layers.every((l) => {
+        const r = source.config.layers.find((x) => x.layer === l);
+        return r !== undefined && !this.#bad.has(badName(source, r.blob.digest));
+      });
+      if (ok) return { ...b.image, name: ref };
+    }
+    return undefined;
+  }
+
+  /** Download `layers` (those the store lacks) when something needs their bytes. */
+  needLayers(layers: readonly LayerDigest[]): void {
+    for (const layer of layers) {
+      if (this.#store.getLayer(layer) || this.#pendingLayers.some((p) => p.layer === layer)) continue;
+      const source = this.#sources.find((src) => src.config.layers.some((r) => r.layer === layer && !this.#bad.has(badName(src, r.blob.digest))));
+      if (source) this.#pendingLayers.push({ layer, source });
+    }
   }
 
   /** The entry for `key` in the first cache that has it and still has its layer's blob (a
@@ -225,30 +264,45 @@ export class RemoteCache {
         i++;
         continue;
       }
-      if (entry.layer && !this.#store.getLayer(entry.layer)) {
-        try {
-          await this.#importLayer(entry, source);
-        } catch (err) {
-          // The store is not the problem (a full disk, a fault): that fails the build.
-          if (err instanceof StoreError) throw err;
-          this.#reject(entry, source, err);
-        }
-      }
+      if (entry.layer && !this.#store.getLayer(entry.layer)) await this.#bring(entry.layer, source);
       this.#putKey(entry);
       this.#pending.splice(i, 1);
+    }
+    for (let i = 0; i < this.#pendingLayers.length; ) {
+      const { layer, source } = this.#pendingLayers[i]!;
+      if (want && !want.has(layer)) {
+        i++;
+        continue;
+      }
+      if (!this.#store.getLayer(layer)) await this.#bring(layer, source);
+      this.#pendingLayers.splice(i, 1);
+    }
+  }
+
+  async #bring(layer: LayerDigest, source: Source): Promise<void> {
+    try {
+      await this.#importLayer(layer, source);
+    } catch (err) {
+      // The store is not the problem (a full disk, a fault): that fails the build.
+      if (err instanceof StoreError) throw err;
+      this.#reject(layer, source, err);
     }
   }
 
   /** A hit's layer cannot be had after all (a wrong digest, a truncated or missing blob):
    *  say so, never offer that blob again, and throw CACHE_FALLBACK, which makes the build run
    *  its stages again (engine/build.ts): the step and what depends on it build. */
-  #reject(entry: CacheEntry, source: Source, err: unknown): never {
-    const ref = source.config.layers.find((l) => l.layer === entry.layer)!;
+  #reject(layer: LayerDigest, source: Source, err: unknown): never {
+    const ref = source.config.layers.find((l) => l.layer === layer)!;
     const message = (err as Error).message;
     this.#bad.set(badName(source, ref.blob.digest), message);
     for (let j = this.#pending.length - 1; j >= 0; j--) {
       const p = this.#pending[j]!;
-      if (p.source === source && p.entry.layer === entry.layer) this.#pending.splice(j, 1);
+      if (p.source === source && p.entry.layer === layer) this.#pending.splice(j, 1);
+    }
+    for (let j = this.#pendingLayers.length - 1; j >= 0; j--) {
+      const p = this.#pendingLayers[j]!;
+      if (p.source === source && p.layer === layer) this.#pendingLayers.splice(j, 1);
     }
     this.#fellBack = true;
     this.#warn(`${source.label}: layer blob ${ref.blob.digest} cannot be used: ${message}; building the steps that need it`);
@@ -261,16 +315,16 @@ export class RemoteCache {
     this.#store.putKey({ key: entry.key, layer: entry.layer, chain: entry.chain, record: entry.record, created: entry.created, durationMs: entry.durationMs });
   }
 
-  async #importLayer(entry: CacheEntry, source: Source): Promise<void> {
-    const ref = source.config.layers.find((l) => l.layer === entry.layer)!;
+  async #importLayer(layer: LayerDigest, source: Source): Promise<void> {
+    const ref = source.config.layers.find((l) => l.layer === layer)!;
     const dir = mkdtempSync(join(tmpdir(), 'stratum-cache-in-'));
     try {
       const path = await source.fetch(ref.blob, join(dir, 'blob'));
       this.downloads++;
       const { importLayerFile } = await import('./oci/import.js');
       const got = await importLayerFile(this.#store, path, `${source.label}: layer ${ref.blob.digest}`, { digest: ref.blob.digest.slice(7), size: ref.blob.size, diffId: ref.diffId.slice(7) });
-      if (got.digest !== entry.layer) {
-        throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${entry.layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
+      if (got.digest !== layer) {
+        throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
       }
       this.#lease?.add({ layers: [got.digest] });
     } finally {

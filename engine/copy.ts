@@ -71,11 +71,18 @@ export function parseChmod(v: string | undefined): number | undefined {
 }
 
 /** Destination of a copy relative to the image root ('' is the root), and whether it names a directory. */
-function destination(ins: CopyInstr, workdir: string, nSources: number, below: ViewLike): { rel: string; isDir: boolean } {
+function destination(ins: CopyInstr, workdir: string, nSources: number, below: ViewLike): { rel: string; readonly isDir: boolean } {
   const abs = posix.resolve(workdir || '/', ins.dest);
   const rel = abs.replace(/^\/+/, '');
-  const isDir = ins.dest.endsWith('/') || ins.dest === '.' || ins.dest.endsWith('/.') || nSources > 1 || rel === '' || below.get(rel)?.type === 'dir';
-  return { rel, isDir };
+  let isDir: boolean | undefined = ins.dest.endsWith('/') || ins.dest === '.' || ins.dest.endsWith('/.') || nSources > 1 || rel === '' ? true : undefined;
+  // Read from the view below only when asked: a key needs no layer below (a --cache-from hit
+  // on an image base downloads nothing for it), the layer's entries do.
+  return {
+    rel,
+    get isDir() {
+      return (isDir ??= below.get(rel)?.type === 'dir');
+    },
+  };
 }
 
 const join = (a: string, b: string) => (a === '' ? b : b === '' ? a : `${a}/${b}`);
@@ -113,17 +120,17 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
   const dest = destination(ins, workdir, matches.length + docs.length, below);
   /** Every (source, target) of the copy, in order; `dirTarget` for a directory source's destination. */
-  const each = (visit: (src: CtxEntry, target: string) => void, dirTarget: (m: SourceMatch) => void) => {
+  const each = (visit: (src: CtxEntry, target: () => string) => void, dirTarget: (m: SourceMatch) => void) => {
     for (const m of matches) {
       if (m.top.type === 'dir') {
         dirTarget(m);
         for (const c of m.children) {
           const inner = m.base === '' ? c.rel : c.rel.slice(m.base.length + 1);
           if (exclude?.ignores(inner)) continue;
-          visit(c, join(dest.rel, inner));
+          visit(c, () => join(dest.rel, inner));
         }
       } else {
-        visit(m.top, dest.isDir ? join(dest.rel, posix.basename(m.top.rel)) : dest.rel);
+        visit(m.top, () => (dest.isDir ? join(dest.rel, posix.basename(m.top.rel)) : dest.rel));
       }
     }
   };
@@ -132,7 +139,9 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
   const rows = new Map<string, FileRow>();
   each(
     (src, target) => {
-      if (target === '') return; // the root itself is never an entry
+      // The root itself is never an entry. A target is '' only when the destination is the
+      // root (which is a directory without asking the view below).
+      if (dest.rel === '' && target() === '') return;
       if (src.type === 'file') rows.set(src.rel, [src.rel, 'f', src.mode, src.digest!]);
       else if (src.type === 'dir') rows.set(src.rel, [src.rel, 'd', src.mode, '']);
       else rows.set(src.rel, [src.rel, 'l', src.mode, src.target!]);
@@ -144,7 +153,8 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
     const entries = new Map<string, LayerEntry>();
     const blobs = new Map<string, { abs: string; digest: BlobDigest; size: number }>();
     each(
-      (src, target) => {
+      (src, lazyTarget) => {
+        const target = lazyTarget();
         if (target === '') return;
         const mode = chmod ?? src.mode;
         if (src.type === 'file') {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Store } from '../cache/store-types.js';
+import type { ImageConfig, Store } from '../cache/store-types.js';
 import { parseDockerfile } from './dockerfile/parse.js';
 import { toInstructions } from './dockerfile/instructions.js';
 import type { Instruction, ParsedDockerfile } from './dockerfile/types.js';
@@ -23,7 +23,7 @@ export interface Loaded {
 export function loadDockerfile(
   dockerfile: string,
   displayName: string,
-  opts: { buildArgs: Record<string, string>; target?: string; store?: Store; platform?: Platform },
+  opts: { buildArgs: Record<string, string>; target?: string; store?: Store; platform?: Platform; carried?: (ref: string) => ImageConfig | undefined },
 ): Loaded {
   let source: string;
   try {
@@ -49,7 +49,8 @@ export function loadDockerfile(
     ...(opts.target !== undefined ? { target: opts.target } : {}),
     escapeToken: parsed.value.escapeToken,
     ...(opts.platform ? { platform: opts.platform } : {}),
-    lookupImage: (ref) => (isOciLayoutRef(ref) ? ociLayoutConfig(ref, dirname(dockerfile)) : opts.store?.getImage(normalizeRef(ref))?.config),
+    // A base found nowhere here may be carried by a --cache-from cache (engine/cache-import.ts).
+    lookupImage: (ref) => (isOciLayoutRef(ref) ? ociLayoutConfig(ref, dirname(dockerfile)) : opts.store?.getImage(normalizeRef(ref))?.config) ?? opts.carried?.(ref),
   });
   if (!planned.ok) throw UserError.fromDiagnostic(planned.error);
   return { source, parsed: parsed.value, instructions: instrs.value, plan: planned.value };

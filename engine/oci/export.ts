@@ -89,11 +89,31 @@ async function* originTar(store: Store, origin: LayerOrigin): AsyncGenerator<Buf
 
 export type ArchiveOutput = Exclude<OutputSpec, { type: 'local' }>;
 
+export interface ExportOptions {
+  /** OCI directory: layer blobs (sha256 hex) not to write, because the caller does not need
+   *  their bytes (a push to a registry that has them); the manifest still names them. Only a
+   *  layer whose blob digest is known without compressing it (an origin, or remembered tar
+   *  info) can be left out. */
+  skipBlob?: (hex: string) => boolean;
+}
+
+/** The sha256 hex of the blob each layer of `image` exports as, where it is known without
+ *  compressing the layer (an imported layer's origin, or the tar info of an earlier export). */
+export function knownLayerBlobs(store: Store, image: ImageRecord): string[] {
+  const epoch = exportEpoch();
+  const out: string[] = [];
+  for (const [, layer] of uniqueLayers(store, image)) {
+    const gz = originInfo(store, layer)?.gz ?? cachedTarInfo(store, layer.digest, epoch)?.gz;
+    if (gz) out.push(gz.digest);
+  }
+  return out;
+}
+
 /** Export `image` (its name is the tag the archive carries) as `out` describes. */
-export async function exportImage(store: Store, image: ImageRecord, out: ArchiveOutput): Promise<void> {
+export async function exportImage(store: Store, image: ImageRecord, out: ArchiveOutput, opts: ExportOptions = {}): Promise<void> {
   const epoch = exportEpoch();
   const layers = uniqueLayers(store, image);
-  if (out.type === 'oci') await (out.tar ? exportOciTar(store, image, layers, out.dest, epoch) : exportOciDir(store, image, layers, out.dest, epoch));
+  if (out.type === 'oci') await (out.tar ? exportOciTar(store, image, layers, out.dest, epoch) : exportOciDir(store, image, layers, out.dest, epoch, opts));
   else {
     if (!out.tar) throw new UserError('OUTPUT_TYPE', 'type=docker writes a tar archive (docker load reads one)', 'write -o type=docker,dest=IMAGE.tar, or -o type=oci,dest=DIR,tar=false for a directory', EXIT.usage);
     await exportDocker(store, image, layers, out.dest, epoch);
@@ -165,7 +185,7 @@ const OCI_LAYOUT = json({ imageLayoutVersion: '1.0.0' });
 
 // --- OCI layout directory ----------------------------------------------------------------------
 
-async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number): Promise<void> {
+async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number, opts: ExportOptions = {}): Promise<void> {
   checkLayoutDest(dest);
   const blobDir = join(dest, 'blobs', 'sha256');
   mkdirSync(blobDir, { recursive: true });
@@ -174,12 +194,12 @@ async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string
     const fromOrigin = originInfo(store, layer);
     if (fromOrigin) {
       const gz = fromOrigin.gz!;
-      if (!blobPresent(blobDir, gz.digest, gz.size)) await copyOrigin(store, fromOrigin.origin!, join(blobDir, gz.digest));
+      if (!opts.skipBlob?.(gz.digest) && !blobPresent(blobDir, gz.digest, gz.size)) await copyOrigin(store, fromOrigin.origin!, join(blobDir, gz.digest));
       infos.set(digest, fromOrigin);
       continue;
     }
     const cached = cachedTarInfo(store, layer.digest, epoch);
-    if (cached?.gz && blobPresent(blobDir, cached.gz.digest, cached.gz.size)) {
+    if (cached?.gz && (opts.skipBlob?.(cached.gz.digest) || blobPresent(blobDir, cached.gz.digest, cached.gz.size))) {
       infos.set(digest, cached);
       continue;
     }

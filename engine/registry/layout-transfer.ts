@@ -101,7 +101,7 @@ async function layoutBlob(dir: string, d: Descriptor, where: string): Promise<st
  * Push the image of the layout at `dir` tagged `tag` (the layout's only image when omitted)
  * to `ref`. `mountFrom` names a repository of the same registry to mount shared blobs from.
  */
-export async function pushLayout(client: RegistryClient, dir: string, ref: ImageReference, opts: { tag?: string; mountFrom?: string } = {}): Promise<PushedLayout> {
+export async function pushLayout(client: RegistryClient, dir: string, ref: ImageReference, opts: { tag?: string; mountFrom?: string; present?: ReadonlySet<string> } = {}): Promise<PushedLayout> {
   const where = describe({ registry: ref.registry, repository: ref.repository });
   const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as OciIndex;
   const entries = index.manifests ?? [];
@@ -112,6 +112,11 @@ export async function pushLayout(client: RegistryClient, dir: string, ref: Image
   const manifest = JSON.parse(manifestBytes.toString('utf8')) as OciManifest;
   const blobs: PutBlobResult[] = [];
   for (const d of [manifest.config, ...manifest.layers]) {
+    // The caller has asked the registry already (one HEAD per blob): its bytes need not be here.
+    if (opts.present?.has(d.digest)) {
+      blobs.push({ digest: d.digest, size: d.size, how: 'existed' });
+      continue;
+    }
     const file = await layoutBlob(dir, d, where);
     blobs.push(await client.putBlob(ref, { file }, d.digest, d.size, opts.mountFrom ? { mountFrom: opts.mountFrom } : {}));
   }

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { EMPTY_CHAIN } from '../../cache/digest.js';
 import { stepError, type Session } from '../build-session.js';
 import { normalizeRef } from '../load.js';
+import { UserError } from '../errors.js';
+import type { ImageRecord } from '../../cache/store-types.js';
 import type { PlannedStep } from '../plan.js';
 import type { StageRun } from '../stage-state.js';
 
@@ -16,9 +18,15 @@ export async function fromStep(s: Session, step: PlannedStep): Promise<StageRun>
   }
   // `oci-layout://DIR[:TAG]` (relative to the Dockerfile's folder) is imported into the store on first use.
   const ref = stage.base.ref;
-  const image = ref.startsWith('oci-layout://')
-    ? await (await import('../oci/import.js')).resolveOciLayoutBase(s.store, ref, resolve(s.dockerfileDir))
-    : s.store.getImage(normalizeRef(ref));
+  let image = ref.startsWith('oci-layout://') ? await layoutBase(s, ref) : s.store.getImage(normalizeRef(ref));
+  // A base only the exporting machine had, carried by a --cache-from cache: its layers come in
+  // when something needs their bytes.
+  const carried = image ? undefined : s.remoteCache?.base(ref);
+  if (carried) {
+    s.remoteCache!.needLayers(carried.layers);
+    image = carried;
+  }
+  if (image) s.baseImages?.set(stage.index, image);
   if (!image && s.opts.dryRun) {
     // `stratum plan` does not pull: what follows a base it would pull is unknown.
     s.dirtyStages.set(step.stage, step.index);
@@ -28,4 +36,16 @@ export async function fromStep(s: Session, step: PlannedStep): Promise<StageRun>
     throw stepError(s, step, 'NO_IMAGE', `base image "${ref}" is not in the local store`, `pull it with \`stratum pull ${ref}\`, build it with \`stratum build -t ${ref} …\`, import it with \`stratum load\`, or start from FROM scratch`);
   }
   return { layers: [...image.layers], chain: image.chain, history: [...image.history] };
+}
+
+/** `oci-layout://DIR[:TAG]`, imported on first use; undefined when DIR is not there and a
+ *  --cache-from cache carries the base (the caller takes it from there). */
+async function layoutBase(s: Session, ref: string): Promise<ImageRecord | undefined> {
+  const { resolveOciLayoutBase } = await import('../oci/import.js');
+  try {
+    return await resolveOciLayoutBase(s.store, ref, resolve(s.dockerfileDir));
+  } catch (err) {
+    if (err instanceof UserError && err.code === 'IMPORT_NOT_A_LAYOUT' && s.remoteCache?.base(ref)) return undefined;
+    throw err;
+  }
 }
