@@ -1,6 +1,6 @@
 /**
  * Paints the UI's frame (cli/ui/early-frame.ts) on the terminal from the store's state, with
- * plain ANSI, until Ink takes over or the build ends. Each paint moves the cursor back to the
+ * plain ANSI, from the first event until Ink takes over or the build ends. Each paint moves the cursor back to the
  * frame's first line and clears to the end of the screen before writing the new lines; so
  * does `handOver()`, leaving the cursor where Ink's first frame then starts: no line of the
  * early frame is left behind (the frame is kept shorter than the terminal, so every line of it
@@ -33,7 +33,9 @@ export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, co
     return Date.now() - t;
   };
   const paint = () => {
-    if (stopped) return;
+    // Nothing before the first event: the first frame painted is the real one (the plan's
+    // step rows from build-start), never a placeholder.
+    if (stopped || store.getState().phase === 'idle') return;
     const lines = earlyFrame(store.getState(), { columns: out.columns || 80, ...(out.rows ? { rows: out.rows } : {}), color, elapsed });
     const text = lines.map((l) => l + '\n').join('');
     if (text === last) return;
