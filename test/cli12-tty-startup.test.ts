@@ -19,9 +19,9 @@ const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args]
 const strip = (s: string) => s.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 /** Ink 6 wraps its frames in a synchronized update; the early painter never writes one. */
 const SYNC = '\u001b[?2026h';
-/** The early painter's erase: up n lines, clear to the end of the screen. */
+/** The early painter's erase: clear a line and go up (the same bytes as Ink's log-update). */
 // eslint-disable-next-line no-control-regex
-const ERASE = /\u001b\[\d+F\u001b\[0J/;
+const ERASE = /\u001b\[2K\u001b\[1A/;
 
 const STEPS = 5;
 const DOCKERFILE = 'FROM scratch\nCOPY a /\nARG N\nRUN echo $N > n && sleep 1\nCOPY a /c\n';
@@ -36,7 +36,7 @@ async function inTmux(rig: Rig, args: string[]): Promise<{ raw: string; screen: 
     const deadline = Date.now() + 60_000;
     while (!existsSync(done) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(existsSync(done), `the build ended:\n${tmux('capture-pane', '-p', '-t', 'b')}`);
-    return { raw: readFileSync(raw, 'utf8'), screen: tmux('capture-pane', '-p', '-t', 'b'), code: Number(readFileSync(done, 'utf8').trim()) };
+    return { raw: readFileSync(raw, 'utf8'), screen: tmux('capture-pane', '-p', '-S', '-', '-t', 'b'), code: Number(readFileSync(done, 'utf8').trim()) };
   } finally {
     try {
       tmux('kill-server');
@@ -53,7 +53,7 @@ function firstFrame(raw: string): string {
   return strip(cut.length ? body.slice(0, Math.min(...cut)) : body);
 }
 
-/** The screen has the header once and every step row once: nothing of an earlier frame is left. */
+/** The screen and its scrollback have the header once and every step row once: nothing of an earlier frame is left. */
 function assertNoGhost(screen: string, header: RegExp): void {
   const lines = screen.split('\n');
   assert.is(lines.filter((l) => /^stratum build/.test(l)).length, 1, `one header:\n${screen}`);
