@@ -1,6 +1,6 @@
 /**
  * Paints the UI's frame (cli/ui/early-frame.ts) on the terminal from the store's state, with
- * plain ANSI, until Ink takes over or the build ends. Each paint moves the cursor back to the
+ * plain ANSI, from the first event until Ink takes over or the build ends. Each paint moves the cursor back to the
  * frame's first line and clears to the end of the screen before writing the new lines; so
  * does `handOver()`, leaving the cursor where Ink's first frame then starts: no line of the
  * early frame is left behind (the frame is kept shorter than the terminal, so every line of it
@@ -19,8 +19,12 @@ export interface EarlyPainter {
 
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
-/** Up `n` lines to column 0, then clear to the end of the screen. */
-const erase = (n: number) => (n > 0 ? `\x1b[${n}F\x1b[0J` : '');
+/**
+ * Clear the `n` lines above the cursor line one by one, bottom up, ending at column 0 of the
+ * first (as Ink's log-update does). Not `ESC[nF ESC[0J`: tmux (scroll-on-clear) pushes a
+ * screen cleared from its top-left corner into the scrollback, a ghost copy of the frame.
+ */
+const erase = (n: number) => (n > 0 ? '\x1b[2K' + '\x1b[1A\x1b[2K'.repeat(n) + '\x1b[G' : '');
 
 export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, color: boolean): EarlyPainter {
   let painted = 0;
@@ -32,9 +36,12 @@ export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, co
     if (t === undefined) startedAt.set(row.index, (t = Date.now()));
     return Date.now() - t;
   };
-  const paint = () => {
-    if (stopped) return;
-    const lines = earlyFrame(store.getState(), { columns: out.columns || 80, ...(out.rows ? { rows: out.rows } : {}), color, elapsed });
+  /** `whole`: the final frame, all of it (it stays, and may scroll: nothing erases it later). */
+  const paint = (whole = false) => {
+    // Nothing before the first event: the first frame painted is the real one (the plan's
+    // step rows from build-start), never a placeholder.
+    if (stopped || store.getState().phase === 'idle') return;
+    const lines = earlyFrame(store.getState(), { columns: out.columns || 80, ...(out.rows && !whole ? { rows: out.rows } : {}), color, elapsed });
     const text = lines.map((l) => l + '\n').join('');
     if (text === last) return;
     out.write(erase(painted) + text);
@@ -42,9 +49,9 @@ export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, co
     last = text;
   };
   out.write(HIDE_CURSOR);
-  const unsubscribe = store.subscribe(paint);
+  const unsubscribe = store.subscribe(() => paint());
   // The spinner and the clock of a running step move between events too.
-  const ticker = setInterval(paint, 100);
+  const ticker = setInterval(() => paint(), 100);
   ticker.unref();
   const onResize = () => {
     // The terminal rewrapped what was painted: clear the screen below the cursor's line and
@@ -72,7 +79,7 @@ export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, co
     finish() {
       if (stopped) return;
       store.flush();
-      paint();
+      paint(true);
       stop();
       out.write(SHOW_CURSOR);
     },
