@@ -25,7 +25,7 @@ export interface SizeResult {
 }
 
 export interface TargetRow {
-  id: 'warm' | 'snapshot' | 'incremental' | 'blobs' | 'memory' | 'parallel';
+  id: 'warm' | 'snapshot' | 'incremental' | 'blobs' | 'memory' | 'parallel' | 'scale-warm' | 'scale-memory';
   name: string;
   measured: string;
   limit: string;
