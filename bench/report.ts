@@ -29,7 +29,7 @@ export interface SizeResult {
 }
 
 export interface TargetRow {
-  id: 'warm' | 'snapshot' | 'incremental' | 'blobs' | 'memory' | 'parallel' | 'watch';
+  id: 'warm' | 'snapshot' | 'incremental' | 'blobs' | 'memory' | 'parallel' | 'watch' | 'scale-warm' | 'scale-memory';
   name: string;
   measured: string;
   limit: string;

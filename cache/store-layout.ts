@@ -12,6 +12,7 @@
  *   images-v2/<encoded name>.json        tagged images
  *   docs-v2/<kind>/<xxh64(name)>.json    small JSON documents (xxh64 of the name is enough:
  *                                        the name inside is checked, a collision is a miss)
+ *   docs-v2/<kind>/<xxh64(name)>.bin     binary documents (store-docs.ts), same naming
  *   dirs/<kind>/<xxh64(name)>/           mutable directories: slots <n>/ with <n>.lock,
  *                                        <n>.dirty, <n>.used (owned-dirs.ts)
  *   leases/<pid>-<random>.json           what running builds and imports stand on (leases.ts)
@@ -65,6 +66,7 @@ export interface Layout {
   key(key: string): string;
   origin(layer: string): string;
   doc(kind: string, name: string): string;
+  binDoc(kind: string, name: string): string;
   dir(kind: string, name: string): string;
 }
 
@@ -95,6 +97,7 @@ export function layoutOf(root: string): Layout {
     key: (k) => fanned(keyDir, k, '.json'),
     origin: (d) => fanned(join(root, ORIGINS), d, '.json'),
     doc: (kind, name) => (checkKind(kind), join(root, DOCS, kind, `${xxh64(name)}.json`)),
+    binDoc: (kind, name) => (checkKind(kind), join(root, DOCS, kind, `${xxh64(name)}.bin`)),
     dir: (kind, name) => (checkKind(kind), join(root, DIRS, kind, xxh64(name))),
   };
 }

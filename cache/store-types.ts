@@ -160,6 +160,10 @@ export interface Store {
   readDoc<T>(kind: string, name: string): T | undefined;
   /** `meta` tells prune when the document is garbage and what it keeps (cache/store-docs.ts). */
   writeDoc(kind: string, name: string, value: unknown, meta?: DocMeta): void;
+  /** A binary document's payload (cache/store-docs.ts): undefined when absent or not one. */
+  readBinaryDoc(kind: string, name: string): Buffer | undefined;
+  /** Written atomically (temp + rename); `meta` as for writeDoc. */
+  writeBinaryDoc(kind: string, name: string, payload: Uint8Array, meta?: DocMeta): void;
 
   /** A directory inside the store for `kind`/`name` (created), with no owner: nothing
    *  protects it from a concurrent user or from prune. Mutable directories (workspaces,

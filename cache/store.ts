@@ -27,7 +27,7 @@ import { verifyStore } from './store-verify.js';
 import { pruneStore } from './store-prune.js';
 import { storeSize } from './store-size.js';
 import { acquireDir } from './owned-dirs.js';
-import { readDoc, writeDoc } from './store-docs.js';
+import { readBinaryDoc, readDoc, writeBinaryDoc, writeDoc } from './store-docs.js';
 import { dirLeased, openLease } from './leases.js';
 
 /**
@@ -95,6 +95,8 @@ export function createStore(root: string): LocalStore {
 
     readDoc: <T>(kind: string, name: string) => readDoc<T>(s, kind, name),
     writeDoc: (kind, name, value, meta) => writeDoc(s, kind, name, value, meta),
+    readBinaryDoc: (kind, name) => readBinaryDoc(s, kind, name),
+    writeBinaryDoc: (kind, name, payload, meta) => writeBinaryDoc(s, kind, name, payload, meta),
 
     dir(kind, name) {
       const path = L.dir(kind, name);

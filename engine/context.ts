@@ -1,18 +1,22 @@
 /**
- * The build context as content fingerprints, with a persisted stat cache like git's index:
- * path → (inode, size, mtime_ns, ctime_ns, mode, digest). A file whose stat is unchanged is
- * not read again. The comparison is by stat; the digest it keeps is the file's sha256, the
- * blob name that COPY puts into keys and layers. A file whose mtime or ctime is not safely older than the moment it was
- * hashed is "racy" (git's racy-clean rule) and is re-hashed next time, so a change within the
- * same timestamp tick is never missed. A change that restores size and mtime still moves the
- * ctime, which is compared too.
+ * The build context as content fingerprints, with a persisted stat cache like git's index
+ * (engine/stat-cache.ts): path → (inode, size, mtime, ctime, mode, digest). A file whose stat
+ * is unchanged is not read again. The comparison is by stat; the digest it keeps is the file's
+ * sha256, the blob name that COPY puts into keys and layers. A file whose mtime or ctime is
+ * not safely older than the moment it was hashed is "racy" (git's racy-clean rule) and is
+ * re-hashed next time, so a change within the same timestamp tick is never missed. A change
+ * that restores size and mtime still moves the ctime, which is compared too.
+ *
+ * The walk is the floor's walk (readdir + one plain lstat per entry, no BigInt stats): on a
+ * warm build it is most of the engine's work.
  *
  * Only what a COPY selects is walked: `COPY package.json ./` stats one file, not the tree.
  */
-import { lstatSync, readdirSync, realpathSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix, sep } from 'node:path';
 import { hashFileSync } from '../cache/hash.js';
 import { asBlobDigest, type BlobDigest } from '../cache/digest.js';
+import { StatCache } from './stat-cache.js';
 import type { Store } from '../cache/store-types.js';
 import type { IgnoreMatcher } from './dockerignore.js';
 import { hasGlob, segmentRegExp } from './glob.js';
@@ -49,16 +53,9 @@ export class ContextError extends Error {
   }
 }
 
-type CacheRow = [ino: string, size: number, mtimeNs: string, ctimeNs: string, mode: number, digest: string, racy: 0 | 1];
-/** v2: the digest column is sha256 (the blob name); v1 rows held xxh64 and are dropped. */
-interface StatCacheDoc {
-  v: 2;
-  rows: Record<string, CacheRow>;
-}
-
-/** How close to "now" a timestamp must be to count as racy. Coarse kernel clocks tick every
- *  few ms; 50 ms leaves room for slow file systems. */
-const RACY_WINDOW_NS = 50_000_000n;
+/** The store document kind of stat caches (one binary document per context, by real path).
+ *  The JSON documents of the same kind (`.json`, before version 3) are no longer read. */
+const DOC_KIND = 'contexts';
 
 export class ContextReader {
   readonly root: string;
@@ -67,9 +64,8 @@ export class ContextReader {
   readonly #prefix: string;
   readonly #ignore: IgnoreMatcher;
   readonly #store: Store | undefined;
-  readonly #rows: Record<string, CacheRow>;
+  readonly #cache: StatCache;
   readonly #seen = new Map<string, CtxEntry | null>();
-  #dirty = false;
   /** Files hashed (read) in this build: the work the stat cache did not save. */
   hashed = 0;
   statted = 0;
@@ -83,15 +79,14 @@ export class ContextReader {
     this.#ignore = ignore;
     this.#store = store;
     this.#excluded = excluded;
-    const doc = store?.readDoc<StatCacheDoc>('contexts', this.#realRoot);
-    this.#rows = doc?.v === 2 && doc.rows && typeof doc.rows === 'object' ? doc.rows : {};
+    this.#cache = store ? StatCache.decode(store.readBinaryDoc(DOC_KIND, this.#realRoot)) : StatCache.empty();
   }
 
-  /** Persist the stat cache if anything was (re)hashed. */
+  /** Persist the stat cache if anything was (re)hashed, dropped or looked up out of order. */
   save(): void {
-    if (this.#dirty && this.#store) {
-      this.#store.writeDoc('contexts', this.#realRoot, { v: 2, rows: this.#rows } satisfies StatCacheDoc, { paths: [this.#realRoot] });
-      this.#dirty = false;
+    if (this.#store && this.#cache.dirty) {
+      this.#store.writeBinaryDoc(DOC_KIND, this.#realRoot, this.#cache.encode(), { paths: [this.#realRoot] });
+      this.#cache.saved();
     }
   }
 
@@ -124,19 +119,23 @@ export class ContextReader {
     if (seen !== undefined) return seen;
     // `rel` is a normalized relative path (from a walk or select): no path.join needed.
     const abs = rel === '' ? this.root : this.#prefix + rel;
-    let st: BigIntStats;
+    let st: Stats | undefined;
     try {
-      st = lstatSync(abs, { bigint: true });
-      this.statted++;
+      // throwIfNoEntry: building the ENOENT exception costs more than the stat (finding 3).
+      st = lstatSync(abs, { throwIfNoEntry: false });
     } catch {
+      st = undefined; // ENOTDIR, EACCES: not there for the build either
+    }
+    if (!st) {
       this.#seen.set(rel, null);
       return null;
     }
-    const mode = Number(st.mode & 0o7777n);
+    this.statted++;
+    const mode = st.mode & 0o7777;
     let e: CtxEntry;
     if (st.isDirectory()) e = { rel, abs, type: 'dir', mode, size: 0 };
     else if (st.isSymbolicLink()) e = { rel, abs, type: 'symlink', mode, size: 0, target: readlinkSync(abs) };
-    else if (st.isFile()) e = { rel, abs, type: 'file', mode, size: Number(st.size), digest: this.#digest(rel, abs, st) };
+    else if (st.isFile()) e = { rel, abs, type: 'file', mode, size: st.size, digest: this.#digest(rel, abs, st) };
     else {
       // Sockets, FIFOs, devices: Docker skips them too.
       this.#seen.set(rel, null);
@@ -146,22 +145,13 @@ export class ContextReader {
     return e;
   }
 
-  #digest(rel: string, abs: string, st: BigIntStats): BlobDigest {
-    const row = this.#rows[rel];
-    const ino = String(st.ino);
-    const mtime = String(st.mtimeNs);
-    const ctime = String(st.ctimeNs);
-    const mode = Number(st.mode & 0o7777n);
-    if (row && row[6] === 0 && row[0] === ino && row[1] === Number(st.size) && row[2] === mtime && row[3] === ctime && row[4] === mode) {
-      return asBlobDigest(row[5]);
-    }
-    const now = BigInt(Date.now()) * 1_000_000n;
+  #digest(rel: string, abs: string, st: Stats): BlobDigest {
+    const known = this.#cache.lookup(rel, st);
+    if (known) return known;
+    const now = Date.now();
     const { digest } = hashFileSync(abs);
     this.hashed++;
-    const latest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-    const racy = latest + RACY_WINDOW_NS >= now ? 1 : 0;
-    this.#rows[rel] = [ino, Number(st.size), mtime, ctime, mode, digest, racy];
-    this.#dirty = true;
+    this.#cache.set(rel, st, digest, now);
     return asBlobDigest(digest);
   }
 
@@ -193,6 +183,7 @@ export class ContextReader {
       }
     };
     visit(dirRel, dirRel === '' ? 0 : dirRel.split('/').length, dirRel !== '' && this.#isExcluded(dirRel));
+    this.#cache.walked(dirRel);
     return out;
   }
 
