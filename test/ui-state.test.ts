@@ -269,6 +269,7 @@ t.test('watch --run: the container line keeps its state and restarts across buil
   assert.is(s.container?.state, 'running', 'a new build keeps the line');
   s = [c('stopping'), c('exited', 143), c('starting'), c('running')].reduce(reduce, s);
   assert.is(containerText(s.container!), 'container web (web:dev): running · 1 restart');
+  assert.equal(s.warnings, [], 'the exit of a replaced container is no warning');
   s = reduce(s, c('exited', 3));
   assert.is(containerText(s.container!), 'container web (web:dev): exited (exit 3) · 1 restart');
   assert.match(s.warnings.at(-1)!, /container web: exited \(exit 3\)/);

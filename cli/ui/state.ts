@@ -266,7 +266,8 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
         ...(event.exitCode !== undefined ? { exitCode: event.exitCode } : {}),
       };
       state = { ...state, container };
-      return event.state === 'failed' || event.state === 'exited'
+      // An exit we asked for (a new image replaced it, or the session ends) is no warning.
+      return event.state === 'failed' || (event.state === 'exited' && prev?.state !== 'stopping')
         ? { ...state, warnings: [...state.warnings, `container ${event.name}: ${event.state}${event.exitCode != null ? ` (exit ${event.exitCode})` : ''}${event.message ? `: ${event.message}` : ''}`].slice(-WARNINGS_KEPT) }
         : state;
     }
