@@ -258,4 +258,21 @@ t.test('the recorded fixtures end where they should', () => {
   assert.is(watch.phase, 'watching');
 });
 
+t.test('watch --run: the container line keeps its state and restarts across builds', async () => {
+  const { containerText } = await import('../cli/ui/components/Header.js');
+  const c = (state: 'starting' | 'running' | 'stopping' | 'exited' | 'failed', exitCode?: number): BuildEvent => ({ type: 'container-state', name: 'web', id: 'x', image: 'web:dev', state, ...(exitCode !== undefined ? { exitCode } : {}) });
+  let s = initialState('watch');
+  assert.is(s.container, undefined);
+  s = [c('starting'), c('running')].reduce(reduce, s);
+  assert.is(containerText(s.container!), 'container web (web:dev): running · 0 restarts');
+  s = reduce(s, start(2));
+  assert.is(s.container?.state, 'running', 'a new build keeps the line');
+  s = [c('stopping'), c('exited', 143), c('starting'), c('running')].reduce(reduce, s);
+  assert.is(containerText(s.container!), 'container web (web:dev): running · 1 restart');
+  assert.equal(s.warnings, [], 'the exit of a replaced container is no warning');
+  s = reduce(s, c('exited', 3));
+  assert.is(containerText(s.container!), 'container web (web:dev): exited (exit 3) · 1 restart');
+  assert.match(s.warnings.at(-1)!, /container web: exited \(exit 3\)/);
+});
+
 t.run();

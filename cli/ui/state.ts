@@ -116,6 +116,17 @@ export interface UiState {
   failure?: FailureInfo;
   change?: WatchChange;
   warnings: string[];
+  /** watch --run: the container of the last good image; it outlives the builds' rows. */
+  container?: ContainerLine;
+}
+
+export interface ContainerLine {
+  name: string;
+  image: string;
+  state: 'starting' | 'running' | 'stopping' | 'exited' | 'failed';
+  /** Containers started after the first (one per image change). */
+  restarts: number;
+  exitCode?: number | null;
 }
 
 export function initialState(mode: Mode = 'build'): UiState {
@@ -244,11 +255,22 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
     case 'watch-skip':
       // The watch-state event before it already moved the header back to watching.
       return state;
-    case 'container-state':
-      // watch --run: shown as a line among the warnings, so the header stays the build's.
-      return event.state === 'failed' || event.state === 'exited'
+    case 'container-state': {
+      // watch --run: the header's container line; a failure is a warning too (its message).
+      const prev = state.container;
+      const container: ContainerLine = {
+        name: event.name,
+        image: event.image,
+        state: event.state,
+        restarts: (prev?.restarts ?? -1) + (event.state === 'starting' || !prev ? 1 : 0),
+        ...(event.exitCode !== undefined ? { exitCode: event.exitCode } : {}),
+      };
+      state = { ...state, container };
+      // An exit we asked for (a new image replaced it, or the session ends) is no warning.
+      return event.state === 'failed' || (event.state === 'exited' && prev?.state !== 'stopping')
         ? { ...state, warnings: [...state.warnings, `container ${event.name}: ${event.state}${event.exitCode != null ? ` (exit ${event.exitCode})` : ''}${event.message ? `: ${event.message}` : ''}`].slice(-WARNINGS_KEPT) }
         : state;
+    }
     case 'contention':
       return state; // informational: the step row already shows the step running
     case 'warning': {

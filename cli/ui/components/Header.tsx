@@ -1,7 +1,7 @@
 import { Box, Text } from 'ink';
-import { currentFailure, type UiState } from '../state.js';
+import { currentFailure, type ContainerLine, type UiState } from '../state.js';
 import { count, formatFiles, truncate } from '../format.js';
-import { useTone } from '../theme.js';
+import { useTone, type Tone } from '../theme.js';
 import { headerSegments, lastTone as toneOfLast, totalsText } from '../frame-text.js';
 import { useMemo } from 'react';
 import { formatError } from '../../../engine/errors.js';
@@ -51,6 +51,11 @@ export function Header({ state, columns }: HeaderProps) {
           {changeText(state, columns)}
         </Text>
       )}
+      {state.container !== undefined && (
+        <Text wrap="truncate-end" {...tone(CONTAINER_TONE[state.container.state])}>
+          {containerText(state.container)}
+        </Text>
+      )}
       {state.warnings.map((w, i) => (
         <Text key={i} wrap="truncate-end" {...tone('warn')}>
           ! {w}
@@ -58,6 +63,14 @@ export function Header({ state, columns }: HeaderProps) {
       ))}
     </Box>
   );
+}
+
+const CONTAINER_TONE: Record<ContainerLine['state'], Tone> = { starting: 'info', running: 'ok', stopping: 'dim', exited: 'warn', failed: 'bad' };
+
+/** `container web (web:dev): running · 2 restarts` */
+export function containerText(c: ContainerLine): string {
+  const code = c.exitCode != null && c.state === 'exited' ? ` (exit ${c.exitCode})` : '';
+  return `container ${c.name} (${c.image}): ${c.state}${code} · ${count(c.restarts, 'restart', 'restarts')}`;
 }
 
 function changeText(state: UiState, columns: number): string {
