@@ -53,7 +53,6 @@ export async function prepareContainerRoot(store: Store, caps: SandboxCaps, rec:
   const points: { path: string; file: boolean; mode?: number }[] = [
     { path: 'proc', file: false },
     { path: 'dev', file: false },
-    { path: 'tmp', file: false, mode: 0o1777 },
     { path: 'etc/resolv.conf', file: true },
     { path: 'etc/hosts', file: true },
   ];
@@ -88,7 +87,8 @@ export async function prepareContainerRoot(store: Store, caps: SandboxCaps, rec:
   const lowerdir = [init, ...names].join(':');
   const c = rec.config;
   const recs: Rec[] = [['op', 'run'], ['mnt', mnt], ['cwd', c.cwd], ['argv', ...c.argv], ['init'], ['overlay', cwdDir, lowerdir, upper, work]];
-  if (c.network === 'none') recs.push(['netnone']);
+  // Docker's hostname: the host's with the host network (the default), the short id without.
+  if (c.network === 'none') recs.push(['netnone'], ['hostname', rec.id.slice(0, 12)]);
   if (c.user && (c.user.uid !== 0 || c.user.gid !== 0 || c.user.groups?.length)) recs.push(['user', c.user.uid, c.user.gid, ...(c.user.groups ?? [])]);
   for (const [k, v] of Object.entries(c.env)) recs.push(['env', k, v]);
   recs.push(...mounts);

@@ -242,7 +242,6 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
           const points = [
             { path: 'proc', file: false },
             { path: 'dev', file: false },
-            { path: 'tmp', file: false, mode: 0o1777 },
             { path: 'etc/resolv.conf', file: true },
             { path: 'etc/hosts', file: true },
             ...req.mounts.map((m) => ({ path: m.target, file: m.type === 'bind' && !statSync(m.source).isDirectory() })),

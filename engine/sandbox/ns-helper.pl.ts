@@ -31,10 +31,10 @@ use strict; # no warnings.pm, POSIX.pm or constant.pm: loading them tripled star
 my %NR = (
   x86_64  => { unshare=>272, mount=>165, umount2=>166, pivot_root=>155, prctl=>157, mknodat=>259,
                lsetxattr=>189, lgetxattr=>192, llistxattr=>195, fchownat=>260, mount_setattr=>442, exit_group=>231,
-               setsid=>112, setns=>308 },
+               setsid=>112, setns=>308, sethostname=>170 },
   aarch64 => { unshare=>97, mount=>40, umount2=>39, pivot_root=>41, prctl=>167, mknodat=>33,
                lsetxattr=>6, lgetxattr=>9, llistxattr=>12, fchownat=>54, mount_setattr=>442, exit_group=>94,
-               setsid=>157, setns=>268 },
+               setsid=>157, setns=>268, sethostname=>161 },
 );
 # The architecture comes from Node (process.arch) as $ARGV[0]: POSIX.pm alone costs 7 ms to load.
 my $arch = $ARGV[0] // '';
@@ -166,7 +166,9 @@ if ($op eq 'run') {
   mnt('devpts', "$root/dev/pts", 'devpts', MS_NOSUID|MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=0620');
   mnt('tmpfs', "$root/dev/shm", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777,size=65536k');
   symlink($_->[1], "$root/dev/$_->[0]") for ([ptmx=>'pts/ptmx'], [fd=>'/proc/self/fd'], [stdin=>'/proc/self/fd/0'], [stdout=>'/proc/self/fd/1'], [stderr=>'/proc/self/fd/2'], [core=>'/proc/kcore']);
-  mnt('tmpfs', "$root/tmp", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777');
+  # /tmp is the image's own directory, as in Docker and BuildKit: a RUN's writes there are part
+  # of its layer, and a file an earlier COPY put there is seen (a tmpfs here would hide it).
+  if ($one{hostname}) { my $h = $one{hostname}[0]; sc('sethostname', $h, length $h) == 0 or fail("sethostname $h: $!"); }
 } else {
   mnt('/', $root, undef, MS_BIND|MS_REC);
   my $attr = pack('QQQQ', 1, 0, 0, 0); # MOUNT_ATTR_RDONLY on the whole tree

@@ -2,6 +2,7 @@
  * Containers end to end: the real CLI, the real sandbox, a busybox image loaded into a temp
  * store. Every test names its containers; the store is removed at the end.
  */
+import { hostname } from 'node:os';
 import * as assert from 'uvu/assert';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -76,11 +77,11 @@ t.test('a foreground run streams output and exits with the container code', asyn
 });
 
 t.test('diff shows A/C/D; a file deleted in the container is absent inside and present in the image', async () => {
-  const r = await s('run', '--name', 'd1', 'busybox', 'sh', '-c', 'rm /bin/vi; echo new > /added.txt; echo more >> /etc/passwd; ls /bin/vi');
+  const r = await s('run', '--name', 'd1', 'busybox', 'sh', '-c', 'rm /bin/vi; echo new > /added.txt; echo more >> /etc/passwd; echo t > /tmp/t; ls /bin/vi');
   assert.is(r.code, 1);
   assert.match(r.stderr, /\/bin\/vi: No such file/);
   const diff = ok(await s('diff', 'd1'), 'diff').stdout;
-  for (const line of ['D /bin/vi', 'A /added.txt', 'C /etc/passwd', 'C /bin', 'C /etc']) assert.ok(diff.split('\n').includes(line), `diff lacks "${line}":\n${diff}`);
+  for (const line of ['D /bin/vi', 'A /added.txt', 'C /etc/passwd', 'C /bin', 'C /etc', 'C /tmp', 'A /tmp/t']) assert.ok(diff.split('\n').includes(line), `diff lacks "${line}":\n${diff}`);
   ok(await s('run', '--rm', 'busybox', 'ls', '/bin/vi'), 'the image still has /bin/vi');
 });
 
@@ -223,6 +224,12 @@ t.test('refuses -p with --network=none, and -it without a terminal, with a clear
   assert.not.match(ok(await s('ps', '-a'), 'ps').stdout, /no-tty/, 'no container record is left');
   const none = ok(await s('run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'ls /sys/class/net 2>/dev/null || ip link 2>/dev/null || echo ok'), 'network none');
   assert.ok(none.stdout.length > 0);
+  // Docker's hostname: the short container id without the host network, the host's with it.
+  const named = ok(await s('run', '-d', '--name', 'hn', '--network=none', 'busybox', 'sleep', '60'), 'run -d none');
+  const id = named.stdout.trim();
+  assert.is(ok(await s('exec', 'hn', 'hostname'), 'exec hostname').stdout.trim(), id.slice(0, 12));
+  ok(await s('rm', '-f', 'hn'), 'rm -f');
+  assert.is(ok(await s('run', '--rm', 'busybox', 'hostname'), 'host hostname').stdout.trim(), hostname());
 });
 
 t.test('env, workdir, user and entrypoint overrides', async () => {

@@ -37,6 +37,8 @@ export async function makeKit(): Promise<Kit> {
     ...APPLETS.map((a): LayerEntry => ({ path: `bin/${a}`, type: 'symlink', mode: 0o777, target: 'busybox' })),
     { path: 'etc', type: 'dir', mode: 0o755 },
     { path: 'etc/motd', type: 'file', ...store.writeBlob(Buffer.from('hello\n')), mode: 0o644 },
+    { path: 'tmp', type: 'dir', mode: 0o1777 },
+    { path: 'tmp/seed', type: 'file', ...store.writeBlob(Buffer.from('seeded\n')), mode: 0o644 },
     { path: 'data', type: 'dir', mode: 0o755 },
     { path: 'data/keep', type: 'file', ...store.writeBlob(Buffer.from('keep\n')), mode: 0o644 },
     { path: 'data/gone', type: 'file', ...store.writeBlob(Buffer.from('gone\n')), mode: 0o644 },

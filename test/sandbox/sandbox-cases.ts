@@ -53,10 +53,12 @@ export function defineCases(label: string) {
     assert.match(lines.join('\n'), /\/bin\/sh -c/);
   });
 
-  t.test('writes land only in the upper; mount points leave no trace in the layer', async () => {
-    const { res, entries, lines } = await run('echo hi > /new && echo more > /etc/extra && echo x > /tmp/t && echo nameserver 1.1.1.1 > /etc/resolv.conf');
+  t.test('writes land only in the upper; mount points leave no trace in the layer; /tmp is the image\'s', async () => {
+    const { res, entries, lines } = await run('cat /tmp/seed && echo hi > /new && echo more > /etc/extra && echo x > /tmp/t && echo nameserver 1.1.1.1 > /etc/resolv.conf');
     assert.ok(res.ok, lines.join('\n'));
-    assert.equal(entries.map((e) => e.path).sort(), ['etc', 'etc/extra', 'new']);
+    // As in Docker: a file a lower layer put in /tmp is seen, and a RUN's /tmp writes are its layer's.
+    assert.is(lines[0], 'stdout: seeded');
+    assert.equal(entries.map((e) => e.path).sort(), ['etc', 'etc/extra', 'new', 'tmp', 'tmp/t']);
     const m = byPath(entries);
     const f = m.get('new');
     assert.ok(f?.type === 'file');
