@@ -47,6 +47,7 @@ export function explainMiss(prev: PreviousStep | undefined, next: KeyRecordV1, n
   if (canon(p.shell) !== canon(next.shell)) return { kind: 'config', text: 'SHELL changed' };
   if (canon(p.cacheMounts) !== canon(next.cacheMounts)) return { kind: 'instruction', text: 'cache mounts changed' };
   if (p.executor !== next.executor) return { kind: 'config', text: `executor changed (${p.executor ?? '?'} → ${next.executor})` };
+  if (p.runtime !== next.runtime) return { kind: 'config', text: `sandbox revision changed (${p.runtime ?? 1} → ${next.runtime ?? '-'})` };
   if (p.platform !== next.platform) return { kind: 'config', text: `platform changed (${p.platform ?? '?'} → ${next.platform})` };
   if (p.parent !== next.parent) return { kind: 'parent', text: 'parent layer changed' };
   if (p.schema !== next.schema) return { kind: 'other', text: 'cache format changed' };

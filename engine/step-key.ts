@@ -18,6 +18,10 @@ import type { ExecutorKind } from './executor-types.js';
  *  2: sha256 keys over sha256 content digests; `platform` and `executor` in the record. */
 export const KEY_SCHEMA = 2;
 
+/** Bump when what a sandboxed RUN sees changes, so its old layers miss.
+ *  2: /tmp is the image's own directory (1 mounted a tmpfs over it). */
+export const SANDBOX_REVISION = 2;
+
 /** (relative path, type, mode, content digest or link target) of one copied source. */
 export type FileRow = [path: string, type: 'f' | 'd' | 'l', mode: number, digestOrTarget: string];
 
@@ -30,6 +34,9 @@ export interface KeyRecordV2 {
   /** Which executor runs the step (DESIGN.md "Executors"): a RUN on the host sees the host's
    *  filesystem, in the sandbox the image's, so their results are not interchangeable. */
   executor: ExecutorKind;
+  /** RUN in the sandbox: what the sandbox gives a command, as a revision (SANDBOX_REVISION):
+   *  a layer made by an older sandbox (one with a tmpfs /tmp) must not be served. */
+  runtime?: number;
   /** Chain digest of the filesystem below the step. */
   parent: ChainDigest;
   /** The instruction after expansion (command for RUN, sources and dest for COPY). */

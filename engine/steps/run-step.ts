@@ -7,7 +7,7 @@ import { stepError } from '../build-session.js';
 import { MountError, resolveMounts } from '../run-mounts.js';
 import { runEnvironment } from '../run-env.js';
 import { viewOf } from '../stage-state.js';
-import { KEY_SCHEMA } from '../step-key.js';
+import { KEY_SCHEMA, SANDBOX_REVISION } from '../step-key.js';
 import { resolveUser } from '../user-resolve.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
 import type { OwnedDir } from '../../cache/owned-dirs.js';
@@ -19,6 +19,7 @@ export const runStep: FsHandler<KeyInputs> = {
     const ins = step.instr as RunInstr;
     const record: KeyInputs['record'] = { schema: KEY_SCHEMA, op: 'RUN', platform: s.platform, executor: s.executorKind(step), parent: run.chain, instruction: '', flags: {} };
     record.instruction = ins.exec ? JSON.stringify(ins.exec) : (ins.shell ?? '') + ins.heredocs.map((h) => `\n${h.content}${h.name}`).join('');
+    if (record.executor === 'sandbox') record.runtime = SANDBOX_REVISION;
     if (ins.network) record.flags.network = ins.network;
     if (ins.security) record.flags.security = ins.security;
     const other = ins.mounts.filter((m) => m.type !== 'cache');
