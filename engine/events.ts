@@ -171,6 +171,13 @@ export type BuildEvent =
       message?: string;
     }
   | {
+      /** watch --run: one line the container wrote (also in its log, `stratum logs NAME`). */
+      type: 'container-log';
+      name: string;
+      stream: 'stdout' | 'stderr';
+      line: string;
+    }
+  | {
       type: 'warning';
       message: string;
       file?: string;

@@ -275,4 +275,13 @@ t.test('watch --run: the container line keeps its state and restarts across buil
   assert.match(s.warnings.at(-1)!, /container web: exited \(exit 3\)/);
 });
 
+t.test('watch --run: the header keeps the container\'s last lines, cleaned of control sequences; a new container starts empty', () => {
+  const c = (state: 'starting' | 'running'): BuildEvent => ({ type: 'container-state', name: 'web', id: 'x', image: 'web:dev', state });
+  const log = (line: string, name = 'web'): BuildEvent => ({ type: 'container-log', name, stream: 'stdout', line });
+  let s = [c('starting'), c('running'), log('one'), log('two'), log('\x1b[31mthree\x1b[0m\r'), log('four'), log('other', 'db')].reduce(reduce, initialState('watch'));
+  assert.equal(s.container?.log, ['two', 'three', 'four']);
+  s = reduce(s, c('starting'));
+  assert.equal(s.container?.log, [], 'the next container has its own output');
+});
+
 t.run();

@@ -128,6 +128,9 @@ export function plainReporter(write: (line: string) => void, opts: PlainOptions 
       case 'container-state':
         write(`container ${e.name} (${e.image}): ${e.state}${e.exitCode !== undefined && e.exitCode !== null ? ` (exit ${e.exitCode})` : ''}${e.message ? `: ${e.message}` : ''}`);
         return;
+      case 'container-log':
+        write(`${e.name} | ${e.line}`);
+        return;
       case 'warning':
         write(`warning: ${e.message}`);
         return;

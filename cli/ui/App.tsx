@@ -104,7 +104,7 @@ function BuildLayout({ state, failure, fullLog, page }: LayoutProps) {
   // The live region must fit the terminal or Ink clears the screen each frame: the log tail
   // gets what the running and pending rows, the header (2 + warnings), the margins, the log
   // title and the footer leave, at least MIN_LOG_LINES.
-  const live = running.length + Math.min(pending.length, PENDING_SHOWN + 1) + 7 + (state.warnings.length + (state.container ? 1 : 0));
+  const live = running.length + Math.min(pending.length, PENDING_SHOWN + 1) + 7 + (state.warnings.length + (state.container ? 1 + state.container.log.length : 0));
   const logLines = termRows !== undefined ? Math.max(MIN_LOG_LINES, Math.min(LOG_TAIL_LINES, termRows - live)) : undefined;
   return (
     <Box flexDirection="column">
@@ -182,7 +182,7 @@ function WatchLayout({ state, failure, fullLog, page }: LayoutProps) {
   const tone = useTone();
   const layout = rowLayout(columns, state.steps, state.multiStage);
   const log = runningLog(state);
-  const { folded, rows, more, logLines } = fitWatch(state.steps, termRows, (state.warnings.length + (state.container ? 1 : 0)), log !== undefined);
+  const { folded, rows, more, logLines } = fitWatch(state.steps, termRows, (state.warnings.length + (state.container ? 1 + state.container.log.length : 0)), log !== undefined);
   const foldedRows = state.steps.slice(0, folded);
   const foldedHits = foldedRows.filter((s) => s.status === 'hit').length;
   return (

@@ -127,7 +127,12 @@ export interface ContainerLine {
   /** Containers started after the first (one per image change). */
   restarts: number;
   exitCode?: number | null;
+  /** Its last lines of output (CONTAINER_LOG_KEPT), newest last; a new container starts empty. */
+  log: string[];
 }
+
+/** Lines of the container's output the header keeps. */
+export const CONTAINER_LOG_KEPT = 3;
 
 export function initialState(mode: Mode = 'build'): UiState {
   return {
@@ -264,12 +269,20 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
         state: event.state,
         restarts: (prev?.restarts ?? -1) + (event.state === 'starting' || !prev ? 1 : 0),
         ...(event.exitCode !== undefined ? { exitCode: event.exitCode } : {}),
+        log: event.state === 'starting' ? [] : (prev?.log ?? []),
       };
       state = { ...state, container };
       // An exit we asked for (a new image replaced it, or the session ends) is no warning.
       return event.state === 'failed' || (event.state === 'exited' && prev?.state !== 'stopping')
         ? { ...state, warnings: [...state.warnings, `container ${event.name}: ${event.state}${event.exitCode != null ? ` (exit ${event.exitCode})` : ''}${event.message ? `: ${event.message}` : ''}`].slice(-WARNINGS_KEPT) }
         : state;
+    }
+    case 'container-log': {
+      const c = state.container;
+      if (!c || c.name !== event.name) return state;
+      // Terminal control sequences of the container's output would move the UI's cursor.
+      const line = event.line.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]/g, '');
+      return { ...state, container: { ...c, log: [...c.log, line].slice(-CONTAINER_LOG_KEPT) } };
     }
     case 'contention':
       return state; // informational: the step row already shows the step running

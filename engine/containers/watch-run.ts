@@ -16,6 +16,8 @@ import type { SandboxCaps } from '../sandbox/detect.js';
 import { createContainer, type RunOptions } from './create.js';
 import { findContainer, saveContainer, type ContainerRecord } from './records.js';
 import { removeContainer, stopContainer, superviseContainer } from './supervise.js';
+import { lineSplitter } from '../line-splitter.js';
+import { Writable } from 'node:stream';
 
 export interface WatchRunOptions extends Omit<RunOptions, 'image' | 'name'> {
   image: string;
@@ -84,8 +86,17 @@ export class ContainerRunner {
     const abort = new AbortController();
     let started!: () => void;
     const up = new Promise<void>((r) => (started = r));
-    const done = superviseContainer(this.store, this.caps, rec.id, { signal: abort.signal, onStarted: () => started() }).then(
+    // Its output also comes here, line by line, as `container-log` events (the UI's last lines).
+    const lines = (stream: 'stdout' | 'stderr') => {
+      const split = lineSplitter((line) => this.bus.emit({ type: 'container-log', name: rec.name, stream, line }));
+      return new Writable({ write(chunk: Buffer, _enc, cb) { split.data(chunk); cb(); }, final(cb) { split.end(); cb(); } });
+    };
+    const stdout = lines('stdout');
+    const stderr = lines('stderr');
+    const done = superviseContainer(this.store, this.caps, rec.id, { signal: abort.signal, onStarted: () => started(), stdout, stderr }).then(
       (code) => {
+        stdout.end();
+        stderr.end();
         this.#emit(rec, 'exited', { exitCode: code });
         return code;
       },

@@ -353,7 +353,7 @@ t.test('--name is claimed atomically: of concurrent runs with one name exactly o
 t.test('watch --run serves each new image from a new container; volumes kept; a failed build leaves it running', async () => {
   const port = await freePort();
   rig.write({
-    'proj/Dockerfile': `FROM busybox\nCOPY www/ /www/\nVOLUME /state\nCMD ["httpd", "-f", "-p", "127.0.0.1:${port}", "-h", "/www"]\n`,
+    'proj/Dockerfile': `FROM busybox\nCOPY www/ /www/\nVOLUME /state\nCMD ["sh", "-c", "echo serving $(cat /www/index.html); exec httpd -f -p 127.0.0.1:${port} -h /www"]\n`,
     'proj/www/index.html': 'one\n',
   });
   const w = new WatchSession(['--cache-dir', rig.path('store'), '--debounce', '30', '--run', '--name', 'wr', '-v', 'wrdata:/data', '-p', `${port}:${port}`, rig.path('proj')]);
@@ -373,6 +373,8 @@ t.test('watch --run serves each new image from a new container; volumes kept; a 
     };
     await w.waitFor('first container', running(1), 30_000);
     assert.is(await get('one\n'), 'one\n');
+    // Its output reaches the UI as container-log events (the header's last lines).
+    await w.waitFor('its first line', (ev) => (ev as { type: string; line?: string }[]).some((e) => e.type === 'container-log' && e.line === 'serving one'), 30_000);
     ok(await s('exec', 'wr', 'sh', '-c', 'echo named > /data/f; echo anon > /state/g'), 'exec write');
     rig.write({ 'proj/www/index.html': 'two\n' });
     await w.waitFor('second container', running(2), 30_000);

@@ -56,6 +56,11 @@ export function Header({ state, columns }: HeaderProps) {
           {containerText(state.container)}
         </Text>
       )}
+      {state.container?.log.map((l, i) => (
+        <Text key={`log${i}`} wrap="truncate-end" {...tone('dim')}>
+          {truncate(`  │ ${l}`, columns - 1)}
+        </Text>
+      ))}
       {state.warnings.map((w, i) => (
         <Text key={i} wrap="truncate-end" {...tone('warn')}>
           ! {w}
