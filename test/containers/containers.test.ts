@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import * as assert from 'uvu/assert';
+import { rerunAsTestUser } from '../util/unprivileged.js';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -173,7 +174,7 @@ t.test('a killed foreground stratum leaves no container process, and ps shows it
   await run.done;
   for (let i = 0; i < 100 && alive(helper); i++) await sleep(20);
   assert.ok(!alive(helper), 'the sandbox helper died with stratum');
-  const sleepers = (await import('node:child_process')).spawnSync('pgrep', ['-f', '^sleep 600$'], { encoding: 'utf8' }).stdout.trim();
+  const sleepers = spawnSync('pgrep', ['-f', '^sleep 600$'], { encoding: 'utf8' }).stdout.trim();
   assert.is(sleepers, '', 'no orphan sleep 600');
   const after = await state('k9');
   assert.is(after.state.status, 'exited');
@@ -396,21 +397,5 @@ t.test('watch --run serves each new image from a new container; volumes kept; a 
 t.run();
 
 // As root (CI), the same file again as the unprivileged user `stratumt` (rootless: subuid
-// mapping, sub-id owned upperdirs and volumes), as test/sandbox/sandbox.test.ts does.
-if (process.env.STRATUM_CONTAINERS_CHILD !== '1' && process.getuid!() === 0) {
-  const r = suite('containers rootless', { timeoutMs: 300_000 });
-  r.test('every container case passes as the unprivileged user stratumt', () => {
-    const id = spawnSync('id', ['-u', 'stratumt'], { encoding: 'utf8' });
-    assert.ok(id.status === 0, 'no user stratumt: create it (useradd -m stratumt; usermod --add-subuids 100000-165535 --add-subgids 100000-165535 stratumt)');
-    const out = spawnSync('setpriv', ['--reuid', 'stratumt', '--regid', 'stratumt', '--init-groups', '--', process.execPath, fileURLToPath(import.meta.url)], {
-      encoding: 'utf8',
-      cwd: '/tmp',
-      env: { PATH: process.env.PATH, HOME: '/tmp', STRATUM_CONTAINERS_CHILD: '1', FORCE_COLOR: '0' },
-      timeout: 280_000,
-    });
-    const text = `${out.stdout}\n${out.stderr}`;
-    const m = /Total:\s+(\d+)[\s\S]*?Passed:\s+(\d+)/.exec(text);
-    assert.ok(out.status === 0 && m && m[1] === m[2], `as stratumt:\n${text.replace(/Total:|Passed:|Skipped:/g, (x) => x.toLowerCase())}`);
-  });
-  r.run();
-}
+// mapping, sub-id owned upperdirs and volumes).
+rerunAsTestUser('containers rootless', 'container', fileURLToPath(import.meta.url), 'STRATUM_CONTAINERS_CHILD');

@@ -4,7 +4,8 @@
  * Run as root, then the same file again as the unprivileged user `stratumt`.
  */
 import * as assert from 'uvu/assert';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { rerunAsTestUser } from '../util/unprivileged.js';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { suite, Rig } from '../util/rig.js';
 import { CLI, runCli } from '../util/cli.js';
@@ -110,20 +111,4 @@ t.test('exec -it: a shell on a pty of the running container', async () => {
 
 t.run();
 
-if (process.env.STRATUM_CONTAINERS_CHILD !== '1' && process.getuid!() === 0) {
-  const r = suite('containers tty rootless', { timeoutMs: 300_000 });
-  r.test('every tty case passes as the unprivileged user stratumt', () => {
-    const id = spawnSync('id', ['-u', 'stratumt'], { encoding: 'utf8' });
-    assert.ok(id.status === 0, 'no user stratumt: create it (useradd -m stratumt; usermod --add-subuids 100000-165535 --add-subgids 100000-165535 stratumt)');
-    const out = spawnSync('setpriv', ['--reuid', 'stratumt', '--regid', 'stratumt', '--init-groups', '--', process.execPath, fileURLToPath(import.meta.url)], {
-      encoding: 'utf8',
-      cwd: '/tmp',
-      env: { PATH: process.env.PATH, HOME: '/tmp', STRATUM_CONTAINERS_CHILD: '1', FORCE_COLOR: '0' },
-      timeout: 280_000,
-    });
-    const text = `${out.stdout}\n${out.stderr}`;
-    const m = /Total:\s+(\d+)[\s\S]*?Passed:\s+(\d+)/.exec(text);
-    assert.ok(out.status === 0 && m && m[1] === m[2], `as stratumt:\n${text.replace(/Total:|Passed:|Skipped:/g, (x) => x.toLowerCase())}`);
-  });
-  r.run();
-}
+rerunAsTestUser('containers tty rootless', 'tty', fileURLToPath(import.meta.url), 'STRATUM_CONTAINERS_CHILD');

@@ -3,10 +3,12 @@
  * user `stratumt` is created on first use with `useradd` (which also grants it a subordinate
  * uid range in /etc/subuid), and the CLI runs under `setpriv` with that user's ids.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, readdirSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, parseEvents, type CliResult } from './cli.js';
+import { suite } from './rig.js';
 
 export const TEST_USER = 'stratumt';
 
@@ -64,4 +66,27 @@ export function runCliAs(args: string[], opts: { cwd?: string; env?: Record<stri
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, events: parseEvents(stdout) })));
+}
+
+/**
+ * As root (CI), the test file `file` again as the unprivileged user `stratumt` (rootless:
+ * subuid mapping, sub-id owned trees), as one test of suite `name`: it passes when every test
+ * of the child run passes. The child sees `childEnv=1` and must not register this again.
+ */
+export function rerunAsTestUser(name: string, what: string, file: string, childEnv: string): void {
+  if (process.env[childEnv] === '1' || process.getuid!() !== 0) return;
+  const t = suite(name, { timeoutMs: 300_000 });
+  t.test(`every ${what} case passes as the unprivileged user ${TEST_USER}`, () => {
+    testUser(); // creates stratumt (with its subordinate ids) when missing
+    const r = spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--', process.execPath, file], {
+      encoding: 'utf8',
+      cwd: '/tmp',
+      env: { PATH: process.env.PATH, HOME: '/tmp', [childEnv]: '1', FORCE_COLOR: '0' },
+      timeout: 290_000,
+    });
+    const out = `${r.stdout}\n${r.stderr}`;
+    const m = /Total:\s+(\d+)[\s\S]*?Passed:\s+(\d+)/.exec(out);
+    assert.ok(r.status === 0 && m && m[1] === m[2], `as ${TEST_USER}:\n${out.replace(/Total:|Passed:|Skipped:/g, (x) => x.toLowerCase())}`);
+  });
+  t.run();
 }
