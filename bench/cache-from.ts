@@ -15,11 +15,11 @@
  *
  * Engine-free: the CLI and skopeo are child processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startRegistry } from '../test/registry/kit.js';
 import { runCliBuild } from './child.js';
 import { median } from './stats.js';
 
@@ -38,18 +38,6 @@ export interface CacheFromResult {
   pushRatio: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Spawn → exit of a command, in ms; rejects when it fails. */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -61,33 +49,9 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   });
 }
 
-/** A docker-registry on a free loopback port, storage under `dir`; it dies with its stdin. */
-async function startRegistry(dir: string): Promise<{ host: string; stop(): void }> {
-  const port = await freePort();
-  mkdirSync(dir, { recursive: true });
-  const config = join(dir, 'config.yml');
-  writeFileSync(config, `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: stratum-bench\n`);
-  const log = openSync(join(dir, 'registry.log'), 'a');
-  const child: ChildProcess = spawn('sh', ['-c', 'timeout 1800 docker-registry serve "$1" & p=$!; read _ignored; kill $p 2>/dev/null; wait $p', 'sh', config], { stdio: ['pipe', log, log] });
-  closeSync(log);
-  const stop = () => child.stdin?.end();
-  process.once('exit', stop);
-  for (let i = 0; i < 150; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(1000) });
-      await r.body?.cancel();
-      return { host: `127.0.0.1:${port}`, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  stop();
-  throw new Error('docker-registry did not start (apt-get install -y docker-registry)');
-}
-
 export async function measureCacheFrom(o: { cli: string; scratch: string; runs: number; mib?: number }): Promise<CacheFromResult> {
   const mib = o.mib ?? 64;
-  const reg = await startRegistry(join(o.scratch, 'registry'));
+  const reg = await startRegistry();
   try {
     const ctx = join(o.scratch, 'ctx');
     mkdirSync(join(ctx, 'small'), { recursive: true });
@@ -148,6 +112,6 @@ export async function measureCacheFrom(o: { cli: string; scratch: string; runs: 
     }
     return { runs: o.runs, mib, buildMs: median(builds), skopeoMs: median(floors), ratio: median(ratios), noOutputMs: median(noOut), pushMs: median(pushes), skopeoPushMs: median(skPushes), pushRatio: median(pushRatios) };
   } finally {
-    reg.stop();
+    await reg.stop();
   }
 }

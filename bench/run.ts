@@ -384,23 +384,32 @@ async function profileMisses(r: Results, cfg: ReturnType<typeof config>, scratch
 }
 
 /**
+ * For the `--only=` modes: a scratch directory with a generated context of `--files=N` files
+ * (default 10,000) in it, passed to `fn`, removed afterwards whatever happens.
+ */
+async function withGenerated(args: string[], name: string, depFiles: (cfg: ReturnType<typeof config>) => number, fn: (cfg: ReturnType<typeof config>, scratch: string, ctx: GeneratedContext, files: number) => Promise<void>): Promise<void> {
+  const cfg = config();
+  const files = Number(args.find((a) => a.startsWith('--files='))?.slice('--files='.length) ?? 10_000);
+  const scratch = mkdtempSync(join(cfg.dir, `stratum-bench-${name}-`));
+  try {
+    await fn(cfg, scratch, generateContext(join(scratch, 'ctx'), { files, depFiles: depFiles(cfg) }), files);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
  * `node dist/bench/run.js --only=hash [--files=N]`: one generated context (default 10,000
  * files) and the sha256-vs-xxh64 rows of bench/hash-cost.ts, printed as a table; nothing
  * else of the suite runs and RESULTS.md is left alone. `--help` lists this.
  */
 async function onlyHash(args: string[]): Promise<void> {
-  const cfg = config();
-  const files = Number(args.find((a) => a.startsWith('--files='))?.slice('--files='.length) ?? 10_000);
-  const scratch = mkdtempSync(join(cfg.dir, 'stratum-bench-hash-'));
-  try {
-    const ctx = generateContext(join(scratch, 'ctx'), { files, depFiles: 0 });
+  await withGenerated(args, 'hash', () => 0, async (cfg, _scratch, ctx) => {
     log(`generated ${ctx.files} files (${(ctx.bytes / 1e6).toFixed(0)} MB)`);
     const { measureHashCost } = await import('./hash-cost.js');
     const rows = await measureHashCost(ctx.dir, cfg.rounds, `${ctx.files}-file context`);
     for (const r of rows) process.stdout.write(`${r.phase} | ${r.on} | ${r.ms.toFixed(2)} ms | ${r.floor} ${r.floorMs!.toFixed(2)} ms | ×${r.ratio!.toFixed(2)}\n`);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Watch latency on a generated context, with its medians and the default debounce. */
@@ -412,20 +421,14 @@ async function watchLatency(ctx: GeneratedContext, store: string, edits: number)
 
 /** `node dist/bench/run.js --only=watch [--files=N]`: watch latency only, printed with its target. */
 async function onlyWatch(args: string[]): Promise<void> {
-  const cfg = config();
-  const files = Number(args.find((a) => a.startsWith('--files='))?.slice('--files='.length) ?? 10_000);
-  const scratch = mkdtempSync(join(cfg.dir, 'stratum-bench-watch-'));
-  try {
-    const ctx = generateContext(join(scratch, 'ctx'), { files, depFiles: cfg.depFiles });
+  await withGenerated(args, 'watch', (cfg) => cfg.depFiles, async (cfg, scratch, ctx) => {
     log(`generated ${ctx.files} files; ${cfg.watchEdits} edits`);
     const w = await watchLatency(ctx, join(scratch, 'store'), cfg.watchEdits);
     if ('pending' in w) return;
     const limit = w.debounceMs! + 20;
     process.stdout.write(`watch save → first rebuilt step: median ${Math.round(w.medianMs)} ms (${Math.round(w.minMs)}–${Math.round(w.maxMs)}) over ${w.samplesMs.length} edits${w.missed ? `, ${w.missed} missed` : ''}; target ≤ ${limit} ms (debounce ${w.debounceMs} + 20): ${w.medianMs <= limit ? 'hit' : 'MISSED'}\n`);
     process.stdout.write(`  save → build-start median ${Math.round(w.buildStartMedianMs)} ms; chokidar's own save → event median ${w.chokidarMedianMs.toFixed(1)} ms (${median(w.chokidarMs.slice().sort((a, b) => a - b).slice(-Math.ceil(w.chokidarMs.length / 10))).toFixed(1)} ms in the slowest tenth)\n`);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
 /**
@@ -434,18 +437,12 @@ async function onlyWatch(args: string[]): Promise<void> {
  * generated Dockerfile starts FROM scratch), each build beside its floor, printed.
  */
 async function onlyIncremental(args: string[]): Promise<void> {
-  const cfg = config();
-  const files = Number(args.find((a) => a.startsWith('--files='))?.slice('--files='.length) ?? 10_000);
-  const scratch = mkdtempSync(join(cfg.dir, 'stratum-bench-incremental-'));
-  try {
-    const ctx = generateContext(join(scratch, 'ctx'), { files, depFiles: cfg.depFiles });
+  await withGenerated(args, 'incremental', (cfg) => cfg.depFiles, async (cfg, scratch, ctx, files) => {
     log(`generated ${ctx.files} files (${(ctx.bytes / 1e6).toFixed(0)} MB)`);
     const { result: r } = await benchSize(cfg, scratch, ctx, files, writeRssHook(scratch), ['incremental']);
     const inc = r.scenarios.find((x) => x.name === 'incremental')!;
     process.stdout.write(`one-file incremental, ${r.contextFiles} files: median ${Math.round(inc.medianMs)} ms, floor (node -e 0 + changed steps bare) ${Math.round(r.incrementalFloorMs ?? NaN)} ms, ${(r.incrementalRatio ?? NaN).toFixed(2)}× (target ≤ 1.5×), ${cfg.runs} runs\n`);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
 /** `node dist/bench/run.js --only=parallel`: the two-stage `sleep 1` build only, printed. */

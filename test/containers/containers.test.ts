@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import * as assert from 'uvu/assert';
 import { rerunAsTestUser } from '../util/unprivileged.js';
-import { createServer } from 'node:net';
+import { freePort } from '../registry/kit.js';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -44,16 +44,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function state(name: string): Promise<{ id: string; state: { status: string; exitCode?: number | null; helperPid?: number; pid?: number } }> {
