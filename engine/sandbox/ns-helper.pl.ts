@@ -24,7 +24,8 @@
  *
  * The spec comes on fd 3 as records: tag NUL count NUL field NUL … (count fields). Output
  * records (snapshot) use the same form on stdout. Errors before exec: a line
- * `stratum-sandbox: …` on stderr and exit 125; exec failure: exit 127.
+ * `stratum-sandbox: …` on stderr and exit 125; exec failure: exit 127; `enter` into a missing
+ * working directory: exit 126.
  */
 export const NS_HELPER_PL = String.raw`
 use strict; # no warnings.pm, POSIX.pm or constant.pm: loading them tripled start-up (7 → 2 ms)
@@ -196,7 +197,8 @@ run_argv($one{init} ? 'init' : 'exec', $pty);
 sub run_argv {
   my ($mode, $pty) = @_;
   my $cwd = $one{cwd}[0];
-  if ($mode eq 'enter') { chdir $cwd or fail("chdir $cwd: $!"); }
+  # exec into a directory that is not there: Docker's 126 ("cannot start the command"), not 125.
+  if ($mode eq 'enter') { chdir $cwd or do { print STDERR "stratum-sandbox: exec: working directory $cwd: $!\n"; _exit(126); }; }
   else {
     unless (-d $cwd) { my $p = ''; for (grep { length } split m{/}, $cwd) { $p .= "/$_"; mkdir $p; } }
     chdir $cwd or fail("chdir $cwd: $!");
