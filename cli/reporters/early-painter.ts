@@ -32,7 +32,7 @@ export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, co
   let stopped = false;
   const startedAt = new Map<number, number>();
   const elapsed = (row: StepRowState) => {
-    let t = startedAt.get(row.index);
+    let t = row.startedAt ?? startedAt.get(row.index);
     if (t === undefined) startedAt.set(row.index, (t = Date.now()));
     return Date.now() - t;
   };
