@@ -5,7 +5,8 @@
  *
  * - cache: a persistent directory per id under the store, shared by every build that names
  *   the same id;
- * - bind: a path of the context, read-only;
+ * - bind: a path of the context, read-only, as a staged copy of exactly the files the step's
+ *   key covers (engine/bind-mount.ts);
  * - tmpfs: an empty tmpfs;
  * - secret: a file given with `--secret id=ID,src=FILE|env=VAR`, bound read-only at
  *   `/run/secrets/ID` (or `target=`); an env secret is written to a 0600 file on a tmpfs
@@ -15,8 +16,8 @@
  * - ssh, bind `from=`, bind `rw`: not yet supported, refused with a clear error rather than
  *   run without them.
  */
-import { join, posix, resolve, sep } from 'node:path';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { Store } from '../cache/store-types.js';
@@ -24,6 +25,8 @@ import type { Mount } from './dockerfile/types.js';
 import type { ExecMount } from './executor-types.js';
 import type { OwnedDir } from '../cache/owned-dirs.js';
 import { acquireCache, type MountOptions } from './cache-mounts.js';
+import type { SourceMatch } from './context.js';
+import { stageContextBind } from './bind-mount.js';
 
 export class MountError extends Error {
   constructor(
@@ -43,20 +46,32 @@ export async function resolveMounts(
   contextDir: string,
   workdir: string,
   mounts: readonly Mount[],
-  o: MountOptions & { secrets?: Record<string, SecretSource>; env?: NodeJS.ProcessEnv },
+  o: MountOptions & { secrets?: Record<string, SecretSource>; env?: NodeJS.ProcessEnv; binds?: Map<Mount, SourceMatch> },
 ): Promise<{ mounts: ExecMount[]; release(): void }> {
   const out: ExecMount[] = [];
   const held: OwnedDir[] = [];
   const temp: string[] = [];
   const release = () => {
     for (const d of held.splice(0)) d.release();
-    for (const f of temp.splice(0)) rmSync(f, { force: true });
+    for (const f of temp.splice(0)) rmWritable(f);
   };
   try {
     for (const m of mounts) {
       if (m.type === 'secret') {
         const s = secretMount(m, workdir, o.secrets ?? {}, o.env ?? process.env, temp);
         if (s) out.push(s);
+        continue;
+      }
+      if (m.type === 'bind' && m.from === undefined) {
+        const match = o.binds?.get(m);
+        if (!match) throw new Error(`internal: the bind mount of ${m.source ?? '.'} was not fingerprinted`);
+        // BuildKit discards a writable bind's writes. A rootless RUN's writes to the staged copy
+        // belong to subordinate ids that this process could not delete: refused for now.
+        if ('rw' in m.raw || 'readwrite' in m.raw) throw new MountError('RUN --mount=type=bind,rw is not supported yet', 'drop rw (the mount is read-only), or COPY the files in');
+        const dir = mkdtempSync(join(tmpdir(), 'stratum-bind-'));
+        temp.push(dir);
+        const source = stageContextBind(match, dir);
+        out.push({ type: 'bind', source, target: posix.resolve(workdir || '/', m.target || '.'), readonly: true });
         continue;
       }
       out.push(...(await resolveOne(store, contextDir, workdir, m, o, held)));
@@ -86,17 +101,9 @@ async function resolveOne(store: Store, contextDir: string, workdir: string, m: 
       case 'tmpfs':
         out.push({ type: 'tmpfs', target });
         break;
-      case 'bind': {
-        if (m.from !== undefined) throw new MountError(`RUN --mount=type=bind,from=${m.from} is not supported yet`, 'COPY --from the stage into this one instead');
-        const source = resolve(contextDir, (m.source ?? '.').replace(/^\/+/, ''));
-        if (source !== contextDir && !source.startsWith(contextDir + sep)) throw new MountError(`RUN --mount=type=bind source ${m.source} is outside the build context`, 'bind a path inside the context');
-        if (!existsSync(source)) throw new MountError(`RUN --mount=type=bind source ${m.source ?? '.'} does not exist in the context`, 'check the source= path (relative to the context)');
-        // BuildKit discards a writable bind's writes; binding the context itself writable
-        // would change the user's files, so rw is refused until it gets a scratch copy.
-        if ('rw' in m.raw || 'readwrite' in m.raw) throw new MountError('RUN --mount=type=bind,rw is not supported yet', 'drop rw (the mount is read-only), or COPY the files in');
-        out.push({ type: 'bind', source, target, readonly: true });
-        break;
-      }
+      case 'bind':
+        // From the context: staged by resolveMounts (above).
+        throw new MountError(`RUN --mount=type=bind,from=${m.from} is not supported yet`, 'COPY --from the stage into this one instead');
       case 'secret': // handled by secretMount
       case 'ssh':
         throw new MountError(`RUN --mount=type=${m.type} is not supported yet`, 'pass the value another way for now; stratum will not run the step without the mount it asks for');
@@ -130,4 +137,22 @@ function secretMount(m: Mount, workdir: string, secrets: Record<string, SecretSo
   writeFileSync(file, value, { mode: 0o600, flag: 'wx' });
   temp.push(file);
   return { type: 'bind', source: file, target, readonly: true };
+}
+
+/** Remove a staged file or tree, also one with read-only directories (a context dir of mode 0555). */
+function rmWritable(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    const open = (p: string) => {
+      try {
+        chmodSync(p, 0o700);
+        for (const d of readdirSync(p, { withFileTypes: true })) if (d.isDirectory()) open(join(p, d.name));
+      } catch {
+        // gone, or not ours
+      }
+    };
+    open(path);
+    rmSync(path, { recursive: true, force: true });
+  }
 }

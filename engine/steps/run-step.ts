@@ -1,5 +1,7 @@
 /** RUN: execute the command in a root that shows the chain below, collect what it changed. */
-import type { Instruction } from '../dockerfile/types.js';
+import type { Instruction, Mount } from '../dockerfile/types.js';
+import { contextBinds } from '../bind-mount.js';
+import { ContextError, type SourceMatch } from '../context.js';
 import { LOG_TAIL_LINES, type ExecResult } from '../executor-types.js';
 import { EXIT, UserError } from '../errors.js';
 import { runEnv, type ConfigState } from '../plan.js';
@@ -7,14 +9,19 @@ import { stepError } from '../build-session.js';
 import { MountError, resolveMounts } from '../run-mounts.js';
 import { runEnvironment } from '../run-env.js';
 import { viewOf } from '../stage-state.js';
-import { KEY_SCHEMA, SANDBOX_REVISION } from '../step-key.js';
+import { filesDigest, KEY_SCHEMA, SANDBOX_REVISION } from '../step-key.js';
 import { resolveUser } from '../user-resolve.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
 import type { OwnedDir } from '../../cache/owned-dirs.js';
 
 type RunInstr = Extract<Instruction, { kind: 'RUN' }>;
 
-export const runStep: FsHandler<KeyInputs> = {
+interface RunInputs extends KeyInputs {
+  /** The context sources of its bind mounts, as fingerprinted for the key. */
+  binds?: Map<Mount, SourceMatch>;
+}
+
+export const runStep: FsHandler<RunInputs> = {
   inputs(s, step, run) {
     const ins = step.instr as RunInstr;
     const record: KeyInputs['record'] = { schema: KEY_SCHEMA, op: 'RUN', platform: s.platform, executor: s.executorKind(step), parent: run.chain, instruction: '', flags: {} };
@@ -30,10 +37,21 @@ export const runStep: FsHandler<KeyInputs> = {
     record.workdir = step.before.workdir;
     record.user = step.before.user;
     record.shell = step.before.shell;
-    return { record };
+    // Bound context files are inputs like a COPY's sources: their fingerprints are in the key.
+    if (!ins.mounts.some((m) => m.type === 'bind' && m.from === undefined)) return { record };
+    let binds;
+    try {
+      binds = contextBinds(s.ctx, ins.mounts);
+    } catch (err) {
+      if (err instanceof MountError) throw stepError(s, step, 'RUN_MOUNT', err.message, err.hint);
+      if (err instanceof ContextError) throw stepError(s, step, 'RUN_MOUNT', err.message.replace(/^COPY source/, 'RUN --mount=type=bind source'), err.hint);
+      throw err;
+    }
+    record.files = { digest: filesDigest(binds.rows), count: binds.rows.length };
+    return { record, fileRows: binds.rows, binds: binds.matches };
   },
   dryEntries: () => undefined,
-  async produce(s, step, run, _inputs, signal, info, startedAt) {
+  async produce(s, step, run, inputs, signal, info, startedAt) {
     const ins = step.instr as RunInstr;
     const executor = s.executorFor(run, step);
     const view = viewOf(s.store, run, s.dryLayers);
@@ -46,6 +64,7 @@ export const runStep: FsHandler<KeyInputs> = {
         signal,
         onContention: (name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource: 'cache-mount', name, index: step.index, slot, waitedMs }),
         ...(s.remoteCache ? { seed: (id: string, dir: OwnedDir) => s.remoteCache!.seedMount(id, s.platform, dir) } : {}),
+        ...(inputs.binds ? { binds: inputs.binds } : {}),
       });
     } catch (err) {
       if (err instanceof MountError) throw stepError(s, step, 'RUN_MOUNT', err.message, err.hint);

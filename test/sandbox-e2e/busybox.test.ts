@@ -167,6 +167,34 @@ RUN --mount=type=secret,id=tok,required=true --mount=type=secret,id=fromenv,targ
   assert.match(missing.stderr, /secret "tok" is required but was not given/);
 });
 
+t.test('a RUN that reads a bound context file misses when the file changes, and sees only what its key covers', async () => {
+  rig.write({
+    'ctx/Dockerfile': `${FROM()}\nRUN --mount=type=bind,source=conf,target=/mnt/conf cat /mnt/conf/a > /copied && ls -a /mnt/conf > /listing\n`,
+    'ctx/conf/a': 'one\n',
+    'ctx/conf/ignored.txt': 'not in the context\n',
+    'ctx/.dockerignore': 'conf/ignored.txt\n',
+  });
+  const out = ['-o', `type=local,dest=${rig.path('out')}`];
+  const first = await build(out);
+  assert.is(first.code, 0, first.stderr + first.stdout);
+  assert.is(rig.read('out/copied'), 'one\n');
+  assert.is(rig.read('out/listing'), '.\n..\na\n', 'a .dockerignored file is not in the mount');
+  rig.write({ 'ctx/conf/a': 'two\n' });
+  const second = await build(out);
+  assert.is(second.code, 0, second.stderr + second.stdout);
+  const run = stepsDone(second).find((e) => e.instruction.startsWith('RUN'))!;
+  assert.not.ok(run.cached, 'the RUN reruns: a bound file changed');
+  assert.match(run.reason ?? '', /conf\/a changed/);
+  assert.is(rig.read('out/copied'), 'two\n', 'the rebuilt layer has the new content');
+  rig.write({ 'ctx/conf/ignored.txt': 'changed, but ignored\n' });
+  const third = await build(out);
+  assert.ok(stepsDone(third).every((e) => e.cached || e.layer === null), 'an ignored file is not an input');
+  rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN --mount=type=bind,source=nosuch,target=/x true\n` });
+  const bad = await build([]);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /Dockerfile:2:1: RUN --mount=type=bind source "nosuch" not found in the build context/);
+});
+
 t.test('prune leaves the extracted layers of the sandbox alone', async () => {
   rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo x > /x\n` });
   const r = await build(['-t', 'kept:1']);
