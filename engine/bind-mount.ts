@@ -12,13 +12,20 @@
  * copied. So a file saved while the build runs (watch mode) cannot slip into a layer stored
  * under the key of its old content, a `.dockerignore`d file is not visible (as in BuildKit,
  * where it never reaches the builder). The copy is bound read-only.
+ *
+ * `from=<stage|image>`: the key holds the chain digest of that stage (or image), as a
+ * `COPY --from`'s does, and the command sees a copy of its `source` subtree made from the
+ * store's blobs (verified when they entered the store). Owners are not kept: the copy belongs
+ * to the RUN's root, as a rootless copy must.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '../cache/hash.js';
 import type { ContextReader, CtxEntry, SourceMatch } from './context.js';
 import type { Mount } from './dockerfile/types.js';
 import type { FileRow } from './step-key.js';
+import type { ViewEntry } from '../cache/layer-types.js';
+import type { ViewLike } from './workspace.js';
 import { MountError } from './run-mounts.js';
 
 /** The context binds of a RUN: their matched sources, and the fingerprint rows of all of
@@ -97,4 +104,40 @@ function place(e: CtxEntry, at: string): void {
     closeSync(fd);
   }
   chmodSync(at, e.mode & 0o7777);
+}
+
+/**
+ * Copy `source` (absolute in the stage; '/' for all of it) of a stage's union view into `dir`
+ * (which must not exist yet) from the store's blobs. Devices and fifos are left out.
+ * Returns the path to bind, or undefined when the view has no such path.
+ */
+export function stageViewBind(view: ViewLike, source: string, dir: string, blobPath: (e: Extract<ViewEntry, { type: 'file' }>) => string): string | undefined {
+  const top = source.replace(/^\/+|\/+$/g, '');
+  const root = join(dir, 'source');
+  mkdirSync(dir, { recursive: true });
+  const entry: ViewEntry | undefined = top === '' ? { type: 'dir', mode: 0o755 } : view.get(top);
+  if (!entry) return undefined;
+  const put = (e: ViewEntry, at: string, dirs: [string, number][]) => {
+    if (e.type === 'file') {
+      copyFileSync(blobPath(e), at);
+      chmodSync(at, e.mode & 0o7777);
+    } else if (e.type === 'symlink') symlinkSync(e.target, at);
+    else if (e.type === 'dir') {
+      mkdirSync(at, { mode: 0o700 });
+      dirs.push([at, e.mode]);
+    }
+  };
+  const dirs: [string, number][] = [];
+  if (entry.type !== 'dir') {
+    put(entry, root, dirs);
+    return root;
+  }
+  mkdirSync(root, { mode: 0o700 });
+  dirs.push([root, entry.mode]);
+  const prefix = top === '' ? '' : top + '/';
+  // Parents before children: sorted paths.
+  const paths = [...view.keys()].filter((p) => p.startsWith(prefix) && p !== top).sort();
+  for (const p of paths) put(view.get(p)!, join(root, p.slice(prefix.length)), dirs);
+  for (let i = dirs.length - 1; i >= 0; i--) chmodSync(dirs[i]![0], dirs[i]![1] & 0o7777);
+  return root;
 }

@@ -66,6 +66,8 @@ export interface Plan {
   warnings: string[];
   /** Steps that reference another stage through COPY --from, by step: source stage index. */
   copyFrom: Map<PlannedStep, number>;
+  /** RUN steps with `--mount=type=bind,from=<stage>`: the stages they read (by mount index). */
+  mountFrom: Map<PlannedStep, Map<number, number>>;
 }
 
 export interface PlanOptions {
@@ -121,6 +123,7 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
   const stages: PlannedStage[] = [];
   const byName = new Map<string, number>();
   const copyFrom = new Map<PlannedStep, number>();
+  const mountFrom = new Map<PlannedStep, Map<number, number>>();
   let cur: PlannedStage | undefined;
   let state: ConfigState | undefined;
 
@@ -183,6 +186,17 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
       }
       // Otherwise: an image name; the builder resolves it from the store.
     }
+    if (ins.kind === 'RUN') {
+      for (const [k, m] of ins.mounts.entries()) {
+        if (m.from === undefined || m.type !== 'bind') continue;
+        const ref = m.from.toLowerCase();
+        const n = byName.has(ref) ? byName.get(ref)! : /^\d+$/.test(ref) ? Number(ref) : undefined;
+        if (n === undefined) continue; // an image name, resolved from the store
+        if (n >= cur.index) return diag(raw, 'DF_STAGE_ORDER', `RUN --mount=from=${m.from} refers to this stage or a later one`, 'a stage can mount only stages defined above it');
+        if (!mountFrom.has(s)) mountFrom.set(s, new Map());
+        mountFrom.get(s)!.set(k, n);
+      }
+    }
     cur.final = state;
   }
 
@@ -215,6 +229,7 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
     for (const s of st.steps) {
       const from = copyFrom.get(s);
       if (from !== undefined) mark(from);
+      for (const n of mountFrom.get(s)?.values() ?? []) mark(n);
     }
   };
   mark(target);
@@ -231,7 +246,7 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
 
   const unused = Object.keys(opts.buildArgs).filter((k) => !usedBuildArgs.has(k));
   if (unused.length) warnings.push(`build-arg${unused.length > 1 ? 's' : ''} not consumed by any ARG: ${unused.join(', ')}`);
-  return { ok: true, value: { stages, target, steps, warnings, copyFrom } };
+  return { ok: true, value: { stages, target, steps, warnings, copyFrom, mountFrom } };
 }
 
 function step(stage: PlannedStage, instr: Instruction, raw: Instruction, before: ConfigState): PlannedStep {

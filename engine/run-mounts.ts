@@ -13,8 +13,10 @@
  *   (`/dev/shm`) for the RUN and removed after it. A secret's value never enters a layer, a key
  *   (which holds only the mount's options) or a log. A missing secret fails the step when
  *   `required=true`, and is left out otherwise, as BuildKit does;
- * - ssh, bind `from=`, bind `rw`: not yet supported, refused with a clear error rather than
- *   run without them.
+ * - bind `from=<stage|image>`: its `source` subtree, copied out of the stage's layers
+ *   (engine/bind-mount.ts), read-only;
+ * - ssh, bind `rw`: not yet supported, refused with a clear error rather than run without
+ *   them.
  */
 import { join, posix, resolve } from 'node:path';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +48,14 @@ export async function resolveMounts(
   contextDir: string,
   workdir: string,
   mounts: readonly Mount[],
-  o: MountOptions & { secrets?: Record<string, SecretSource>; env?: NodeJS.ProcessEnv; binds?: Map<Mount, SourceMatch> },
+  o: MountOptions & {
+    secrets?: Record<string, SecretSource>;
+    env?: NodeJS.ProcessEnv;
+    /** Context binds, as fingerprinted for the key (engine/bind-mount.ts contextBinds). */
+    binds?: Map<Mount, SourceMatch>;
+    /** `bind,from=`: copies the mount's source out of its stage or image into `dir`. */
+    stageFrom?: (m: Mount, dir: string) => string;
+  },
 ): Promise<{ mounts: ExecMount[]; release(): void }> {
   const out: ExecMount[] = [];
   const held: OwnedDir[] = [];
@@ -60,6 +69,13 @@ export async function resolveMounts(
       if (m.type === 'secret') {
         const s = secretMount(m, workdir, o.secrets ?? {}, o.env ?? process.env, temp);
         if (s) out.push(s);
+        continue;
+      }
+      if (m.type === 'bind' && m.from !== undefined && o.stageFrom) {
+        if ('rw' in m.raw || 'readwrite' in m.raw) throw new MountError('RUN --mount=type=bind,rw is not supported yet', 'drop rw (the mount is read-only), or COPY --from the files in');
+        const dir = mkdtempSync(join(tmpdir(), 'stratum-bind-'));
+        temp.push(dir);
+        out.push({ type: 'bind', source: o.stageFrom(m, dir), target: posix.resolve(workdir || '/', m.target || '.'), readonly: true });
         continue;
       }
       if (m.type === 'bind' && m.from === undefined) {

@@ -1,6 +1,10 @@
 /** RUN: execute the command in a root that shows the chain below, collect what it changed. */
 import type { Instruction, Mount } from '../dockerfile/types.js';
-import { contextBinds } from '../bind-mount.js';
+import { contextBinds, stageViewBind } from '../bind-mount.js';
+import { posix } from 'node:path';
+import { normalizeRef } from '../load.js';
+import type { PlannedStep } from '../plan.js';
+import type { Session } from '../build-session.js';
 import { ContextError, type SourceMatch } from '../context.js';
 import { LOG_TAIL_LINES, type ExecResult } from '../executor-types.js';
 import { EXIT, UserError } from '../errors.js';
@@ -8,7 +12,7 @@ import { runEnv, type ConfigState } from '../plan.js';
 import { stepError } from '../build-session.js';
 import { MountError, resolveMounts } from '../run-mounts.js';
 import { runEnvironment } from '../run-env.js';
-import { viewOf } from '../stage-state.js';
+import { lazyView, viewOf, type StageRun } from '../stage-state.js';
 import { filesDigest, KEY_SCHEMA, SANDBOX_REVISION } from '../step-key.js';
 import { resolveUser } from '../user-resolve.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
@@ -37,6 +41,11 @@ export const runStep: FsHandler<RunInputs> = {
     record.workdir = step.before.workdir;
     record.user = step.before.user;
     record.shell = step.before.shell;
+    // A mounted stage or image is an input like a COPY --from's source: its chain is in the key.
+    for (const [k, m] of ins.mounts.entries()) {
+      if (m.type !== 'bind' || m.from === undefined) continue;
+      (record.mountChains ??= {})[posix.resolve(step.before.workdir || '/', m.target || '.')] = mountSource(s, step, k, m).chain;
+    }
     // Bound context files are inputs like a COPY's sources: their fingerprints are in the key.
     if (!ins.mounts.some((m) => m.type === 'bind' && m.from === undefined)) return { record };
     let binds;
@@ -55,6 +64,15 @@ export const runStep: FsHandler<RunInputs> = {
     const ins = step.instr as RunInstr;
     const executor = s.executorFor(run, step);
     const view = viewOf(s.store, run, s.dryLayers);
+    // Layers of a mounted stage that a --cache-from hit left remote come in first.
+    const fromMounts = ins.mounts.flatMap((m, k) => (m.type === 'bind' && m.from !== undefined ? [[k, m] as const] : []));
+    for (const [k, m] of fromMounts) await s.remoteCache?.materialize(mountSource(s, step, k, m).layers);
+    const stageFrom = (m: Mount, dir: string): string => {
+      const src = mountSource(s, step, ins.mounts.indexOf(m), m);
+      const at = stageViewBind(lazyView(s.store, src, s.dryLayers), m.source ?? '/', dir, (e) => s.store.blobPath(e.digest));
+      if (at === undefined) throw new MountError(`RUN --mount=type=bind,from=${m.from}: source ${m.source ?? '/'} not found in that ${s.plan.mountFrom.get(step)?.has(ins.mounts.indexOf(m)) ? 'stage' : 'image'}`, 'check source=: it is an absolute path in the mounted stage');
+      return at;
+    };
     let resolved;
     try {
       resolved = await resolveMounts(s.store, s.ctx.root, step.before.workdir, ins.mounts, {
@@ -65,6 +83,7 @@ export const runStep: FsHandler<RunInputs> = {
         onContention: (name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource: 'cache-mount', name, index: step.index, slot, waitedMs }),
         ...(s.remoteCache ? { seed: (id: string, dir: OwnedDir) => s.remoteCache!.seedMount(id, s.platform, dir) } : {}),
         ...(inputs.binds ? { binds: inputs.binds } : {}),
+        stageFrom,
       });
     } catch (err) {
       if (err instanceof MountError) throw stepError(s, step, 'RUN_MOUNT', err.message, err.hint);
@@ -144,4 +163,13 @@ export function commandLine(ins: RunInstr, st: ConfigState): { argv: string[]; s
   // Other heredocs are handed to the shell, which reads them itself.
   const full = ins.heredocs.length ? `${text}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join('')}` : text;
   return { argv: [...st.shell, full] };
+}
+
+/** The stage (or local image) a `RUN --mount=type=bind,from=` reads; `k` is the mount's index. */
+function mountSource(s: Session, step: PlannedStep, k: number, m: Mount): StageRun {
+  const stage = s.plan.mountFrom.get(step)?.get(k);
+  if (stage !== undefined) return s.runs.get(stage)!;
+  const image = s.store.getImage(normalizeRef(m.from!));
+  if (!image) throw stepError(s, step, 'NO_IMAGE', `RUN --mount=from=${m.from}: no stage or image by that name`, 'name a stage defined above (FROM … AS name), or an image in the local store');
+  return { layers: image.layers, chain: image.chain, history: [] };
 }

@@ -195,6 +195,34 @@ t.test('a RUN that reads a bound context file misses when the file changes, and 
   assert.match(bad.stderr, /Dockerfile:2:1: RUN --mount=type=bind source "nosuch" not found in the build context/);
 });
 
+t.test('RUN --mount=type=bind,from=<stage> sees that stage\'s files read-only, and reruns when the stage changes', async () => {
+  const dockerfile = (source: string) => `${FROM()} AS gen
+COPY conf/ /g/conf/
+RUN mkdir -p /g/out && cp /g/conf/a /g/out/y && ln -s y /g/out/z
+FROM ${FROM().slice(5)}
+RUN --mount=type=bind,from=gen,source=${source},target=/in cat /in/y /in/z > /got && ! touch /in/new 2>/dev/null && test ! -e /in/../g
+`;
+  rig.write({ 'ctx/Dockerfile': dockerfile('/g/out'), 'ctx/conf/a': 'one\n' });
+  const out = ['-o', `type=local,dest=${rig.path('out')}`];
+  const first = await build(out);
+  assert.is(first.code, 0, first.stderr + first.stdout);
+  assert.is(rig.read('out/got'), 'one\none\n');
+  assert.not.ok(rig.exists('out/in/y'), 'the mounted files stay out of the layer');
+  const again = await build(out);
+  assert.ok(stepsDone(again).every((e) => e.cached || e.layer === null), 'all cached');
+  rig.write({ 'ctx/conf/a': 'two\n' });
+  const changed = await build(out);
+  assert.is(changed.code, 0, changed.stderr);
+  const run = stepsDone(changed).filter((e) => e.instruction.startsWith('RUN')).at(-1)!;
+  assert.not.ok(run.cached);
+  assert.is(run.reason, 'mounted stage changed');
+  assert.is(rig.read('out/got'), 'two\ntwo\n');
+  rig.write({ 'ctx/Dockerfile': dockerfile('/g/nosuch') });
+  const bad = await build([]);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /RUN --mount=type=bind,from=gen: source \/g\/nosuch not found in that stage/);
+});
+
 t.test('prune leaves the extracted layers of the sandbox alone', async () => {
   rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo x > /x\n` });
   const r = await build(['-t', 'kept:1']);
