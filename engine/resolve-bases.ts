@@ -28,9 +28,10 @@ export interface ResolveBasesOptions {
   display: string;
 }
 
-/** Registry bases of the needed stages to fetch: ref and the platform its FROM asks for. */
-export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; platform?: Platform | undefined; store?: Store }): { ref: string; platform?: Platform; line: number }[] {
-  const out = new Map<string, { ref: string; platform?: Platform; line: number }>();
+/** Registry images the needed stages use, to fetch: their FROM bases (with the platform the
+ *  FROM asks for) and the images they COPY or mount from. */
+export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; platform?: Platform | undefined; store?: Store }): { ref: string; platform?: Platform; line: number; use?: string }[] {
+  const out = new Map<string, { ref: string; platform?: Platform; line: number; use?: string }>();
   for (const st of plan.stages) {
     if (!st.needed || st.base.kind !== 'image') continue;
     const ref = st.base.ref;
@@ -44,6 +45,23 @@ export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; plat
     const otherPlatform = had !== undefined && !platformMatches(platform ?? hostPlatform(), had);
     if (st.base.available && !opts.pull && !otherPlatform) continue;
     if (!out.has(ref)) out.set(ref, { ref, ...(platform ? { platform } : {}), line: st.steps[0]?.line ?? 0 });
+  }
+  // `COPY --from=<image>` and `RUN --mount=type=bind,from=<image>`: an image that is not a stage
+  // and not in the store is pulled, as Docker pulls it (for the build's target platform).
+  for (const st of plan.stages) {
+    if (!st.needed) continue;
+    for (const step of st.steps) {
+      const refs: string[] = [];
+      if ((step.instr.kind === 'COPY' || step.instr.kind === 'ADD') && step.instr.from !== undefined && !plan.copyFrom.has(step)) refs.push(step.instr.from);
+      if (step.instr.kind === 'RUN') {
+        for (const [k, m] of step.instr.mounts.entries()) if (m.type === 'bind' && m.from !== undefined && !plan.mountFrom.get(step)?.has(k)) refs.push(m.from);
+      }
+      for (const ref of refs) {
+        if (isOciLayoutRef(ref) || out.has(ref) || ref.includes('$')) continue;
+        if (!opts.pull && opts.store?.getImage(normalizeRef(ref))) continue;
+        out.set(ref, { ref, ...(opts.platform ? { platform: opts.platform } : {}), line: step.line, use: step.instr.kind === 'RUN' ? 'mounted' : 'copied from' });
+      }
+    }
   }
   return [...out.values()];
 }
@@ -65,7 +83,7 @@ export async function resolveBases(plan: Plan, opts: ResolveBasesOptions): Promi
     } catch (err) {
       // Say what the build needed, then what the registry said.
       if (err instanceof UserError) {
-        throw new UserError(err.code, `base image "${b.ref}" is not in the local store, and pulling it failed: ${err.message}`, `${err.hint ? `${err.hint}; ` : ''}or build it with \`stratum build -t ${b.ref} …\`, import it with \`stratum load\`, or start from FROM scratch`, err.exitCode, err.diagnostic, err.path);
+        throw new UserError(err.code, `${b.use ? `image "${b.ref}" (${b.use} on line ${b.line})` : `base image "${b.ref}"`} is not in the local store, and pulling it failed: ${err.message}`, `${err.hint ? `${err.hint}; ` : ''}or build it with \`stratum build -t ${b.ref} …\`, import it with \`stratum load\`, or start from FROM scratch`, err.exitCode, err.diagnostic, err.path);
       }
       throw err;
     }
