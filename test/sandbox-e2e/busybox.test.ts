@@ -223,6 +223,29 @@ RUN --mount=type=bind,from=gen,source=${source},target=/in cat /in/y /in/z > /go
   assert.match(bad.stderr, /RUN --mount=type=bind,from=gen: source \/g\/nosuch not found in that stage/);
 });
 
+t.test('ONBUILD triggers of a base image run right after FROM, and the new image does not inherit them', async () => {
+  rig.write({
+    'base/Dockerfile': `${FROM()}\nONBUILD COPY a.txt /got.txt\nONBUILD RUN cp /got.txt /ran.txt\n`,
+    'ctx/Dockerfile': 'FROM onbuild-base:1\nCOPY b.txt /b.txt\n',
+    'ctx/a.txt': 'from the app context\n',
+    'ctx/b.txt': 'b\n',
+  });
+  const b = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store'), '-t', 'onbuild-base:1', rig.path('base')]);
+  assert.is(b.code, 0, b.stderr);
+  assert.not.ok(rig.exists('base/got.txt'));
+  const r = await build(['-t', 'app:1', '-o', `type=local,dest=${rig.path('out')}`]);
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.equal(stepsDone(r).map((e) => e.instruction), ['FROM onbuild-base:1', 'ONBUILD COPY a.txt /got.txt', 'ONBUILD RUN cp /got.txt /ran.txt', 'COPY b.txt /b.txt']);
+  assert.is(rig.read('out/ran.txt'), 'from the app context\n');
+  const inspect = await runCli(['inspect', '--cache-dir', rig.path('store'), 'app:1']);
+  assert.is(inspect.code, 0, inspect.stderr);
+  assert.not.match(inspect.stdout, '"OnBuild"', 'the triggers are not inherited');
+  rig.write({ 'ctx/a.txt': 'changed\n' });
+  const again = await build(['-o', `type=local,dest=${rig.path('out')}`]);
+  assert.is(stepsDone(again).find((e) => e.instruction.startsWith('ONBUILD COPY'))!.reason, 'a.txt changed');
+  assert.is(rig.read('out/ran.txt'), 'changed\n');
+});
+
 t.test('prune leaves the extracted layers of the sandbox alone', async () => {
   rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo x > /x\n` });
   const r = await build(['-t', 'kept:1']);
