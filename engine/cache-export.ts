@@ -19,8 +19,7 @@ import { CACHE_CONFIG, CACHE_SCHEMA, CACHE_TAG, type CacheConfig, type CacheEntr
 import { normalizeRef } from './load.js';
 import { isOciLayoutRef } from './oci/layout-read.js';
 
-/** engine/pull-image.ts's record of pulled images (not imported from there: it loads the client). */
-const REGISTRY_IMAGES = 'registry-images';
+import { pulledRecord } from './registry-base-record.js';
 import { isEmptyDir, packDir } from './cache-mount-archive.js';
 import { CACHE_MOUNTS } from './cache-mounts.js';
 import type { Mount } from './dockerfile/types.js';
@@ -33,9 +32,9 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
  *  OCI layer so that every registry stores it; the cache's config says what it is. */
 const MOUNT_MEDIA = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-/** Whether a FROM reference came from a registry (pulled: engine/pull-image.ts's record). */
-function fromRegistry(s: Session, ref: string): boolean {
-  return !isOciLayoutRef(ref) && s.store.readDoc(REGISTRY_IMAGES, normalizeRef(ref)) !== undefined;
+/** The pull record of a FROM reference that came from a registry (engine/registry-base-record.ts). */
+function fromRegistry(s: Session, ref: string) {
+  return isOciLayoutRef(ref) ? undefined : pulledRecord(s.store, normalizeRef(ref));
 }
 
 /** The stages a `mode` exports. */
@@ -114,13 +113,23 @@ async function stageLayout(s: Session, spec: CacheSpec, dir: string): Promise<{ 
   const wanted = new Map<number, LayerDigest[]>();
   for (const st of stagesFor(s, mode)) {
     const layers: LayerDigest[] = [];
-    // A base no registry serves travels with the cache (B could not get it otherwise); a
-    // registry base does not: B pulls it from its registry, as BuildKit resolves it there.
+    // A base no registry serves travels with the cache, layers and all (B could not get it
+    // otherwise). A registry base travels as its manifest, config and the stratum layer of
+    // each of its blobs, not its bytes: B resolves the reference with the registry, and when
+    // it names the same manifest, keys its steps on these layers and downloads their blobs
+    // from that registry only when it needs them (engine/cache-registry-base.ts).
     const base = st.base.kind === 'image' ? s.baseImages?.get(st.index) : undefined;
-    if (st.base.kind === 'image' && base && !fromRegistry(s, st.base.ref)) {
+    if (st.base.kind === 'image' && base) {
+      const ref = st.base.ref;
       const { name: _name, ...image } = base;
-      if (!bases.some((b) => b.ref === (st.base as { ref: string }).ref)) bases.push({ ref: st.base.ref, image });
-      layers.push(...base.layers);
+      const pulled = fromRegistry(s, ref);
+      if (!pulled) {
+        if (!bases.some((b) => b.ref === ref)) bases.push({ ref, image });
+        layers.push(...base.layers);
+      } else if (pulled.manifest && pulled.config && !bases.some((b) => b.ref === ref)) {
+        const registry = { manifestDigest: pulled.manifestDigest, ...(pulled.platform ? { platform: pulled.platform } : {}), manifest: pulled.manifest, config: pulled.config, layers: base.layers.map((l) => ({ layer: l, size: store.getLayer(l)?.size ?? 0 })) };
+        bases.push({ ref, image, registry });
+      }
     }
     for (const step of st.steps) {
       const key = s.keys[step.index - 1];
