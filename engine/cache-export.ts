@@ -64,9 +64,12 @@ function writeBlob(dir: string, bytes: Buffer): { digest: string; size: number }
 export const cacheMountId = (m: Pick<Mount, 'id' | 'target'>): string => m.id ?? posix.resolve('/', m.target);
 
 /**
- * Pack the cache mounts that the exported stages' RUNs name. A mount is read under the lock of
- * its slot 0 (the one `shared` and `locked` users share), and only when no other live build
- * names it in its lease: a mount some build is writing is left out, with a warning.
+ * Pack the cache mounts that the exported stages' RUNs name: every non-empty slot of each
+ * (a `private` mount has one per concurrent user; `shared` and `locked` users share slot 0),
+ * most recently used first, so that the first is the freshest copy (what machine B's slot 0
+ * gets: engine/cache-import.ts seedMount). Each slot is read under its own lock, without
+ * counting as a use, and only when no other live build names it in its lease: a slot some
+ * build is writing is left out, with a warning.
  */
 async function packMounts(s: Session, stages: PlannedStage[], exportDir: string): Promise<CacheMountRef[]> {
   const out: CacheMountRef[] = [];
@@ -79,23 +82,25 @@ async function packMounts(s: Session, stages: PlannedStage[], exportDir: string)
         const id = cacheMountId(m);
         if (seen.has(id)) continue;
         seen.add(id);
-        const owned = s.store.acquireDir(CACHE_MOUNTS, id, { slots: 1 });
-        if (!owned) {
-          s.bus.emit({ type: 'warning', message: `cache mount ${id} is locked by another build: not exported` });
-          continue;
-        }
-        try {
-          if (s.store.dirLeased(owned.path, s.lease?.path)) {
-            s.bus.emit({ type: 'warning', message: `cache mount ${id} is in use by another build: not exported` });
+        for (const { slot, lastUse } of s.store.dirSlots(CACHE_MOUNTS, id)) {
+          const owned = s.store.acquireDir(CACHE_MOUNTS, id, { slot, keepLastUse: true });
+          if (!owned) {
+            s.bus.emit({ type: 'warning', message: `cache mount ${id} (slot ${slot}) is locked by another build: not exported` });
             continue;
           }
-          if (isEmptyDir(owned.path)) continue;
-          const tmp = join(exportDir, 'blobs', 'sha256', `.mount-${randomBytes(6).toString('hex')}`);
-          const packed = await packDir(owned.path, tmp);
-          renameSync(tmp, join(exportDir, 'blobs', 'sha256', packed.digest.slice(7)));
-          out.push({ id, target: m.target, platform: s.platform, created: Date.now(), files: packed.files, blob: { mediaType: MOUNT_MEDIA, digest: packed.digest, size: packed.size } });
-        } finally {
-          owned.release();
+          try {
+            if (s.store.dirLeased(owned.path, s.lease?.path)) {
+              s.bus.emit({ type: 'warning', message: `cache mount ${id} (slot ${slot}) is in use by another build: not exported` });
+              continue;
+            }
+            if (isEmptyDir(owned.path)) continue;
+            const tmp = join(exportDir, 'blobs', 'sha256', `.mount-${randomBytes(6).toString('hex')}`);
+            const packed = await packDir(owned.path, tmp);
+            renameSync(tmp, join(exportDir, 'blobs', 'sha256', packed.digest.slice(7)));
+            out.push({ id, target: m.target, platform: s.platform, created: Date.now(), used: Math.round(lastUse), slot, files: packed.files, blob: { mediaType: MOUNT_MEDIA, digest: packed.digest, size: packed.size } });
+          } finally {
+            owned.release();
+          }
         }
       }
     }

@@ -74,6 +74,10 @@ export interface CacheMountRef {
   /** When it was packed (ms since 1970), and its regular files. */
   created: number;
   files: number;
+  /** The slot it was on the exporting machine and that slot's last use (ms since 1970):
+   *  a mount's slots are listed most recently used first. Absent in older caches. */
+  slot?: number;
+  used?: number;
   blob: { mediaType: string; digest: string; size: number };
 }
 
@@ -255,7 +259,9 @@ export class RemoteCache {
 
   /**
    * Fill the empty cache mount `id` of a RUN about to run from the first cache that carries
-   * one for this platform (`cache-mounts=true` on the exporting side). Only an empty mount
+   * one for this platform (`cache-mounts=true` on the exporting side): slot n from the
+   * exporter's n-th most recently used slot, or its freshest when it had fewer (so slot 0,
+   * what `shared` and `locked` users see, gets the freshest copy). Only an empty mount
    * is filled: what this machine's builds put there is never replaced or merged with another
    * machine's. Not while another build names the directory in its lease (a `shared` user),
    * and the slot is held by the caller (`locked`, `private`). The blob is verified, unpacked
@@ -266,7 +272,8 @@ export class RemoteCache {
     if (this.#seeded.has(dir.path)) return;
     this.#seeded.add(dir.path);
     for (const source of this.#sources) {
-      const m = source.config.mounts?.find((x) => x.id === id && x.platform === platform);
+      const all = source.config.mounts?.filter((x) => x.id === id && x.platform === platform) ?? [];
+      const m = all[dir.slot] ?? all[0];
       if (!m) continue;
       if (!isEmptyDir(dir.path) || this.#store.dirLeased(dir.path, this.#lease?.path)) return;
       const tmp = `${dir.path}.import-${randomBytes(6).toString('hex')}`;
