@@ -96,6 +96,10 @@ t.test('FROM a name machine A imported with stratum load: B, which never had it,
   assert.not.ok(b.events.some((e) => e.type === 'warning' && e.message.startsWith('pulled')));
   assert.is(rig.read('outL/b.txt'), 'loaded\n');
   assert.ok(existsSync(rig.path('outL/bin/busybox')));
+  // Its layers came in for the output: the base is in B's store under its name now.
+  const again = await build('ctxL2', 'storeL2', []);
+  assert.is(again.code, 0, again.stderr);
+  assert.ok(allCached(again), JSON.stringify(stepsDone(again)));
 });
 
 t.test('FROM a registry image: the cache records it without its layers, B does not pull it and hits every step', async () => {

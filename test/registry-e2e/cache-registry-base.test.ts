@@ -91,6 +91,21 @@ t.test('B hits every step on a registry base it never pulls, downloads none of i
   assert.equal(runs(), ['run']);
 });
 
+t.test('a base pinned by digest needs no request to its registry on B', async () => {
+  await skopeo(['copy', '--dest-tls-verify=false', `oci:${base}:latest`, `docker://${reg.host}/lib/pinned:1`]);
+  const digest = (await skopeo(['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${reg.host}/lib/pinned:1`])).trim();
+  const from = `${proxy.host}/lib/pinned@${digest}`;
+  rig.write({ 'ctxP/Dockerfile': dockerfile(from), 'ctxP/a.txt': 'pinned\n' });
+  const a = await build('ctxP', 'storeP', ['--cache-to', `type=local,dest=${rig.path('cacheP')},mode=max`]);
+  assert.is(a.code, 0, a.stderr);
+  cpSync(rig.path('ctxP'), rig.path('ctxP2'), { recursive: true });
+  const seen = proxy.seen.length;
+  const b = await build('ctxP2', 'storeP2', ['--cache-from', `type=local,src=${rig.path('cacheP')}`]);
+  assert.is(b.code, 0, b.stderr);
+  assert.ok(allCached(b), JSON.stringify(stepsDone(b)));
+  assert.is(proxy.seen.length - seen, 0, JSON.stringify(proxy.seen.slice(seen)));
+});
+
 t.test('a tag that now names another manifest is pulled as usual, and the steps on it build', async () => {
   await skopeo(['copy', '--dest-tls-verify=false', `oci:${base}:latest`, `docker://${reg.host}/lib/moving:1`]);
   const from = `${proxy.host}/lib/moving:1`;
