@@ -135,6 +135,10 @@ export class RemoteCache {
   readonly #pending: { entry: CacheEntry; source: Source }[] = [];
   /** Layers of bases the cache carries (base()), still to download. */
   readonly #pendingLayers: { layer: LayerDigest; source: Source }[] = [];
+  /** Registry bases resolved to the manifest a cache knows (resolveRegistryBases()). */
+  readonly #lazyBases = new Set<string>();
+  /** Bases handed out by base(): tagged in the store once all their layers are in. */
+  readonly #usedBases = new Map<string, { image: ImageRecord; source: Source }>();
   /** Blobs (`label digest`) that failed to download or verify: never offered again. */
   readonly #bad = new Map<string, string>();
   /** A blob failed since the last takeFallback(): the build runs its stages again. */
@@ -144,10 +148,6 @@ export class RemoteCache {
   /** Cache mounts filled from a cache. */
   mountsSeeded = 0;
   readonly #seeded = new Set<string>();
-  /** Registry bases resolved to the manifest a cache knows (resolveRegistryBases()). */
-  readonly #lazyBases = new Set<string>();
-  /** Bases handed out by base(): tagged in the store once all their layers are in. */
-  readonly #usedBases = new Map<string, { image: ImageRecord; source: Source }>();
 
   constructor(sources: Source[], store: Store, lease: Lease | undefined, warn: (message: string) => void) {
     this.#sources = sources;
