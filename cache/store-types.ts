@@ -174,6 +174,8 @@ export interface Store {
    *  `mode: 'shared'`, slot 0 unlocked); undefined when every allowed slot is busy. See
    *  cache/owned-dirs.ts. Release it when done; a dead owner's lock is broken by the next. */
   acquireDir(kind: string, name: string, opts?: AcquireOptions): OwnedDir | undefined;
+  /** The slots of `kind`/`name` that exist, most recently used first. */
+  dirSlots(kind: string, name: string): { slot: number; lastUse: number }[];
 
   /** A lease naming what a running build or import stands on: prune and verify keep it
    *  while this process lives. Release it when done. See cache/leases.ts. */

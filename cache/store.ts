@@ -26,7 +26,7 @@ import { getImage, listImages, putImage, removeImage } from './image-store.js';
 import { verifyStore } from './store-verify.js';
 import { pruneStore } from './store-prune.js';
 import { storeSize } from './store-size.js';
-import { acquireDir } from './owned-dirs.js';
+import { acquireDir, slotsOf } from './owned-dirs.js';
 import { readBinaryDoc, readDoc, writeBinaryDoc, writeDoc } from './store-docs.js';
 import { dirLeased, openLease } from './leases.js';
 
@@ -105,6 +105,7 @@ export function createStore(root: string): LocalStore {
     },
 
     acquireDir: (kind, name, opts) => acquireDir(s, kind, name, opts),
+    dirSlots: (kind, name) => slotsOf(s, kind, name),
     openLease: (what) => openLease(s, what),
     dirLeased: (path, except) => dirLeased(s, path, except),
 

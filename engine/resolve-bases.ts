@@ -9,7 +9,7 @@ import { UserError } from './errors.js';
 import type { Store } from '../cache/store-types.js';
 import type { EventBus } from './events.js';
 import { isOciLayoutRef } from './oci/layout-read.js';
-import type { Plan } from './plan.js';
+import type { Plan, PlannedStage } from './plan.js';
 import { hostPlatform, parsePlatform, type Platform } from './platform.js';
 import { platformMatches } from './registry/platform.js';
 import { normalizeRef } from './load.js';
@@ -26,6 +26,15 @@ export interface ResolveBasesOptions {
   insecureRegistries?: string[] | undefined;
   dryRun?: boolean | undefined;
   display: string;
+  /** References not to pull: registry bases a --cache-from cache serves lazily. */
+  skip?: ReadonlySet<string>;
+}
+
+/** The platform a stage's FROM asks for (`FROM --platform=…`), else the build's. */
+export function basePlatform(st: PlannedStage, platform: Platform | undefined): Platform | undefined {
+  const from = st.steps[0]?.instr;
+  const flag = from && from.kind === 'FROM' ? from.platform : undefined;
+  return (flag !== undefined && !flag.includes('$') ? parsePlatform(flag) : undefined) ?? platform;
 }
 
 /** Registry images the needed stages use, to fetch: their FROM bases (with the platform the
@@ -36,9 +45,7 @@ export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; plat
     if (!st.needed || st.base.kind !== 'image') continue;
     const ref = st.base.ref;
     if (isOciLayoutRef(ref)) continue;
-    const from = st.steps[0]?.instr;
-    const flag = from && from.kind === 'FROM' ? from.platform : undefined;
-    const platform = (flag !== undefined && !flag.includes('$') ? parsePlatform(flag) : undefined) ?? opts.platform;
+    const platform = basePlatform(st, opts.platform);
     // The store holds one platform per name: a base pulled for another platform is pulled again.
     const pulledFor = opts.store?.readDoc<{ platform?: string }>(REGISTRY_IMAGES, normalizeRef(ref))?.platform;
     const had = pulledFor !== undefined ? parsePlatform(pulledFor) : undefined;
@@ -68,7 +75,7 @@ export function basesToPull(plan: Plan, opts: { pull?: boolean | undefined; plat
 
 /** Pull what `basesToPull` names; returns whether anything was pulled (then plan again). */
 export async function resolveBases(plan: Plan, opts: ResolveBasesOptions): Promise<boolean> {
-  const todo = basesToPull(plan, opts);
+  const todo = basesToPull(plan, opts).filter((b) => !opts.skip?.has(b.ref));
   let pulled = false;
   for (const b of todo) {
     const registry = parseReference(b.ref).registry;
