@@ -115,6 +115,10 @@ export interface Store {
    *  StoreError('ECHANGED') (the file changed since it was fingerprinted) and stores nothing. */
   writeBlobFromFile(path: string, expect?: { digest: BlobDigest; size: number }): { digest: BlobDigest; size: number };
   writeBlob(data: Uint8Array): { digest: BlobDigest; size: number };
+  /** A file this process wrote and hashed itself (a verified download, a spool file), put in
+   *  under that digest by a hard link (a hashed copy across file systems); it must not change
+   *  afterwards. Never for a path from outside: see cache/write-blob.ts `adoptBlobFile`. */
+  adoptBlobFile(path: string, known: { digest: BlobDigest; size: number }): { digest: BlobDigest; size: number };
   /** Read a blob and check its size and digest; throws StoreError('EINTEGRITY') and deletes the
    *  blob when it does not match; returns undefined when absent. `size` (from the layer
    *  entry, when known) is checked too. */

@@ -17,7 +17,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { BlobDigest, LayerDigest, StepKey } from './digest.js';
 import type { LocalStore, PruneOptions } from './store-types.js';
 import { createState, syncEpoch } from './store-state.js';
-import { writeBlobBytes, writeBlobFromFile } from './write-blob.js';
+import { adoptBlobFile, writeBlobBytes, writeBlobFromFile } from './write-blob.js';
 import { hasBlob, readBlob } from './read-blob.js';
 import { getLayer, putLayer } from './layer-store.js';
 import { getLayerOrigin, putLayerOrigin } from './layer-origin.js';
@@ -52,6 +52,7 @@ export function createStore(root: string): LocalStore {
     hasBlob: (digest) => hasBlob(s, digest),
     writeBlobFromFile: (path, expect) => writeBlobFromFile(s, path, expect),
     writeBlob: (data) => writeBlobBytes(s, data),
+    adoptBlobFile: (path, known) => adoptBlobFile(s, path, known),
     readBlob: (digest, size) => readBlob(s, digest, size),
 
     putLayer(entries) {

@@ -122,7 +122,9 @@ export interface Source {
   pulled?: PulledRecord;
   /** Whether the cache still holds blob `d`. */
   has(d: CacheLayerRef['blob']): Promise<boolean>;
-  /** Put the verified blob `d` at `dest` (or return a path that holds it). */
+  /** Put the verified blob `d` at `dest` and return `dest` (a download: its sha256 and size
+   *  were checked while it streamed in), or return another path that holds it (the cache's
+   *  own file, a local cache: not checked yet, and not ours to link into the store). */
   fetch(d: CacheLayerRef['blob'], dest: string): Promise<string>;
 }
 
@@ -148,6 +150,8 @@ export class RemoteCache {
   /** Cache mounts filled from a cache. */
   mountsSeeded = 0;
   readonly #seeded = new Set<string>();
+  /** Layers being downloaded and imported by a materialize() call (stages call it at once). */
+  readonly #bringing = new Map<LayerDigest, Promise<void>>();
 
   constructor(sources: Source[], store: Store, lease: Lease | undefined, warn: (message: string) => void) {
     this.#sources = sources;
@@ -329,27 +333,69 @@ export class RemoteCache {
   }
 
   /** Download and import the layers of remote hits that are not in the store yet: all of
-   *  them, or those among `only` (a stage's chain). */
+   *  them, or those among `only` (a stage's chain). Up to DOWNLOADS_AHEAD downloads run while
+   *  the earlier layers import, which go in one at a time, in order: the first layer that
+   *  fails is the one reported (the downloads after it are discarded). */
   async materialize(only?: readonly LayerDigest[]): Promise<void> {
     const want = only ? new Set(only) : undefined;
-    for (let i = 0; i < this.#pending.length; ) {
-      const { entry, source } = this.#pending[i]!;
-      if (want && !(entry.layer && want.has(entry.layer))) {
-        i++;
-        continue;
+    const wanted = (layer: LayerDigest | null): layer is LayerDigest => layer !== null && (!want || want.has(layer));
+    // Each layer once, hits' layers first, then the carried bases' (needLayers()).
+    const jobs = new Map<LayerDigest, Source>();
+    for (const p of this.#pending) if (wanted(p.entry.layer) && !jobs.has(p.entry.layer)) jobs.set(p.entry.layer, p.source);
+    for (const p of this.#pendingLayers) if (wanted(p.layer) && !jobs.has(p.layer)) jobs.set(p.layer, p.source);
+    const list = [...jobs].filter(([layer]) => !this.#store.getLayer(layer));
+    const started = new Map<LayerDigest, Promise<Download>>();
+    const start = (k: number) => {
+      const job = list[k];
+      if (!job || started.has(job[0]) || this.#bringing.has(job[0])) return;
+      const d = this.#download(job[0], job[1]);
+      d.catch(() => {}); // handled where it is awaited; never an unhandled rejection meanwhile
+      started.set(job[0], d);
+    };
+    try {
+      for (let i = 0; i < list.length; i++) {
+        for (let k = i; k < i + DOWNLOADS_AHEAD; k++) start(k);
+        const [layer, source] = list[i]!;
+        // Another stage's call is bringing this layer: wait for it rather than fetch it twice.
+        const other = this.#bringing.get(layer);
+        if (other) await other;
+        else if (!this.#store.getLayer(layer) && this.#isPending(layer)) {
+          start(i);
+          const bring = this.#bring(layer, source, started.get(layer)!);
+          this.#bringing.set(layer, bring);
+          try {
+            await bring;
+          } finally {
+            this.#bringing.delete(layer);
+          }
+        }
+        this.#settle(want);
       }
-      if (entry.layer && !this.#store.getLayer(entry.layer)) await this.#bring(entry.layer, source);
-      this.#putKey(entry);
-      this.#pending.splice(i, 1);
+    } finally {
+      for (const r of await Promise.allSettled(started.values())) if (r.status === 'fulfilled') r.value.dir.remove();
+    }
+    this.#settle(want);
+  }
+
+  /** Whether a remote hit or a carried base still waits for `layer` (a failed one is dropped). */
+  #isPending(layer: LayerDigest): boolean {
+    return this.#pending.some((p) => p.entry.layer === layer) || this.#pendingLayers.some((p) => p.layer === layer);
+  }
+
+  /** The pending hits and carried layers (among `want`) whose layer is in the store now:
+   *  their keys go into the local store, and they are no longer pending. */
+  #settle(want: Set<LayerDigest> | undefined): void {
+    for (let i = 0; i < this.#pending.length; ) {
+      const { entry } = this.#pending[i]!;
+      if ((!want || (entry.layer && want.has(entry.layer))) && entry.layer && this.#store.getLayer(entry.layer)) {
+        this.#putKey(entry);
+        this.#pending.splice(i, 1);
+      } else i++;
     }
     for (let i = 0; i < this.#pendingLayers.length; ) {
-      const { layer, source } = this.#pendingLayers[i]!;
-      if (want && !want.has(layer)) {
-        i++;
-        continue;
-      }
-      if (!this.#store.getLayer(layer)) await this.#bring(layer, source);
-      this.#pendingLayers.splice(i, 1);
+      const { layer } = this.#pendingLayers[i]!;
+      if ((!want || want.has(layer)) && this.#store.getLayer(layer)) this.#pendingLayers.splice(i, 1);
+      else i++;
     }
     this.#tagBases();
   }
@@ -369,9 +415,30 @@ export class RemoteCache {
     }
   }
 
-  async #bring(layer: LayerDigest, source: Source): Promise<void> {
+  /** Fetch a layer's blob into the store's import staging (same file system as the blobs,
+   *  so the verified download can be linked in rather than copied). */
+  async #download(layer: LayerDigest, source: Source): Promise<Download> {
+    const ref = source.config.layers.find((l) => l.layer === layer)!;
+    const dir = this.#store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
     try {
-      await this.#importLayer(layer, source);
+      const dest = join(dir.path, 'blob');
+      const path = await source.fetch(ref.blob, dest);
+      this.downloads++;
+      return { path, verified: path === dest, dir };
+    } catch (err) {
+      dir.remove();
+      throw err;
+    }
+  }
+
+  async #bring(layer: LayerDigest, source: Source, download: Promise<Download>): Promise<void> {
+    try {
+      const d = await download;
+      try {
+        await this.#importLayer(layer, source, d);
+      } finally {
+        d.dir.remove();
+      }
     } catch (err) {
       // The store is not the problem (a full disk, a fault): that fails the build.
       if (err instanceof StoreError) throw err;
@@ -405,22 +472,26 @@ export class RemoteCache {
     this.#store.putKey({ key: entry.key, layer: entry.layer, chain: entry.chain, record: entry.record, created: entry.created, durationMs: entry.durationMs });
   }
 
-  async #importLayer(layer: LayerDigest, source: Source): Promise<void> {
+  async #importLayer(layer: LayerDigest, source: Source, d: Download): Promise<void> {
     const ref = source.config.layers.find((l) => l.layer === layer)!;
-    const dir = mkdtempSync(join(tmpdir(), 'stratum-cache-in-'));
-    try {
-      const path = await source.fetch(ref.blob, join(dir, 'blob'));
-      this.downloads++;
-      const { importLayerFile } = await import('./oci/import.js');
-      const got = await importLayerFile(this.#store, path, `${source.label}: layer ${ref.blob.digest}`, { digest: ref.blob.digest.slice(7), size: ref.blob.size, diffId: ref.diffId.slice(7) });
-      if (got.digest !== layer) {
-        throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
-      }
-      this.#lease?.add({ layers: [got.digest] });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    const { importLayerFile } = await import('./oci/import.js');
+    const got = await importLayerFile(this.#store, d.path, `${source.label}: layer ${ref.blob.digest}`, { digest: ref.blob.digest.slice(7), size: ref.blob.size, diffId: ref.diffId.slice(7), verified: d.verified });
+    if (got.digest !== layer) {
+      throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
     }
+    this.#lease?.add({ layers: [got.digest] });
   }
+}
+
+/** Layer blobs downloaded at once while earlier layers import (materialize()). */
+const DOWNLOADS_AHEAD = 4;
+
+/** A layer blob fetched for import: `verified` when it is our own download (checked while it
+ *  streamed), else the cache's own file. `dir` is the store staging that holds a download. */
+interface Download {
+  path: string;
+  verified: boolean;
+  dir: OwnedDir;
 }
 
 const badName = (source: Source, digest: string) => `${source.label} ${digest}`;
