@@ -62,6 +62,8 @@ export interface BuildOptions {
   hostEnv?: NodeJS.ProcessEnv;
   /** Secrets for `RUN --mount=type=secret` (`--secret id=ID,src=FILE|env=VAR`). */
   secrets?: Record<string, SecretSource>;
+  /** `--ssh`: agent sockets by id, for `RUN --mount=type=ssh`. */
+  ssh?: Record<string, string>;
   /** Host variables a host-tools or sandboxed RUN may see (`--env-pass NAME`). */
   envPass?: string[];
   /** The platform built for (`--platform`); default the host's. */

@@ -27,6 +27,9 @@ export interface ExecRequest {
   script?: string;
   /** The whole environment the command sees (the executor adds nothing). */
   env: Record<string, string>;
+  /** Names of `env` entries whose values are absolute paths in the root (SSH_AUTH_SOCK of an
+   *  ssh mount): an executor that places the root elsewhere (host-tools) maps them too. */
+  pathEnv?: string[];
   /** Absolute path inside the root (the image's WORKDIR); created when missing. */
   cwd: string;
   /** Numeric ids inside the root; undefined runs as root (0:0). */

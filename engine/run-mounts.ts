@@ -15,8 +15,10 @@
  *   `required=true`, and is left out otherwise, as BuildKit does;
  * - bind `from=<stage|image>`: its `source` subtree, copied out of the stage's layers
  *   (engine/bind-mount.ts), read-only;
- * - ssh, bind `rw`: not yet supported, refused with a clear error rather than run without
- *   them.
+ * - ssh: the agent socket given with `--ssh ID[=SOCKET]` (default: $SSH_AUTH_SOCK), bound at
+ *   `/run/buildkit/ssh_agent.N` (or `target=`), SSH_AUTH_SOCK set to the first one; skipped
+ *   when not forwarded unless `required=true`, as BuildKit does. Never in a layer or a key;
+ * - bind `rw`: not yet supported, refused with a clear error rather than run without it.
  */
 import { join, posix, resolve } from 'node:path';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,8 +57,12 @@ export async function resolveMounts(
     binds?: Map<Mount, SourceMatch>;
     /** `bind,from=`: copies the mount's source out of its stage or image into `dir`. */
     stageFrom?: (m: Mount, dir: string) => string;
+    /** `--ssh`: agent sockets by id. */
+    ssh?: Record<string, string>;
   },
-): Promise<{ mounts: ExecMount[]; release(): void }> {
+): Promise<{ mounts: ExecMount[]; release(): void; env: Record<string, string> }> {
+  const env: Record<string, string> = {};
+  let sshMounts = 0;
   const out: ExecMount[] = [];
   const held: OwnedDir[] = [];
   const temp: string[] = [];
@@ -66,6 +72,21 @@ export async function resolveMounts(
   };
   try {
     for (const m of mounts) {
+      if (m.type === 'ssh') {
+        const id = m.id ?? 'default';
+        const sock = o.ssh?.[id];
+        if (!sock) {
+          if (m.required) throw new MountError(`ssh agent "${id}" is required but was not forwarded`, `pass it with --ssh ${id === 'default' ? 'default' : `${id}=/path/to/agent.sock`}`);
+          continue;
+        }
+        if (!existsSync(sock)) throw new MountError(`ssh agent "${id}": ${sock} no longer exists`, 'start the agent again, or pass another socket with --ssh');
+        const target = m.target ? posix.resolve(workdir || '/', m.target) : `/run/buildkit/ssh_agent.${sshMounts}`;
+        sshMounts++;
+        out.push({ type: 'bind', source: sock, target, readonly: false });
+        // As BuildKit: the first ssh mount is the command's agent.
+        env.SSH_AUTH_SOCK ??= target;
+        continue;
+      }
       if (m.type === 'secret') {
         const s = secretMount(m, workdir, o.secrets ?? {}, o.env ?? process.env, temp);
         if (s) out.push(s);
@@ -96,7 +117,7 @@ export async function resolveMounts(
     release();
     throw err;
   }
-  return { mounts: out, release };
+  return { mounts: out, release, env };
 }
 
 async function resolveOne(store: Store, contextDir: string, workdir: string, m: Mount, o: MountOptions, held: OwnedDir[]): Promise<ExecMount[]> {
@@ -121,8 +142,8 @@ async function resolveOne(store: Store, contextDir: string, workdir: string, m: 
         // From the context: staged by resolveMounts (above).
         throw new MountError(`RUN --mount=type=bind,from=${m.from} is not supported yet`, 'COPY --from the stage into this one instead');
       case 'secret': // handled by secretMount
-      case 'ssh':
-        throw new MountError(`RUN --mount=type=${m.type} is not supported yet`, 'pass the value another way for now; stratum will not run the step without the mount it asks for');
+      case 'ssh': // handled above
+        break;
     }
   }
   return out;

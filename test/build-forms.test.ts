@@ -169,4 +169,30 @@ t.test('ADD refuses an archive whose names escape the destination, and a bzip2 a
   assert.match(bz.stderr, 'hint:');
 });
 
+t.test('RUN --mount=type=ssh reaches the agent given with --ssh; the key never enters the layer, and a required agent must be forwarded', async () => {
+  const { execFileSync, spawn } = await import('node:child_process');
+  const sock = rig.path('agent.sock');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stratum-test-key', '-f', rig.path('id')]);
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !rig.exists('agent.sock'); i++) await new Promise((r) => setTimeout(r, 20));
+    execFileSync('ssh-add', [rig.path('id')], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+    const df = 'FROM scratch\nWORKDIR /w\nRUN --mount=type=ssh,required=true ssh-add -l > keys.txt && echo "$SSH_AUTH_SOCK" > sock.txt\n';
+    const r = await build(df, '--ssh', `default=${sock}`);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(rig.read('out/w/keys.txt'), 'stratum-test-key (ED25519)');
+    // FROM scratch runs the host's tools with the image's root in the workspace: the path is there.
+    assert.match(rig.read('out/w/sock.txt'), /\/run\/buildkit\/ssh_agent\.0\n$/);
+    assert.not.ok(rig.exists('out/run/buildkit/ssh_agent.0'), 'the socket is not in the layer');
+    const missing = await build(df.replace('keys.txt', 'keys2.txt'));
+    assert.is(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, 'ssh agent "default" is required but was not forwarded');
+    const notSocket = await build(df, '--ssh', `default=${rig.path('id')}`);
+    assert.is(notSocket.code, 2);
+    assert.match(notSocket.stderr, 'is not an agent socket (key files are not forwarded)');
+  } finally {
+    agent.kill();
+  }
+});
+
 t.run();

@@ -84,6 +84,7 @@ export const runStep: FsHandler<RunInputs> = {
         ...(s.remoteCache ? { seed: (id: string, dir: OwnedDir) => s.remoteCache!.seedMount(id, s.platform, dir) } : {}),
         ...(inputs.binds ? { binds: inputs.binds } : {}),
         stageFrom,
+        ...(s.opts.ssh ? { ssh: s.opts.ssh } : {}),
       });
     } catch (err) {
       if (err instanceof MountError) throw stepError(s, step, 'RUN_MOUNT', err.message, err.hint);
@@ -99,10 +100,13 @@ export const runStep: FsHandler<RunInputs> = {
       if (!u.ok) throw stepError(s, step, 'RUN_USER', u.message, u.hint);
       user = u.user;
     }
-    const env = runEnvironment(executor.kind, runEnv(step.before), s.opts.hostEnv ?? process.env, {
-      ...(s.opts.envPass ? { envPass: s.opts.envPass } : {}),
-      ...(user ? { home: user.home } : {}),
-    });
+    const env = {
+      ...runEnvironment(executor.kind, runEnv(step.before), s.opts.hostEnv ?? process.env, {
+        ...(s.opts.envPass ? { envPass: s.opts.envPass } : {}),
+        ...(user ? { home: user.home } : {}),
+      }),
+      ...resolved.env,
+    };
     const cmd = commandLine(ins, step.before);
     const tail: string[] = [];
     const root = await executor.prepare({ layers: run.layers, chain: run.chain, view });
@@ -115,6 +119,7 @@ export const runStep: FsHandler<RunInputs> = {
         cwd: step.before.workdir,
         ...(user ? { user: { uid: user.uid, gid: user.gid, groups: user.groups } } : {}),
         mounts,
+        ...(Object.keys(resolved.env).length ? { pathEnv: Object.keys(resolved.env) } : {}),
         network: ins.network === 'none' ? 'none' : 'host',
         signal,
         onContention: (resource, name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource, name, index: step.index, slot, waitedMs }),

@@ -246,6 +246,23 @@ t.test('ONBUILD triggers of a base image run right after FROM, and the new image
   assert.is(rig.read('out/ran.txt'), 'changed\n');
 });
 
+t.test('RUN --mount=type=ssh binds the forwarded agent socket in the image, with SSH_AUTH_SOCK', async () => {
+  const { spawn } = await import('node:child_process');
+  const sock = rig.path('agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !rig.exists('agent.sock'); i++) await new Promise((r) => setTimeout(r, 20));
+    rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock && ls /run/buildkit > /listing\n` });
+    const r = await build(['--ssh', `default=${sock}`, '-o', `type=local,dest=${rig.path('out')}`]);
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    assert.is(rig.read('out/sock'), '/run/buildkit/ssh_agent.0\n');
+    assert.is(rig.read('out/listing'), 'ssh_agent.0\n');
+    assert.not.ok(rig.exists('out/run/buildkit/ssh_agent.0'), 'the mount point stays out of the layer');
+  } finally {
+    agent.kill();
+  }
+});
+
 t.test('prune leaves the extracted layers of the sandbox alone', async () => {
   rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo x > /x\n` });
   const r = await build(['-t', 'kept:1']);
