@@ -17,7 +17,16 @@ export type ExecutorKind = 'sandbox' | 'host-tools' | 'host';
 
 /** A directory or tmpfs placed into the root for one command (never part of the layer). */
 export type ExecMount =
-  | { type: 'bind'; source: string; target: string; readonly: boolean }
+  | {
+      type: 'bind';
+      source: string;
+      target: string;
+      readonly: boolean;
+      /** Writable, but the writes are dropped (`bind,rw`, as BuildKit): an overlay over the
+       *  source with its upper on a tmpfs of the RUN's own, mounted on `scratch` (an empty
+       *  directory outside the root). */
+      discard?: { scratch: string };
+    }
   | { type: 'tmpfs'; target: string; sizeBytes?: number };
 
 export interface ExecRequest {

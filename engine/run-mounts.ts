@@ -18,10 +18,12 @@
  * - ssh: the agent socket given with `--ssh ID[=SOCKET]` (default: $SSH_AUTH_SOCK), bound at
  *   `/run/buildkit/ssh_agent.N` (or `target=`), SSH_AUTH_SOCK set to the first one; skipped
  *   when not forwarded unless `required=true`, as BuildKit does. Never in a layer or a key;
- * - bind `rw`: not yet supported, refused with a clear error rather than run without it.
+ * - bind `rw` (either kind): writable, and the writes are dropped, as BuildKit drops them: a
+ *   directory gets an overlay whose upper is a tmpfs of the RUN's mount namespace (nothing
+ *   the RUN writes, under whatever id, lands on the host), a file is the staged copy itself.
  */
 import { join, posix, resolve } from 'node:path';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { Store } from '../cache/store-types.js';
@@ -93,22 +95,17 @@ export async function resolveMounts(
         continue;
       }
       if (m.type === 'bind' && m.from !== undefined && o.stageFrom) {
-        if ('rw' in m.raw || 'readwrite' in m.raw) throw new MountError('RUN --mount=type=bind,rw is not supported yet', 'drop rw (the mount is read-only), or COPY --from the files in');
         const dir = mkdtempSync(join(tmpdir(), 'stratum-bind-'));
         temp.push(dir);
-        out.push({ type: 'bind', source: o.stageFrom(m, dir), target: posix.resolve(workdir || '/', m.target || '.'), readonly: true });
+        out.push(placed(o.stageFrom(m, dir), dir, posix.resolve(workdir || '/', m.target || '.'), m));
         continue;
       }
       if (m.type === 'bind' && m.from === undefined) {
         const match = o.binds?.get(m);
         if (!match) throw new Error(`internal: the bind mount of ${m.source ?? '.'} was not fingerprinted`);
-        // BuildKit discards a writable bind's writes. A rootless RUN's writes to the staged copy
-        // belong to subordinate ids that this process could not delete: refused for now.
-        if ('rw' in m.raw || 'readwrite' in m.raw) throw new MountError('RUN --mount=type=bind,rw is not supported yet', 'drop rw (the mount is read-only), or COPY the files in');
         const dir = mkdtempSync(join(tmpdir(), 'stratum-bind-'));
         temp.push(dir);
-        const source = stageContextBind(match, dir);
-        out.push({ type: 'bind', source, target: posix.resolve(workdir || '/', m.target || '.'), readonly: true });
+        out.push(placed(stageContextBind(match, dir), dir, posix.resolve(workdir || '/', m.target || '.'), m));
         continue;
       }
       out.push(...(await resolveOne(store, contextDir, workdir, m, o, held)));
@@ -174,6 +171,15 @@ function secretMount(m: Mount, workdir: string, secrets: Record<string, SecretSo
   writeFileSync(file, value, { mode: 0o600, flag: 'wx' });
   temp.push(file);
   return { type: 'bind', source: file, target, readonly: true };
+}
+
+/** A staged bind source as the RUN's mount: read-only, or with `rw` writable with its writes dropped. */
+function placed(source: string, dir: string, target: string, m: Mount): ExecMount {
+  if (!('rw' in m.raw || 'readwrite' in m.raw)) return { type: 'bind', source, target, readonly: true };
+  if (!statSync(source).isDirectory()) return { type: 'bind', source, target, readonly: false };
+  const scratch = join(dir, 'scratch');
+  mkdirSync(scratch);
+  return { type: 'bind', source, target, readonly: false, discard: { scratch } };
 }
 
 /** Remove a staged file or tree, also one with read-only directories (a context dir of mode 0555). */

@@ -182,6 +182,15 @@ for my $r (@recs) {
   my ($t, @a) = @$r;
   if ($t eq 'bind') { bind_mount($a[0], "$root$a[1]", $a[2] eq 'ro'); }
   elsif ($t eq 'tmpfs') { mnt('tmpfs', "$root$a[0]", 'tmpfs', MS_NOSUID|MS_NODEV, $a[1] ? "size=$a[1]" : 'mode=1777'); }
+  elsif ($t eq 'cow') {
+    # A writable bind whose writes are dropped: an overlay over the source, its upper on a
+    # tmpfs that dies with this mount namespace.
+    my ($lower, $tgt, $s) = ($a[0], "$root$a[1]", $a[2]);
+    mnt('tmpfs', $s, 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=755');
+    mkdir "$s/u" or fail("mkdir $s/u: $!"); mkdir "$s/w" or fail("mkdir $s/w: $!");
+    unless (-e $tgt) { my $p = ''; for (grep { length } split m{/}, $tgt) { $p .= "/$_"; mkdir $p; } }
+    mnt('overlay', $tgt, 'overlay', 0, "lowerdir=$lower,upperdir=$s/u,workdir=$s/w");
+  }
 }
 lo_up() if $one{netnone};
 chdir $root or fail("chdir $root: $!");

@@ -26,7 +26,11 @@ export type RootSpec =
 
 /** Mounts as the helper reads them; targets are absolute paths inside the root. */
 function mountRecs(mounts: readonly ExecMount[]): Rec[] {
-  return mounts.map((m): Rec => (m.type === 'bind' ? ['bind', m.source, m.target, m.readonly ? 'ro' : 'rw'] : ['tmpfs', m.target, m.sizeBytes ?? '']));
+  return mounts.map((m): Rec => {
+    if (m.type === 'tmpfs') return ['tmpfs', m.target, m.sizeBytes ?? ''];
+    if (m.discard) return ['cow', m.source, m.target, m.discard.scratch];
+    return ['bind', m.source, m.target, m.readonly ? 'ro' : 'rw'];
+  });
 }
 
 export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest, extraMounts: readonly ExecMount[] = []): Promise<ExecResult> {

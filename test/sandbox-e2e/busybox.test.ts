@@ -263,6 +263,26 @@ t.test('RUN --mount=type=ssh binds the forwarded agent socket in the image, with
   }
 });
 
+for (const as of ['root', 'user'] as const) {
+  t.test(`bind,rw (as ${as}): the RUN may write into the mount, and its writes are dropped, under any owner`, async () => {
+    rig.write({
+      'ctx/Dockerfile': `${FROM()} AS etc
+${FROM()}
+RUN --mount=type=bind,source=conf,target=/mnt/conf,rw --mount=type=bind,from=etc,source=/etc,target=/mnt/etc,rw \\
+    echo new > /mnt/conf/new && mkdir /mnt/conf/d && touch /mnt/conf/d/x && chown -R 1000:1000 /mnt/conf/d && chmod 500 /mnt/conf/d && \\
+    echo x >> /mnt/etc/passwd && cat /mnt/conf/a /mnt/conf/new > /copied
+`,
+      'ctx/conf/a': 'a\n',
+    });
+    const r = await build(['-o', `type=local,dest=${rig.path('out')}`], as);
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    assert.is(rig.read('out/copied'), 'a\nnew\n');
+    assert.not.ok(rig.exists('ctx/conf/new') || rig.exists('ctx/conf/d'), 'the context is untouched');
+    assert.not.ok(rig.exists('out/mnt/conf/new'), 'the writes are not in the layer');
+    assert.not.match(rig.read('out/etc/passwd'), /\nx\n/, "the mounted stage's files are not changed");
+  });
+}
+
 t.test('prune leaves the extracted layers of the sandbox alone', async () => {
   rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo x > /x\n` });
   const r = await build(['-t', 'kept:1']);
