@@ -14,7 +14,7 @@
 //
 // dist/ keeps every module tsc wrote: the tests import them directly.
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { dirname, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -23,9 +23,14 @@ const main = `${dist}cli/main.js`;
 const outdir = `${dist}bundle`;
 const LOADER_MARK = '// stratum: loads the bundle';
 
+/** The modules a warm `stratum build` runs, besides main.ts's own: what cli/main.ts imports
+ *  before it calls buildCommand, and everything these import statically. */
+const HOT_ROOTS = ['cli/options.js', 'cli/commands/build.js'].map((f) => dist + f);
+const HOT = 'stratum:hot';
+
 if (existsSync(main) && !readFileSync(main, 'utf8').includes(LOADER_MARK)) {
   rmSync(outdir, { recursive: true, force: true });
-  await esbuild.build({
+  const options = {
     entryPoints: { main },
     outdir,
     bundle: true,
@@ -39,8 +44,10 @@ if (existsSync(main) && !readFileSync(main, 'utf8').includes(LOADER_MARK)) {
     sourcemap: 'linked',
     sourcesContent: false,
     logLevel: 'warning',
-    plugins: [keepImportMetaUrl()],
-  });
+  };
+  // First pass, nothing written: the module graph, for the hot set and the dynamic imports.
+  const graph = (await esbuild.build({ ...options, write: false, metafile: true, plugins: [keepImportMetaUrl()] })).metafile;
+  await esbuild.build({ ...options, plugins: [hotChunk(graph), keepImportMetaUrl()] });
   writeFileSync(main, `#!/usr/bin/env node\n${LOADER_MARK} (dist/bundle/, made by scripts/postbuild.mjs from tsc's output of cli/main.ts)\nimport '../bundle/main.js';\n`);
   rmSync(`${main}.map`, { force: true });
 }
@@ -59,11 +66,67 @@ function keepImportMetaUrl() {
     setup(build) {
       build.onLoad({ filter: /\.js$/ }, (args) => {
         if (!args.path.startsWith(dist)) return undefined;
-        const text = readFileSync(args.path, 'utf8');
-        if (!text.includes('import.meta.url')) return undefined;
-        const rel = relative(outdir, args.path).split('\\').join('/');
-        return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: 'js', resolveDir: dirname(args.path) };
+        const text = loadText(args.path);
+        return text === undefined ? undefined : { contents: text, loader: 'js', resolveDir: dirname(args.path) };
       });
+    },
+  };
+}
+
+/** A module's text with its `import.meta.url` rewritten (keepImportMetaUrl), or undefined
+ *  when there is none to rewrite. */
+function loadText(path) {
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes('import.meta.url')) return undefined;
+  const rel = relative(outdir, path).split('\\').join('/');
+  return text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`);
+}
+
+/**
+ * The warm build path as ONE chunk. esbuild puts each module into the chunk of the set of
+ * entries (main and every dynamic import) that reach it, so the build path, shared in
+ * different ways by ~40 lazily loaded commands and engine parts, came out as ~30 chunks, each
+ * one more file to resolve, read, compile and link at start-up. Here every dynamic import
+ * loads a small virtual entry instead of its module: it imports the whole hot set
+ * (HOT_ROOTS and their static imports) and re-exports the module. Each hot module is then
+ * reached by every dynamic entry, the same set, so they are one chunk. What is not on the hot
+ * path (Ink, the executors, OCI and the registry, containers, the other commands) stays in its
+ * own chunks, loaded when used; main.ts's own imports stay in main's small chunk, so
+ * `stratum --version` does not load the build path. A lazily loaded part now loads the hot
+ * chunk too (a build has loaded it already anyway; another command pays ~300 KB of it).
+ */
+function hotChunk(graph) {
+  const inputs = new Map(Object.entries(graph.inputs).map(([p, v]) => [resolvePath(p), v]));
+  const hot = new Set();
+  const visit = (file) => {
+    if (hot.has(file) || !inputs.has(file)) return;
+    hot.add(file);
+    for (const i of inputs.get(file).imports) if (i.kind === 'import-statement' && !i.external) visit(resolvePath(i.path));
+  };
+  for (const root of HOT_ROOTS) {
+    if (!inputs.has(root)) throw new Error(`postbuild: ${root} is not in the bundle (HOT_ROOTS is out of date)`);
+    visit(root);
+  }
+  return {
+    name: 'hot-chunk',
+    setup(build) {
+      build.onResolve({ filter: /^stratum:hot$/ }, () => ({ path: 'hot', namespace: 'stratum-hot' }));
+      build.onResolve({ filter: /^\./ }, (args) => {
+        if (args.kind !== 'dynamic-import' || args.namespace !== 'file') return undefined;
+        const file = resolvePath(args.resolveDir, args.path);
+        return inputs.has(file) ? { path: file, namespace: 'stratum-lazy' } : undefined;
+      });
+      build.onLoad({ filter: /.*/, namespace: 'stratum-hot' }, () => ({
+        contents: [...hot].map((f) => `import ${JSON.stringify(f)};`).join('\n'),
+        loader: 'js',
+        resolveDir: dist,
+      }));
+      // No module of dist/ has a default export (tsc's output; checked when this was written).
+      build.onLoad({ filter: /.*/, namespace: 'stratum-lazy' }, (args) => ({
+        contents: `import "stratum:hot";\nexport * from ${JSON.stringify(args.path)};\n`,
+        loader: 'js',
+        resolveDir: dirname(args.path),
+      }));
     },
   };
 }
