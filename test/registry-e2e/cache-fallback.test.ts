@@ -13,6 +13,7 @@ import { suite, Rig } from '../util/rig.js';
 import { runCli, stepsDone, type CliResult } from '../util/cli.js';
 import { startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
 import { startProxy } from './proxy.js';
+import { machines } from './machines.js';
 
 const t = suite('registry e2e: a bad cache layer falls back to building', { timeoutMs: 180_000 });
 let reg: RunningRegistry;
@@ -46,9 +47,7 @@ t.after(async () => {
   rig?.cleanup();
 });
 
-const runs = () => (existsSync(rig.path('m/runs.log')) ? readFileSync(rig.path('m/runs.log'), 'utf8').trim().split('\n') : []);
-const build = (ctx: string, store: string, extra: string[]): Promise<CliResult> =>
-  runCli(['build', '--progress=json', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--cache-dir', rig.path(store), ...extra, rig.path(ctx)]);
+const { runs, build } = machines(() => rig);
 const warnings = (r: CliResult) => r.events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
 
 /** The blob of the RUN's layer in a local cache layout. */

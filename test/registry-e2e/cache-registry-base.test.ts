@@ -14,10 +14,11 @@ import * as assert from 'uvu/assert';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { suite, Rig } from '../util/rig.js';
-import { runCli, stepsDone, type CliResult } from '../util/cli.js';
+import { stepsDone, type CliResult } from '../util/cli.js';
 import { busyboxBase } from '../util/base-images.js';
 import { skopeo, startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
 import { startProxy } from './proxy.js';
+import { machines } from './machines.js';
 
 const t = suite('registry e2e: a registry base under --cache-from is lazy', { timeoutMs: 240_000 });
 let reg: RunningRegistry;
@@ -44,9 +45,7 @@ t.after(async () => {
   rig?.cleanup();
 });
 
-const runs = () => (existsSync(rig.path('m/runs.log')) ? readFileSync(rig.path('m/runs.log'), 'utf8').trim().split('\n') : []);
-const build = (ctx: string, store: string, extra: string[]): Promise<CliResult> =>
-  runCli(['build', '--progress=json', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--cache-dir', rig.path(store), ...extra, rig.path(ctx)], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+const { runs, build } = machines(() => rig, { SOURCE_DATE_EPOCH: '1700000000' });
 const allCached = (r: CliResult) => stepsDone(r).every((s) => s.cached || s.metadata !== undefined);
 const warnings = (r: CliResult) => r.events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
 const requests = (repo: string, kind: 'blobs' | 'manifests') => proxy.seen.filter((r) => r.method === 'GET' && r.url.startsWith(`/v2/${repo}/${kind}/`)).length;

@@ -9,9 +9,10 @@ import * as assert from 'uvu/assert';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { suite, Rig } from '../util/rig.js';
-import { buildDone, runCli, stepsDone, type CliResult } from '../util/cli.js';
+import { buildDone, runCli, stepsDone } from '../util/cli.js';
 import { startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
 import { startProxy } from './proxy.js';
+import { machines } from './machines.js';
 
 const t = suite('registry e2e: cache export and import', { timeoutMs: 180_000 });
 let reg: RunningRegistry;
@@ -40,9 +41,7 @@ t.after(async () => {
   rig?.cleanup();
 });
 
-const runs = () => (existsSync(rig.path('m/runs.log')) ? readFileSync(rig.path('m/runs.log'), 'utf8').trim().split('\n') : []);
-const build = (ctx: string, store: string, extra: string[]): Promise<CliResult> =>
-  runCli(['build', '--progress=json', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--cache-dir', rig.path(store), ...extra, rig.path(ctx)]);
+const { runs, build } = machines(() => rig);
 const blobGets = () => proxy.seen.filter((r) => r.method === 'GET' && r.url.includes('/blobs/')).length;
 
 t.test('machine B hits every step of machine A through a registry cache (mode=max) and runs nothing', async () => {
