@@ -10,6 +10,7 @@
  * and a 64-bit non-cryptographic hash can be collided on purpose (issue 11, item 4). The cost
  * is measured in bench/phases.ts ("hash: sha256 vs xxh64, key records").
  */
+import { createHash } from 'node:crypto';
 import { canonicalJson, sha256 } from '../cache/hash.js';
 import { asStepKey, type ChainDigest, type StepKey } from '../cache/digest.js';
 import type { ExecutorKind } from './executor-types.js';
@@ -76,4 +77,70 @@ export function stepKey(record: KeyRecordV2): StepKey {
 /** Digest of a sorted FileRow list (sha256: its rows carry content digests into the key). */
 export function filesDigest(rows: readonly FileRow[]): string {
   return sha256(JSON.stringify(rows));
+}
+
+/**
+ * A COPY's sorted FileRow list as its key sees it: the digest and the count, always; the rows
+ * themselves only when asked (a miss explanation, the history's blob, a cache export). A hit
+ * of an unchanged step never builds them.
+ */
+export interface FileList {
+  /** filesDigest(rows()): sha256 of `json()`. */
+  readonly digest: string;
+  readonly count: number;
+  rows(): FileRow[];
+  /** JSON.stringify(rows()) as UTF-8: the bytes `digest` hashes, and the history's blob. */
+  json(): Buffer;
+}
+
+/** The FileList of rows already built (sorted by path). */
+export function fileListOf(rows: FileRow[]): FileList {
+  let json: Buffer | undefined;
+  const bytes = () => (json ??= Buffer.from(JSON.stringify(rows)));
+  return { digest: sha256(bytes()), count: rows.length, rows: () => rows, json: bytes };
+}
+
+/**
+ * Builds a FileList from rows added in sorted path order, hashing them as they come: the
+ * same bytes as JSON.stringify of the whole list (so the same digest as filesDigest), without
+ * an array per row. The JSON is kept in 64 KiB buffers (outside the JS heap) for the rare
+ * reader of the rows; a 200k-file COPY holds ~24 MB of them until its step is done.
+ */
+export class FileListWriter {
+  readonly #hash = createHash('sha256');
+  readonly #chunks: Buffer[] = [];
+  #text = '[';
+  #count = 0;
+  #last: string | undefined;
+
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Append a row; `path` must sort after the previous row's (JavaScript string order). */
+  add(path: string, type: FileRow[1], mode: number, digestOrTarget: string): void {
+    if (this.#last !== undefined && !(this.#last < path)) throw new Error(`BUG: FileListWriter rows out of order: ${JSON.stringify(this.#last)} then ${JSON.stringify(path)}`);
+    this.#last = path;
+    // JSON.stringify of each string, as JSON.stringify(rows) would write it (escapes and all).
+    this.#text += `${this.#count++ === 0 ? '' : ','}[${JSON.stringify(path)},"${type}",${mode},${JSON.stringify(digestOrTarget)}]`;
+    if (this.#text.length >= 65536) this.#flush();
+  }
+
+  #flush(): void {
+    const b = Buffer.from(this.#text, 'utf8');
+    this.#hash.update(b);
+    this.#chunks.push(b);
+    this.#text = '';
+  }
+
+  /** The finished list; the writer is not used after this. */
+  finish(): FileList {
+    this.#text += ']';
+    this.#flush();
+    const chunks = this.#chunks;
+    const count = this.#count;
+    let rows: FileRow[] | undefined;
+    const json = () => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    return { digest: this.#hash.digest('hex'), count, rows: () => (rows ??= JSON.parse(json().toString('utf8')) as FileRow[]), json };
+  }
 }

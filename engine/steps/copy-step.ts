@@ -9,7 +9,7 @@ import type { Instruction } from '../dockerfile/types.js';
 import { normalizeRef } from '../load.js';
 import type { PlannedStep } from '../plan.js';
 import { lazyView, type StageRun } from '../stage-state.js';
-import { filesDigest, KEY_SCHEMA } from '../step-key.js';
+import { KEY_SCHEMA } from '../step-key.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
 
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
@@ -29,8 +29,9 @@ export const copyStep: FsHandler<CopyInputs> = {
     const below = lazyView(s.store, run, s.dryLayers);
     if (ins.from === undefined) {
       const copy = copyFromContext(ins, step.before.workdir, s.ctx, below);
-      record.files = { digest: filesDigest(copy.rows), count: copy.rows.length };
-      return { record, fileRows: copy.rows, copy };
+      const files = copy.files!;
+      record.files = { digest: files.digest, count: files.count };
+      return { record, files, copy };
     }
     const src = sourceOf(s, step, ins);
     record.sourceChain = src.chain;
