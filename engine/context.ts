@@ -94,6 +94,11 @@ export class ContextReader {
     this.#cache = store ? StatCache.decode(store.readBinaryDoc(DOC_KIND, this.#realRoot)) : StatCache.empty();
   }
 
+  /** Whether this reader keeps what it saw (ReaderOptions.retain). */
+  get retains(): boolean {
+    return this.#retain;
+  }
+
   /** Persist the stat cache if anything was (re)hashed, dropped or looked up out of order. */
   save(): void {
     if (this.#store && this.#cache.dirty) {

@@ -228,7 +228,7 @@ function copyTree(m: Omit<SourceMatch, 'children'>, ctx: ContextReader, exclude:
     sizes.push(c.size);
   });
   if (!topDone) topRow();
-  const files = list.finish();
+  const files = list.finish(ctx.retains);
   let layer: { entries: LayerEntry[]; blobs: CopyResult['blobs'] } | undefined;
   const build = () => {
     const entries: LayerEntry[] = [];
