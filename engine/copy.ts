@@ -235,7 +235,7 @@ function copyTree(m: Omit<SourceMatch, 'children'>, ctx: ContextReader, exclude:
     const blobs = new Map<string, { abs: string; digest: BlobDigest; size: number }>();
     // A directory's contents go into the destination; the destination dir is created.
     if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.push({ path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
-    files.rows().forEach(([rel, type, mode, d], i) => {
+    files.eachRow(([rel, type, mode, d], i) => {
       if (i === topAt) return;
       const target = join(dest.rel, rel.slice(cut));
       if (type === 'f') {

@@ -89,6 +89,9 @@ export interface FileList {
   readonly digest: string;
   readonly count: number;
   rows(): FileRow[];
+  /** Visit the rows in order without holding them all (a streamed list parses one 64 KiB
+   *  piece at a time). */
+  eachRow(visit: (row: FileRow, index: number) => void): void;
   /** JSON.stringify(rows()) as UTF-8: the bytes `digest` hashes, and the history's blob. */
   json(): Buffer;
 }
@@ -105,7 +108,7 @@ function jsonString(s: string): string {
 export function fileListOf(rows: FileRow[]): FileList {
   let json: Buffer | undefined;
   const bytes = () => (json ??= Buffer.from(JSON.stringify(rows)));
-  return { digest: sha256(bytes()), count: rows.length, rows: () => rows, json: bytes };
+  return { digest: sha256(bytes()), count: rows.length, rows: () => rows, eachRow: (visit) => rows.forEach(visit), json: bytes };
 }
 
 /**
@@ -153,6 +156,17 @@ export class FileListWriter {
     let rows: FileRow[] | undefined;
     const json = () => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     const parse = () => JSON.parse(json().toString('utf8')) as FileRow[];
-    return { digest: this.#hash.digest('hex'), count, rows: keepRows ? () => (rows ??= parse()) : parse, json };
+    const eachRow = (visit: (row: FileRow, index: number) => void) => {
+      if (rows) return rows.forEach(visit);
+      // Every piece ends at a row's end: `[r,r` then `,r,r` …, the last one closed by `]`.
+      let i = 0;
+      chunks.forEach((c, k) => {
+        let text = c.toString('utf8', 1);
+        if (k === chunks.length - 1) text = text.slice(0, -1);
+        if (text === '') return;
+        for (const r of JSON.parse(`[${text}]`) as FileRow[]) visit(r, i++);
+      });
+    };
+    return { digest: this.#hash.digest('hex'), count, rows: keepRows ? () => (rows ??= parse()) : parse, eachRow, json };
   }
 }

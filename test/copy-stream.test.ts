@@ -109,6 +109,20 @@ t.test('FileListWriter refuses rows out of path order (a walk bug would change k
   const ok = new FileListWriter();
   for (const r of rows) ok.add(...r);
   assert.is(ok.finish().digest, fileListOf(rows).digest);
+  // Past one 64 KiB piece: eachRow parses piece by piece and sees the same rows as rows().
+  const many = new FileListWriter();
+  const big: FileRow[] = [];
+  for (let i = 0; i < 3000; i++) big.push([`d/${String(i).padStart(5, '0')}-ü"`, 'f', 0o644, 'ab'.repeat(32)]);
+  for (const r of big) many.add(...r);
+  const list = many.finish();
+  assert.is(list.digest, filesDigest(big));
+  const seen: FileRow[] = [];
+  list.eachRow((r, i) => {
+    assert.is(i, seen.length);
+    seen.push(r);
+  });
+  assert.equal(seen, big);
+  assert.equal(list.rows(), big);
 });
 
 t.test('a one-shot build hits its own keys again and explains a changed file by path', async () => {
