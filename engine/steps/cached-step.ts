@@ -124,7 +124,7 @@ export async function cachedStep<I extends KeyInputs>(
   // Explained against this machine's last build of the step, else against the imported cache's;
   // a reused key's miss was explained by the dry run, against the same history.
   const rejected = s.remoteCache?.rejected(key);
-  const explain = () => explainMiss(s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex), inputs.record, inputs.files?.rows());
+  const explain = () => explainMiss(s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex), inputs.record, inputs.files ? () => inputs.files!.rows() : undefined);
   const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : rejected ? { kind: 'evicted', text: rejected } : (reuse?.why ?? explain());
   if (opts.dryRun) {
     const m = opts.keyMemo?.get(step.index);
