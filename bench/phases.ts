@@ -11,13 +11,13 @@ import { EMPTY_CHAIN, type ChainDigest, type LayerDigest } from '../cache/digest
 import { xxh64 } from '../cache/hash.js';
 import type { LayerEntry } from '../cache/layer-types.js';
 import type { LocalStore } from '../cache/store-types.js';
-import { ContextReader, type SourceMatch } from '../engine/context.js';
+import { ContextReader, type CtxEntry, type SourceMatch } from '../engine/context.js';
 import { copyFromContext } from '../engine/copy.js';
 import { loadDockerignore } from '../engine/dockerignore.js';
 import { loadDockerfile } from '../engine/load.js';
 import { publishLocal } from '../engine/output-local.js';
 import type { PlannedStep } from '../engine/plan.js';
-import { filesDigest, KEY_SCHEMA, ociPlatform, stepKey, type KeyRecordV2 } from '../engine/step-key.js';
+import { KEY_SCHEMA, ociPlatform, stepKey, type KeyRecordV2 } from '../engine/step-key.js';
 import { chainDigest, mergeLayers, type UnionView } from '../engine/union-view.js';
 import { Workspace, type ViewLike } from '../engine/workspace.js';
 import { copyFloor, hashFloor, walkFloor } from './floors.js';
@@ -170,14 +170,20 @@ export async function measurePhases(o: PhaseOptions): Promise<PhaseRow[]> {
   const warmReader = new ContextReader(contextDir, ignore);
   const srcStep = copySteps.find((s) => s.instr.sources.includes('src/'))!;
   for (const s of srcStep.instr.sources) seen.set(s, warmReader.select(s));
-  const stub = { select: (s: string) => seen.get(s)! } as unknown as ContextReader;
+  const stub = {
+    matches: (s: string) => seen.get(s)!,
+    each: (base: string, visit: (e: CtxEntry) => void) => {
+      for (const ms of seen.values()) for (const m of ms) if (m.base === base) m.children.forEach(visit);
+    },
+    walk: (base: string) => [...seen.values()].flat().find((m) => m.base === base)!.children,
+  } as unknown as ContextReader;
   const below = mergeLayers([[{ path: 'app', type: 'dir', mode: 0o755 }]]);
   const computeKey = () => {
     const c = copyFromContext(srcStep.instr, srcStep.before.workdir, stub, below);
-    const record: KeyRecordV2 = { schema: KEY_SCHEMA, op: 'COPY', platform: ociPlatform(), executor: 'host', parent: EMPTY_CHAIN, instruction: 'src/ ./src/', flags: {}, workdir: '/app', files: { digest: filesDigest(c.rows), count: c.rows.length } };
+    const record: KeyRecordV2 = { schema: KEY_SCHEMA, op: 'COPY', platform: ociPlatform(), executor: 'host', parent: EMPTY_CHAIN, instruction: 'src/ ./src/', flags: {}, workdir: '/app', files: { digest: c.files!.digest, count: c.files!.count } };
     return stepKey(record);
   };
-  const serialized = JSON.stringify(copyFromContext(srcStep.instr, srcStep.before.workdir, stub, below).rows);
+  const serialized = copyFromContext(srcStep.instr, srcStep.before.workdir, stub, below).files!.json().toString('utf8');
   const [keyMs, keyFloor] = await interleaveMedians(rounds * 4, [{ run: computeKey }, { run: () => xxh64(serialized) }]);
   rows.push(row('key of COPY src/ (rows, sort, digest)', `${seen.get('src/')![0]!.children.length} entries`, keyMs!, 'xxh64 of the rows as bytes', keyFloor!, 'building, sorting and serializing the rows, sha256 of them; small beside the walk'));
 

@@ -214,7 +214,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   // An output directory inside the context is never part of it (or every build would change it).
   const excluded = (opts.outputs ?? []).map((o) => relative(contextReal, resolve(o.dest))).filter((r) => r !== '' && !r.startsWith('..') && !r.startsWith(sep));
-  const ctx = opts.context ?? new ContextReader(contextReal, loadDockerignore(contextReal, dockerfileReal), store, excluded.map((r) => r.split(sep).join('/')));
+  // A reader of its own is this build's alone: it keeps no entry per file (watch lends one that does).
+  const ctx = opts.context ?? new ContextReader(contextReal, loadDockerignore(contextReal, dockerfileReal), store, excluded.map((r) => r.split(sep).join('/')), { retain: false });
 
   const infos: StepInfo[] = plan.steps.map((s) => ({
     index: s.index,

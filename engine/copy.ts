@@ -9,17 +9,17 @@ import type { BlobDigest } from '../cache/digest.js';
 import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
 import type { Heredoc, Instruction } from './dockerfile/types.js';
 import type { ContextReader, CtxEntry, SourceMatch } from './context.js';
-import { createMatcher } from './dockerignore.js';
+import { createMatcher, type IgnoreMatcher } from './dockerignore.js';
 import { hasGlob, segmentRegExp } from './glob.js';
-import type { FileRow } from './step-key.js';
+import { fileListOf, FileListWriter, type FileList, type FileRow } from './step-key.js';
 import type { ViewLike } from './workspace.js';
 import { toLayerEntry } from './layer-diff.js';
 
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 
 export interface CopyResult {
-  /** Fingerprints of the selected sources, sorted: the key's `files`. */
-  rows: FileRow[];
+  /** Fingerprints of the context sources, sorted: the key's `files` (none for COPY --from). */
+  files?: FileList;
   entries: LayerEntry[];
   /** Context files whose content must be in the store before the layer is committed. */
   blobs: { abs: string; digest: BlobDigest; size: number }[];
@@ -36,11 +36,6 @@ export class CopyError extends Error {
   }
 }
 
-/**
- * Docker's ADD unpacks a local tar archive (plain, gzip, bzip2 or xz, recognised by content).
- * stratum does not unpack yet; copying the archive instead would silently build something
- * else, so it is refused.
- */
 /** `COPY --parents` keeps each source's parent directories under the destination. Not done
  *  yet; copying without them would silently build a different tree, so it is refused. */
 function refuseParents(ins: CopyInstr): void {
@@ -94,14 +89,19 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
   refuseParents(ins);
   const chmod = parseChmod(ins.chmod);
   const { sources, docs } = heredocSources(ins);
-  const matches = sources.flatMap((s) => {
+  const tops = sources.flatMap((s) => {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
       throw new CopyError(`${ins.kind} from a URL (${s}) is not supported`, 'download the file into the build context first, or fetch it in a RUN step');
     }
-    return ctx.select(s);
+    return ctx.matches(s);
   });
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
-  const dest = destination(ins, workdir, matches.length + docs.length, below);
+  const dest = destination(ins, workdir, tops.length + docs.length, below);
+  // One directory (`COPY src/ ./src/`, `COPY . .`): its rows come sorted from the walk and are
+  // hashed as they come, with no entry kept per file.
+  const only = tops.length === 1 && docs.length === 0 && tops[0]!.top.type === 'dir' ? tops[0]! : undefined;
+  if (only) return copyTree(only, ctx, exclude, chmod, dest, below);
+  const matches: SourceMatch[] = tops.map((m) => ({ ...m, children: m.top.type === 'dir' ? ctx.walk(m.base) : [] }));
   /** Every (source, target) of the copy, in order; `dirTarget` for a directory source's destination. */
   const each = (visit: (src: CtxEntry, target: () => string) => void, dirTarget: (m: SourceMatch) => void) => {
     for (const m of matches) {
@@ -161,7 +161,7 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
     inline.push({ path: target, content });
   }
   return {
-    rows: [...rows.values()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    files: fileListOf([...rows.values()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))),
     get entries() {
       return (layer ??= build()).entries;
     },
@@ -169,6 +169,71 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
       return (layer ??= build()).blobs;
     },
     inline,
+  };
+}
+
+
+/**
+ * The copy of one context directory, keyed while it is walked: each row goes into the
+ * FileList's hash in sorted order (ContextReader.each), and only a file's size is kept beside
+ * it; the layer's entries and blobs are made from the list's rows on first use (a miss). Same
+ * rows, same digest as the general path: the directory's own row at its place among its
+ * children, a child with the same path (a symlink followed into its own parent) in its stead.
+ */
+function copyTree(m: Omit<SourceMatch, 'children'>, ctx: ContextReader, exclude: IgnoreMatcher | undefined, chmod: number | undefined, dest: { rel: string }, below: ViewLike): CopyResult {
+  const list = new FileListWriter();
+  /** Per row: the file's size (0 for others); the top's row is `topAt`. */
+  const sizes: number[] = [];
+  const top = m.top;
+  let topAt = -1;
+  let topDone = false;
+  const topRow = () => {
+    topDone = true;
+    topAt = list.count;
+    list.add(top.rel, 'd', top.mode, '');
+    sizes.push(0);
+  };
+  const cut = m.base === '' ? 0 : m.base.length + 1;
+  ctx.each(m.base, (c) => {
+    if (exclude?.ignores(c.rel.slice(cut))) return;
+    if (!topDone && c.rel >= top.rel) {
+      if (c.rel === top.rel) topDone = true;
+      else topRow();
+    }
+    if (c.type === 'file') list.add(c.rel, 'f', c.mode, c.digest!);
+    else if (c.type === 'dir') list.add(c.rel, 'd', c.mode, '');
+    else list.add(c.rel, 'l', c.mode, c.target!);
+    sizes.push(c.size);
+  });
+  if (!topDone) topRow();
+  const files = list.finish(ctx.retains);
+  let layer: { entries: LayerEntry[]; blobs: CopyResult['blobs'] } | undefined;
+  const build = () => {
+    const entries: LayerEntry[] = [];
+    const blobs = new Map<string, { abs: string; digest: BlobDigest; size: number }>();
+    // A directory's contents go into the destination; the destination dir is created.
+    if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.push({ path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
+    files.eachRow(([rel, type, mode, d], i) => {
+      if (i === topAt) return;
+      const target = join(dest.rel, rel.slice(cut));
+      if (type === 'f') {
+        const digest = d as BlobDigest;
+        entries.push({ path: target, type: 'file', mode: chmod ?? mode, size: sizes[i]!, digest });
+        blobs.set(digest, { abs: ctx.absPath(rel), digest, size: sizes[i]! });
+      } else if (type === 'd') entries.push({ path: target, type: 'dir', mode: chmod ?? mode });
+      else entries.push({ path: target, type: 'symlink', mode: 0o777, target: d });
+    });
+    return { entries, blobs: [...blobs.values()] };
+  };
+  return {
+    files,
+    get entries() {
+      return (layer ??= build()).entries;
+    },
+    get blobs() {
+      return (layer ??= build()).blobs;
+    },
+    inline: [],
   };
 }
 
@@ -237,7 +302,6 @@ export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, bel
   };
   let entries: LayerEntry[] | undefined;
   return {
-    rows: [],
     get entries() {
       return (entries ??= build());
     },

@@ -13,7 +13,9 @@ export interface PreviousStep {
 /** Names at most this many paths in the text; the full lists are in the structured reason. */
 const MAX_NAMED = 3;
 
-export function explainMiss(prev: PreviousStep | undefined, next: KeyRecordV1, nextFiles: FileRow[] | undefined): MissReason {
+/** `nextFiles` may be a function: the rows are then built only when the file lists are compared
+ *  (a first build or another change needs none; a 200k-row list is ~40 MB while it lives). */
+export function explainMiss(prev: PreviousStep | undefined, next: KeyRecordV1, nextFiles: FileRow[] | (() => FileRow[]) | undefined): MissReason {
   if (!prev) return { kind: 'first-build', text: 'no earlier build of this step' };
   const p = prev.record;
   if (p.op !== next.op || p.instruction !== next.instruction || canon(p.flags) !== canon(next.flags)) {
@@ -22,7 +24,7 @@ export function explainMiss(prev: PreviousStep | undefined, next: KeyRecordV1, n
   if (next.files && p.files?.digest !== next.files.digest) {
     // Without the old list (its blob pruned) every path would look added: say less, not wrong.
     if (!prev.files) return { kind: 'files', text: 'copied files changed' };
-    const d = diffFiles(prev.files, nextFiles ?? []);
+    const d = diffFiles(prev.files, (typeof nextFiles === 'function' ? nextFiles() : nextFiles) ?? []);
     const parts: string[] = [];
     const name = (list: string[], verb: string) => {
       if (!list.length) return;

@@ -45,16 +45,60 @@ const RACY = 1;
 const VISITED = 1;
 const DROPPED = 2;
 
-/** A row added or rewritten in this process (rows of the loaded file are updated in place). */
-interface NewRow {
-  rel: string;
-  ino: number;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  mode: number;
-  digest: string;
-  racy: boolean;
+/**
+ * Rows added in this process (rows of the loaded file are updated in place), columnar: a cold
+ * build of a 200k-file context adds 200k rows, and an object and a hex digest string per row
+ * were ~250 bytes of live heap each until the save (bench/findings.md, cold 200k RSS).
+ */
+class AddedRows {
+  readonly rels: string[] = [];
+  /** ino, size, mtimeMs, ctimeMs per row (a packed double array: no boxed numbers). */
+  readonly nums: number[] = [];
+  /** Permission bits, plus RACY << 16. */
+  readonly modes: number[] = [];
+  #digests = Buffer.alloc(32 * 256);
+
+  get length(): number {
+    return this.rels.length;
+  }
+
+  push(rel: string, st: Stats, mode: number, digest: string, racy: boolean): void {
+    const j = this.rels.length;
+    this.rels.push(rel);
+    this.nums.push(st.ino, st.size, st.mtimeMs, st.ctimeMs);
+    this.modes.push(mode | (racy ? RACY << 16 : 0));
+    if ((j + 1) * 32 > this.#digests.length) {
+      const grown = Buffer.alloc(this.#digests.length * 2);
+      this.#digests.copy(grown);
+      this.#digests = grown;
+    }
+    this.#digests.write(digest, j * 32, 32, 'hex');
+  }
+
+  update(j: number, st: Stats, mode: number, digest: string, racy: boolean): void {
+    const k = j * F64_PER_ROW;
+    this.nums[k] = st.ino;
+    this.nums[k + 1] = st.size;
+    this.nums[k + 2] = st.mtimeMs;
+    this.nums[k + 3] = st.ctimeMs;
+    this.modes[j] = mode | (racy ? RACY << 16 : 0);
+    this.#digests.write(digest, j * 32, 32, 'hex');
+  }
+
+  /** Whether row `j` matches this stat and is not racy. */
+  matches(j: number, st: Stats, mode: number): boolean {
+    const k = j * F64_PER_ROW;
+    const n = this.nums;
+    return this.modes[j] === mode && n[k] === st.ino && n[k + 1] === st.size && n[k + 2] === st.mtimeMs && n[k + 3] === st.ctimeMs;
+  }
+
+  digestHex(j: number): string {
+    return this.#digests.toString('hex', j * 32, j * 32 + 32);
+  }
+
+  copyDigest(j: number, to: Buffer, at: number): void {
+    this.#digests.copy(to, at, j * 32, j * 32 + 32);
+  }
 }
 
 export class StatCache {
@@ -64,10 +108,8 @@ export class StatCache {
   readonly #modes: Uint32Array;
   readonly #flags: Uint8Array;
   readonly #digests: Buffer;
-  /** Row id → its digest as hex, filled on first use. */
-  readonly #hex: (string | undefined)[];
   /** Rows first seen in this process: ids from #paths.length on. */
-  readonly #added: NewRow[] = [];
+  readonly #added = new AddedRows();
   /** Path → row id; built on the first lookup that is not at the cursor. */
   #index: Map<string, number> | undefined;
   #cursor = 0;
@@ -86,7 +128,6 @@ export class StatCache {
     this.#modes = modes;
     this.#flags = flags;
     this.#digests = digests;
-    this.#hex = new Array<string | undefined>(paths.length);
     this.#visited = new Uint8Array(paths.length);
   }
 
@@ -152,13 +193,15 @@ export class StatCache {
     if (id === undefined) return undefined;
     const mode = st.mode & 0o7777;
     if (id >= this.#paths.length) {
-      const r = this.#added[id - this.#paths.length]!;
-      return !r.racy && r.ino === st.ino && r.size === st.size && r.mtimeMs === st.mtimeMs && r.ctimeMs === st.ctimeMs && r.mode === mode ? asBlobDigest(r.digest) : undefined;
+      const j = id - this.#paths.length;
+      // A racy row's mode field carries RACY << 16, so it never matches.
+      return this.#added.matches(j, st, mode) ? asBlobDigest(this.#added.digestHex(j)) : undefined;
     }
     const k = id * F64_PER_ROW;
     const nums = this.#nums;
     if ((this.#flags[id]! & RACY) === 0 && nums[k] === st.ino && nums[k + 1] === st.size && nums[k + 2] === st.mtimeMs && nums[k + 3] === st.ctimeMs && this.#modes[id] === mode) {
-      return asBlobDigest((this.#hex[id] ??= this.#digests.toString('hex', id * 32, id * 32 + 32)));
+      // Not kept: 200k hex strings held for the build were old-generation garbage work.
+      return asBlobDigest(this.#digests.toString('hex', id * 32, id * 32 + 32));
     }
     return undefined;
   }
@@ -171,13 +214,13 @@ export class StatCache {
     const id = this.#find(rel);
     if (id === undefined) {
       const newId = this.#paths.length + this.#added.length;
-      this.#added.push({ rel, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode, digest, racy });
+      this.#added.push(rel, st, mode, digest, racy);
       this.#index?.set(rel, newId);
       this.#order.push(newId);
       return;
     }
     if (id >= this.#paths.length) {
-      Object.assign(this.#added[id - this.#paths.length]!, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode, digest, racy });
+      this.#added.update(id - this.#paths.length, st, mode, digest, racy);
       return;
     }
     const k = id * F64_PER_ROW;
@@ -188,7 +231,6 @@ export class StatCache {
     this.#modes[id] = mode;
     this.#flags[id] = racy ? RACY : 0;
     this.#digests.write(digest, id * 32, 32, 'hex');
-    this.#hex[id] = digest;
   }
 
   /** The payload to save: the rows looked up, in that order, then the others still live. */
@@ -197,7 +239,7 @@ export class StatCache {
     const ids = [...this.#order];
     for (let i = 0; i < loaded; i++) if (!this.#visited[i] && !this.#gone(i)) ids.push(i);
     const n = ids.length;
-    const pathText = ids.map((id) => (id < loaded ? this.#paths[id]! : this.#added[id - loaded]!.rel)).join('\0');
+    const pathText = ids.map((id) => (id < loaded ? this.#paths[id]! : this.#added.rels[id - loaded]!)).join('\0');
     const pathBytes = Buffer.byteLength(pathText);
     const out = Buffer.alloc(HEADER + n * (F64_PER_ROW * 8 + 4 + 1 + 32) + pathBytes);
     const body = out.subarray(HEADER);
@@ -217,14 +259,16 @@ export class StatCache {
         body[at + j] = this.#flags[id]!;
         this.#digests.copy(body, at + n + j * 32, id * 32, id * 32 + 32);
       } else {
-        const r = this.#added[id - loaded]!;
-        nums[k] = r.ino;
-        nums[k + 1] = r.size;
-        nums[k + 2] = r.mtimeMs;
-        nums[k + 3] = r.ctimeMs;
-        modes[j] = r.mode;
-        body[at + j] = r.racy ? RACY : 0;
-        body.write(r.digest, at + n + j * 32, 32, 'hex');
+        const a = this.#added;
+        const r = id - loaded;
+        const from = r * F64_PER_ROW;
+        nums[k] = a.nums[from]!;
+        nums[k + 1] = a.nums[from + 1]!;
+        nums[k + 2] = a.nums[from + 2]!;
+        nums[k + 3] = a.nums[from + 3]!;
+        modes[j] = a.modes[r]! & 0xffff;
+        body[at + j] = a.modes[r]! >> 16;
+        a.copyDigest(r, body, at + n + j * 32);
       }
     }
     body.set(new Uint8Array(nums.buffer), 0);
@@ -248,7 +292,7 @@ export class StatCache {
       if (!this.#index) {
         this.#index = new Map();
         for (let i = 0; i < paths.length; i++) this.#index.set(paths[i]!, i);
-        for (let j = 0; j < this.#added.length; j++) this.#index.set(this.#added[j]!.rel, paths.length + j);
+        for (let j = 0; j < this.#added.length; j++) this.#index.set(this.#added.rels[j]!, paths.length + j);
       }
       id = this.#index.get(rel);
       atCursor = false;

@@ -12,7 +12,7 @@ import type { Store } from '../cache/store-types.js';
 import type { PreviousStep } from './explain-miss.js';
 import type { Plan, PlannedStage, PlannedStep } from './plan.js';
 import { matchStages, matchSteps } from './step-match.js';
-import type { FileRow, KeyRecordV1 } from './step-key.js';
+import type { FileList, FileRow, KeyRecordV1 } from './step-key.js';
 
 const DOC_KIND = 'steps';
 /** v1 keyed steps by `stage#position`; it is ignored, not migrated (one build rebuilds it). */
@@ -47,7 +47,7 @@ export interface StepHistory {
   /** The key of the last recorded build of the same step (no file list read). */
   previousKey(step: PlannedStep): StepKey | undefined;
   /** Record a step that hit or was built. */
-  remember(step: PlannedStep, record: KeyRecordV1, rows: FileRow[] | undefined, key: StepKey): void;
+  remember(step: PlannedStep, record: KeyRecordV1, files: FileList | undefined, key: StepKey): void;
   /** Write the document if it changed. Steps not reached (a failed build, a stage outside the
    *  target) keep what the previous document said about them. */
   flush(): void;
@@ -55,8 +55,9 @@ export interface StepHistory {
 
 /** File lists by blob digest, for the process's life (content-addressed, so never stale): a
  *  watch session explains each miss against the list it wrote one build before, without
- *  reading and parsing its megabyte of JSON again. A few lists: one per COPY being edited. */
-const recentFiles = new LRUCache<string, FileRow[]>({ max: 4 });
+ *  reading and parsing its megabyte of JSON again. A few lists: one per COPY being edited.
+ *  Each list's rows are built when first read (a hit never reads them). */
+const recentFiles = new LRUCache<string, FileList>({ max: 4 });
 
 /** Steps that have a cache key; only they are recorded and matched. */
 const KEYED = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
@@ -87,7 +88,7 @@ export function openStepHistory(store: Store, id: string, plan: Plan, o: { conte
       const prev = matched.get(step);
       if (!prev) return undefined;
       let files: FileRow[] | undefined;
-      if (prev.filesBlob && recentFiles.has(prev.filesBlob) && store.hasBlob(prev.filesBlob as BlobDigest)) files = recentFiles.get(prev.filesBlob);
+      if (prev.filesBlob && recentFiles.has(prev.filesBlob) && store.hasBlob(prev.filesBlob as BlobDigest)) files = recentFiles.get(prev.filesBlob)!.rows();
       else if (prev.filesBlob) {
         try {
           const buf = store.readBlob(prev.filesBlob as BlobDigest);
@@ -103,17 +104,19 @@ export function openStepHistory(store: Store, id: string, plan: Plan, o: { conte
       return matched.get(step)?.key as StepKey | undefined;
     },
 
-    remember(step, record, rows, key) {
+    remember(step, record, files, key) {
       const prev = matched.get(step);
       let filesBlob: string | undefined;
-      if (rows) {
+      if (files) {
         // An unchanged record has an unchanged file list: reuse its blob rather than rewrite
         // it, unless a prune took it. The lease keeps it from the next prune while we build.
         const same = prev?.filesBlob && JSON.stringify(prev.record) === JSON.stringify(record);
         if (same) o.lease?.add({ blobs: [prev.filesBlob!] });
-        filesBlob = same && store.hasBlob(prev.filesBlob as BlobDigest) ? prev.filesBlob! : store.writeBlob(Buffer.from(JSON.stringify(rows))).digest;
+        // The blob's bytes are JSON.stringify of the rows, as they always were: its name is
+        // the list's digest.
+        filesBlob = same && store.hasBlob(prev.filesBlob as BlobDigest) ? prev.filesBlob! : store.writeBlob(files.json()).digest;
         o.lease?.add({ blobs: [filesBlob] });
-        recentFiles.set(filesBlob, rows);
+        recentFiles.set(filesBlob, files);
       }
       remembered.set(step, { kind: record.op, text: step.text, record, key, ...(filesBlob ? { filesBlob } : {}) });
     },

@@ -16,15 +16,16 @@ import { explainMiss } from '../explain-miss.js';
 import { historyEntry } from '../image-history.js';
 import type { PlannedStep } from '../plan.js';
 import { applyStepResult, type StageRun } from '../stage-state.js';
-import { stepKey, type FileRow, type KeyRecordV1 } from '../step-key.js';
+import { stepKey, type FileList, type KeyRecordV1 } from '../step-key.js';
 import { chainDigest } from '../union-view.js';
 import type { ViewLike } from '../workspace.js';
 import { OK, type StepOutcome } from './step-outcome.js';
 
 export interface KeyInputs {
   record: KeyRecordV1;
-  /** COPY from the context: the sorted source rows (kept for miss explanations). */
-  fileRows?: FileRow[];
+  /** COPY from the context: the sorted source rows (kept for miss explanations), built only
+   *  when read. */
+  files?: FileList;
 }
 
 /** What a dry run learned about one step, handed to the build that follows it (watch mode,
@@ -103,7 +104,7 @@ export async function cachedStep<I extends KeyInputs>(
     return OK;
   }
 
-  s.stepRecords?.set(step, { record: inputs.record, ...(inputs.fileRows ? { files: inputs.fileRows } : {}) });
+  s.stepRecords?.set(step, { record: inputs.record, ...(inputs.files ? { files: inputs.files.rows() } : {}) });
 
   // --- hit (locally, else in a --cache-from cache, whose layer comes in when needed) --------
   const local = opts.noCache ? undefined : store.getKey(key);
@@ -118,7 +119,7 @@ export async function cachedStep<I extends KeyInputs>(
     // The size from the key record: a hit never decodes its layer's manifest.
     const size = cached.layer ? (('layerSize' in cached ? cached.layerSize : undefined) ?? store.getLayer(cached.layer)?.size ?? remote?.size ?? 0) : 0;
     run.history.push(historyEntry(step, cached.layer, store, s.created(cached.created), size));
-    s.history.remember(step, inputs.record, inputs.fileRows, key);
+    s.history.remember(step, inputs.record, inputs.files, key);
     bus.emit({ type: 'step-done', ...info, cached: true, layer: cached.layer, size, ms: Math.round(performance.now() - startedAt), savedMs: cached.durationMs });
     return OK;
   }
@@ -128,7 +129,7 @@ export async function cachedStep<I extends KeyInputs>(
   // Explained against this machine's last build of the step, else against the imported cache's;
   // a reused key's miss was explained by the dry run, against the same history.
   const rejected = s.remoteCache?.rejected(key);
-  const explain = () => explainMiss(s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex), inputs.record, inputs.fileRows);
+  const explain = () => explainMiss(s.history.previous(step) ?? s.remoteCache?.previous(step.stageName, step.stageIndex), inputs.record, inputs.files ? () => inputs.files!.rows() : undefined);
   const why: MissReason = opts.noCache ? { kind: 'no-cache-flag', text: 'cache disabled (--no-cache)' } : rejected ? { kind: 'evicted', text: rejected } : (reuse?.why ?? explain());
   if (opts.dryRun) {
     const m = opts.keyMemo?.get(step.index);
@@ -172,7 +173,7 @@ export async function cachedStep<I extends KeyInputs>(
   produced.committed?.(layer ? [...run.layers, layer.digest] : run.layers, chain);
   applyStepResult(run, layer?.digest ?? null, chain, produced.after);
   run.history.push(historyEntry(step, layer?.digest ?? null, store, s.created(keyRecord.created), layer?.size));
-  s.history.remember(step, inputs.record, inputs.fileRows, key);
+  s.history.remember(step, inputs.record, inputs.files, key);
   bus.emit({ type: 'step-done', ...info, cached: false, layer: layer?.digest ?? null, size: layer?.size ?? 0, ms: durationMs, reason: why.text, why });
   return OK;
 }

@@ -13,7 +13,7 @@ import type { Instruction } from '../dockerfile/types.js';
 import { normalizeRef } from '../load.js';
 import type { PlannedStep } from '../plan.js';
 import { lazyView, type StageRun } from '../stage-state.js';
-import { filesDigest, KEY_SCHEMA } from '../step-key.js';
+import { KEY_SCHEMA } from '../step-key.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
 
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
@@ -37,16 +37,17 @@ export const copyStep: FsHandler<CopyInputs> = {
     const below = lazyView(s.store, run, s.dryLayers);
     if (ins.from === undefined) {
       const copy = copyFromContext(ins, step.before.workdir, s.ctx, below);
-      record.files = { digest: filesDigest(copy.rows), count: copy.rows.length };
+      const files = copy.files!;
+      record.files = { digest: files.digest, count: files.count };
       const archives = ins.kind === 'ADD' ? localArchives(s, step, ins) : [];
-      if (!archives.length) return { record, fileRows: copy.rows, copy };
+      if (!archives.length) return { record, files, copy };
       // The key covers every source (the archives by their bytes); the layer is the other
       // sources' copy plus each archive unpacked into the destination directory.
       const rest = ins.sources.filter((src) => !archives.some((a) => a.source === src));
       const multi = ins.sources.length > 1 && !ins.dest.endsWith('/');
       const others = rest.length ? copyFromContext({ ...ins, sources: rest, dest: multi ? `${ins.dest}/` : ins.dest }, step.before.workdir, s.ctx, below) : undefined;
       const destRel = posix.resolve(step.before.workdir || '/', ins.dest).replace(/^\/+/, '');
-      return { record, fileRows: copy.rows, copy: others ?? { rows: [], entries: [], blobs: [], inline: [] }, archives: archives.map((a) => a.entry), archiveDest: destRel, below };
+      return { record, files, copy: others ?? { entries: [], blobs: [], inline: [] }, archives: archives.map((a) => a.entry), archiveDest: destRel, below };
     }
     const src = sourceOf(s, step, ins);
     record.sourceChain = src.chain;

@@ -13,7 +13,7 @@ import { stepError } from '../build-session.js';
 import { MountError, resolveMounts } from '../run-mounts.js';
 import { runEnvironment } from '../run-env.js';
 import { lazyView, viewOf, type StageRun } from '../stage-state.js';
-import { filesDigest, KEY_SCHEMA, SANDBOX_REVISION } from '../step-key.js';
+import { fileListOf, KEY_SCHEMA, SANDBOX_REVISION } from '../step-key.js';
 import { resolveUser } from '../user-resolve.js';
 import type { FsHandler, KeyInputs } from './cached-step.js';
 import type { OwnedDir } from '../../cache/owned-dirs.js';
@@ -56,8 +56,9 @@ export const runStep: FsHandler<RunInputs> = {
       if (err instanceof ContextError) throw stepError(s, step, 'RUN_MOUNT', err.message.replace(/^COPY source/, 'RUN --mount=type=bind source'), err.hint);
       throw err;
     }
-    record.files = { digest: filesDigest(binds.rows), count: binds.rows.length };
-    return { record, fileRows: binds.rows, binds: binds.matches };
+    const files = fileListOf(binds.rows);
+    record.files = { digest: files.digest, count: files.count };
+    return { record, files, binds: binds.matches };
   },
   dryEntries: () => undefined,
   async produce(s, step, run, inputs, signal, info, startedAt) {
