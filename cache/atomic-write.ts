@@ -9,7 +9,7 @@
  * systems, empty; reads verify what they read, and an empty or bad entry is a miss.
  */
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import * as sfs from './fs.js';
 
 /** Directories known to exist, so each is created at most once per store object. */
@@ -50,7 +50,9 @@ export function tempOwner(name: string): number | undefined {
  */
 export function writeViaTemp(dirs: Dirs, tmpDir: string, mode: number, fill: (fd: number, tmp: string) => string | undefined): void {
   dirs.ensure(tmpDir);
-  const tmp = join(tmpDir, tempName());
+  // A template, not join(): tmpDir is the layout's normalized path and the name is plain
+  // (join's normalize was ~5% of a blob write).
+  const tmp = `${tmpDir}/${tempName()}`;
   const fd = sfs.openExclusive(tmp, mode);
   let open = true;
   let placed = false;

@@ -15,6 +15,7 @@
  */
 import xxhash from 'xxhash-wasm';
 import { openSync, readSync, closeSync } from 'node:fs';
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 const api = await xxhash();
@@ -84,10 +85,14 @@ export function hashFileXxh64Sync(path: string): { digest: string; size: number 
   }
 }
 
+/** crypto.hash (Node ≥ 20.12): no Hash object per call, ~2 µs less per small input (a cold
+ *  build hashes every file it stores). Absent on older Node 20 releases. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
+
 /** sha256 hex of a string (UTF-8) or bytes: content digests, layer and chain digests, step
  *  keys, and what leaves the machine (OCI requires sha256). */
 export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /** A streaming sha256 hasher with the same shape as createXxh64(). */

@@ -2,8 +2,11 @@
  * The in-memory state of one store object: its layout and what it has learned about the
  * disk. Nothing here is global; createStore() makes one per root.
  *
- * Positive facts only are cached ("blob X is present", "layer L has all its blobs"), never
- * negative ones, so a cache can only be stale in one way: something was deleted since.
+ * Positive facts only are cached ("blob X is present", "layer L has all its blobs"), so a
+ * cache can only be stale in one way: something was deleted since. The one negative fact,
+ * `listed` (a blob fan-out folder's names when a writer first looked), is used only by blob
+ * writers to skip the stat of a blob that was not there: stale, it says "absent" for a blob
+ * another process stored since, and the writer stores the same bytes again (write-blob.ts).
  * Deleting is rare (integrity failures, verify, prune) and every deletion rewrites the
  * store's `epoch` file; the operations that rely on the caches (getKey, putKey, putLayer,
  * getLayer) first read that file (one small read) and drop every cache when it changed,
@@ -22,6 +25,12 @@ export interface StoreState {
   dirs: Dirs;
   /** Blobs seen present (by a write or a stat): digest → size. */
   present: LRUCache<string, number>;
+  /** Blob fan-out folder → the names it held when a blob writer first listed it (plus the
+   *  blobs written since): a digest not in it was absent then, so a writer need not stat it.
+   *  Never used to answer "present". Key '' holds the fan-out folders that existed. */
+  listed: Map<string, Set<string>>;
+  /** Blobs a writer found absent by a stat, until `listed` takes over (write-blob.ts). */
+  absentSeen: number;
   /** Layer digests whose manifest and every blob were seen present. */
   complete: LRUCache<string, true>;
   /** Hot layer manifests, weighted by entry count. */
@@ -47,6 +56,8 @@ export function createState(root: string): StoreState {
     dirs: new Dirs(),
     // 200k digests ≈ 20 MB; a big monorepo context is ~50k files.
     present: new LRUCache({ maxSize: 200_000, sizeCalculation: one }),
+    listed: new Map(),
+    absentSeen: 0,
     complete: new LRUCache({ maxSize: 10_000, sizeCalculation: one }),
     // Weighted by entries: 500k entries of manifests ≈ 100 MB at most.
     layers: new LRUCache({ maxSize: 500_000, sizeCalculation: (l) => l.entries.length + 1 }),

@@ -14,6 +14,7 @@ import { tempName, writeViaTemp } from './atomic-write.js';
 import { dirname, join } from 'node:path';
 import type { StoreState } from './store-state.js';
 import * as sfs from './fs.js';
+import { dirname } from 'node:path';
 
 const CHUNK = 64 * 1024;
 /** One buffer for every copy: calls are synchronous and never nest. */
@@ -25,23 +26,74 @@ export const BLOB_MODE = 0o444;
 export function blobPresent(s: StoreState, digest: string, size?: number): boolean {
   const known = s.present.get(digest);
   if (known !== undefined && (size === undefined || known === size)) return true;
+  return statPresent(s, digest, size);
+}
+
+function statPresent(s: StoreState, digest: string, size: number | undefined): boolean {
   const st = sfs.stat(s.layout.blob(digest));
   if (!st?.isFile() || (size !== undefined && st.size !== size)) return false;
   s.present.set(digest, st.size);
   return true;
 }
 
+/**
+ * blobPresent for a writer. Once this store object has found LIST_AFTER blobs absent (a bulk
+ * write: a cold COPY, an import), a digest that its fan-out folder did not list when first
+ * looked at (one readdir per folder per store object; a folder missing from the blob
+ * directory's own listing lists nothing) is taken as absent without a stat. The stat of
+ * every new blob, twice, was a third of a cold build's blob-write time (bench/findings.md,
+ * "Issue 8, cold blob writes"). Stale only towards "absent": a blob another process stored
+ * since is written again, the same bytes renamed over the same bytes, as when two writers
+ * race past their stats. Readers keep blobPresent, which never trusts a listing.
+ */
+function storedAlready(s: StoreState, digest: string, size: number | undefined): boolean {
+  const known = s.present.get(digest);
+  if (known !== undefined && (size === undefined || known === size)) return true;
+  if (s.listed.size === 0 && s.absentSeen < LIST_AFTER) {
+    if (statPresent(s, digest, size)) return true;
+    s.absentSeen++;
+    return false;
+  }
+  return listedIn(s, digest).has(digest) && statPresent(s, digest, size);
+}
+/** A few writes (an incremental's changed files) stat; a bulk write lists. */
+const LIST_AFTER = 64;
+
+function listedIn(s: StoreState, digest: string): Set<string> {
+  const fan = digest.slice(0, 2);
+  let names = s.listed.get(fan);
+  if (!names) {
+    // The fan-out folders themselves first: a readdir of a missing folder throws ENOENT,
+    // and building that error was ~0.2 ms each, 256 times in a new store.
+    let folders = s.listed.get('');
+    if (!folders) s.listed.set('', (folders = new Set(sfs.readdir(s.layout.blobDir))));
+    // isDigestHex is checked by layout.blob(): no path outside the store is listed.
+    names = new Set(folders.has(fan) ? sfs.readdir(dirname(s.layout.blob(digest))) : []);
+    s.listed.set(fan, names);
+  }
+  return names;
+}
+
+/** Place a complete temp file under its digest (the caller knows the blob was absent). */
+function stored(s: StoreState, digest: BlobDigest, size: number): void {
+  s.present.set(digest, size);
+  // A folder not listed yet will list it from disk.
+  s.listed.get(digest.slice(0, 2))?.add(digest);
+}
+
 /** Store bytes under their digest (computed here unless the caller already has it). */
 export function writeBlobBytes(s: StoreState, data: Uint8Array, digest = asBlobDigest(sha256(data))): { digest: BlobDigest; size: number } {
-  if (!blobPresent(s, digest, data.length)) {
-    const dest = s.layout.blob(digest);
-    writeViaTemp(s.dirs, s.layout.tmpDir, BLOB_MODE, (fd, tmp) => {
-      sfs.writeAll(fd, data, tmp);
-      return dest;
-    });
-    s.present.set(digest, data.length);
-  }
+  if (!storedAlready(s, digest, data.length)) writeAbsent(s, data, digest);
   return { digest, size: data.length };
+}
+
+function writeAbsent(s: StoreState, data: Uint8Array, digest: BlobDigest): void {
+  const dest = s.layout.blob(digest);
+  writeViaTemp(s.dirs, s.layout.tmpDir, BLOB_MODE, (fd, tmp) => {
+    sfs.writeAll(fd, data, tmp);
+    return dest;
+  });
+  stored(s, digest, data.length);
 }
 
 function changed(path: string, expect: { digest: BlobDigest; size: number }, found: { digest: string; size: number }): StoreError {
@@ -63,7 +115,7 @@ export function writeBlobFromFile(
   path: string,
   expect?: { digest: BlobDigest; size: number },
 ): { digest: BlobDigest; size: number } {
-  if (expect && blobPresent(s, expect.digest, expect.size)) return expect;
+  if (expect && storedAlready(s, expect.digest, expect.size)) return expect;
   const fd = sfs.openRead(path);
   if (fd === undefined) {
     if (expect) throw changed(path, expect, { digest: '(deleted)', size: 0 });
@@ -74,8 +126,11 @@ export function writeBlobFromFile(
     if (first < CHUNK) {
       const data = buf.subarray(0, first);
       const digest = asBlobDigest(sha256(data));
-      if (expect && (digest !== expect.digest || first !== expect.size)) throw changed(path, expect, { digest, size: first });
-      return writeBlobBytes(s, data, digest);
+      if (!expect) return writeBlobBytes(s, data, digest);
+      if (digest !== expect.digest || first !== expect.size) throw changed(path, expect, { digest, size: first });
+      // Checked absent above, within this synchronous call.
+      writeAbsent(s, data, digest);
+      return expect;
     }
     let result: { digest: BlobDigest; size: number } | undefined;
     writeViaTemp(s.dirs, s.layout.tmpDir, BLOB_MODE, (out, tmp) => {
@@ -91,10 +146,10 @@ export function writeBlobFromFile(
       if (expect && (digest !== expect.digest || size !== expect.size)) throw changed(path, expect, { digest, size });
       result = { digest, size };
       // Someone stored the same bytes meanwhile (or earlier, without `expect`): keep theirs.
-      return blobPresent(s, digest, size) ? undefined : s.layout.blob(digest);
+      return storedAlready(s, digest, size) ? undefined : s.layout.blob(digest);
     });
     const done = result!;
-    s.present.set(done.digest, done.size);
+    stored(s, done.digest, done.size);
     return done;
   } finally {
     sfs.close(fd, path);

@@ -66,14 +66,22 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
     mkdirSync(staging, { recursive: true });
     const sorted = [...view.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const dirs: [string, ViewEntry][] = [];
+    // Directories made so far: one mkdir per directory, not one per file (view paths are
+    // normalized and relative, so a template is what join() would give).
+    const made = new Set<string>([staging]);
+    const ensureDir = (dir: string) => {
+      if (made.has(dir)) return;
+      mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    };
     for (const [rel, e] of sorted) {
-      const abs = join(staging, rel);
+      const abs = `${staging}/${rel}`;
       if (e.type === 'dir') {
-        mkdirSync(abs, { recursive: true });
+        ensureDir(abs);
         dirs.push([abs, e]);
         continue;
       }
-      mkdirSync(dirname(abs), { recursive: true });
+      ensureDir(dirname(abs));
       if (e.type === 'symlink') {
         symlinkSync(e.target, abs);
         continue;
@@ -84,7 +92,7 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
       // A hardlink group is materialized as hard links to its first path, written earlier
       // (it sorts first); the union view only keeps `link` while that path is unchanged.
       if (e.link !== undefined && files[e.link]?.[3] === e.digest) {
-        linkSync(join(staging, e.link), abs);
+        linkSync(`${staging}/${e.link}`, abs);
         const s = lstatSync(abs, { bigint: true });
         files[rel] = [String(s.ino), Number(s.size), String(s.mtimeNs), e.digest];
         linked++;
@@ -93,7 +101,7 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
       const old = prev?.files[rel];
       let reused = false;
       if (old && old[3] === e.digest && destStat) {
-        const cur = lstatOrUndefined(join(dest, rel));
+        const cur = lstatOrUndefined(`${dest}/${rel}`);
         if (cur && cur.isFile() && String(cur.ino) === old[0] && Number(cur.size) === old[1] && String(cur.mtimeNs) === old[2]) {
           linkSync(join(dest, rel), abs);
           reused = true;
@@ -130,7 +138,7 @@ export function publishLocal(store: Store, view: ViewLike, chain: ChainDigest, d
 
 function unchangedOnDisk(dest: string, doc: OutputDoc): boolean {
   for (const [rel, row] of Object.entries(doc.files)) {
-    const s = lstatOrUndefined(join(dest, rel));
+    const s = lstatOrUndefined(`${dest}/${rel}`);
     if (!s || String(s.ino) !== row[0] || Number(s.size) !== row[1] || String(s.mtimeNs) !== row[2]) return false;
   }
   return true;
@@ -138,7 +146,8 @@ function unchangedOnDisk(dest: string, doc: OutputDoc): boolean {
 
 function lstatOrUndefined(p: string) {
   try {
-    return lstatSync(p, { bigint: true });
+    // throwIfNoEntry: building the ENOENT error per missing path is most of a probe's cost.
+    return lstatSync(p, { bigint: true, throwIfNoEntry: false });
   } catch {
     return undefined;
   }

@@ -308,6 +308,27 @@ t.test("trustBlobsOfKey takes a stored key's blobs as present from a listing, an
   assert.is(createStore(store.root).trustBlobsOfKey(asStepKey('00000000000000000000000000000000000000000000000000000000000000ff')), undefined, 'an unknown key');
 });
 
+t.test('a bulk write stats no absent blob after the first 64, and a blob stored by another store object meanwhile stays correct', ({ rig, store }) => {
+  const n = 600;
+  const files: Record<string, string> = {};
+  for (let i = 0; i < n; i++) files[`src/f${i}.txt`] = `file ${i}\n`;
+  rig.write(files);
+  const fps = Object.entries(files).map(([rel, text]) => ({ path: rig.path(rel), digest: asBlobDigest(sha256(text)), size: Buffer.byteLength(text) }));
+  // Another writer stores one of them after this store object has listed its folders.
+  const late = fps[n - 1]!;
+  setStoreFault(undefined);
+  for (const f of fps.slice(0, n - 1)) assert.equal(store.writeBlobFromFile(f.path, { digest: f.digest, size: f.size }), { digest: f.digest, size: f.size });
+  // Per new blob: open, read, close of the source; open, write, close, rename of the temp.
+  // Beyond that only 64 stats, one readdir of blobs-v2, one of each folder the first 64 writes
+  // made, and mkdirs of tmp/ and the fan-out folders. Two stats per blob before (9 per blob).
+  assert.ok(fsCallCount() <= 7 * (n - 1) + 64 + 1 + 64 + 257, `fs calls: ${fsCallCount()}`);
+  createStore(store.root).writeBlobFromFile(late.path, { digest: late.digest, size: late.size });
+  assert.equal(store.writeBlobFromFile(late.path, { digest: late.digest, size: late.size }), { digest: late.digest, size: late.size });
+  assert.is(readFileSync(store.blobPath(late.digest), 'utf8'), files[`src/f${n - 1}.txt`]);
+  assert.equal(tmpFiles(store), [], 'no temp file left');
+  assert.equal(store.verify().badBlobs, 0);
+});
+
 t.test('verify removes corrupt entries and stale temp files', ({ store }) => {
   const { a, b, layer } = buildEntry(store);
   const k2 = asStepKey('00000000000000000000000000000000000000000000000000000000000000a2');
