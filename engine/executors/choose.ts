@@ -102,9 +102,16 @@ export function makeExecutor(kind: ExecutorKind, store: Store, bus: EventBus, re
   const load = () =>
     (inner ??= (async () => {
       if (kind === 'host') return (await import('./host.js')).hostExecutor(store, bus, ref);
-      // Both modules load while the static checks run (module reads are asynchronous).
-      const [host, caps, sb] = await Promise.all([import('./host.js'), sandboxCaps(store), import('../sandbox/executor.js')]);
-      return kind === 'sandbox' ? sb.createSandboxExecutor({ store, caps }) : sb.createHostToolsExecutor({ store, caps, workspace: () => host.acquireWorkspace(store, bus, ref) });
+      // The executor's modules load while the static checks run; as soon as those pass, the
+      // first RUN's helper starts (standby.ts), so that perl is ready on the other core by the
+      // time the modules, the workspace and the root are (~10–15 ms of this process here).
+      const hostMod = import('./host.js');
+      const sbMod = import('../sandbox/executor.js');
+      for (const m of [hostMod, sbMod]) m.catch(() => undefined); // awaited below
+      const [caps, { HelperStandby }] = await Promise.all([sandboxCaps(store), import('../sandbox/standby.js')]);
+      const standby = new HelperStandby(caps.tools);
+      const [host, sb] = await Promise.all([hostMod, sbMod]);
+      return kind === 'sandbox' ? sb.createSandboxExecutor({ store, caps, standby }) : sb.createHostToolsExecutor({ store, caps, standby, workspace: () => host.acquireWorkspace(store, bus, ref) });
     })());
   return {
     kind,
