@@ -115,6 +115,10 @@ export function makeExecutor(kind: ExecutorKind, store: Store, bus: EventBus, re
     })());
   return {
     kind,
+    warm() {
+      // Handled here, reported by the prepare() that awaits the same promise.
+      load().catch(() => undefined);
+    },
     async prepare(chain: ChainRef): Promise<PreparedRoot> {
       const ex = await load();
       if (kind === 'host') return ex.prepare(chain);

@@ -6,7 +6,8 @@
  * the step's. The real CLI, real namespaces; a machine that refuses them is made with
  * bubblewrap's --disable-userns (the kernel then answers unshare with ENOSPC while every
  * sysctl the static checks read looks fine, as in a container whose seccomp profile refuses
- * it). Run again as the unprivileged user `stratumt` when root.
+ * it). The first RUN's helper is started ahead (engine/sandbox/standby.ts); one that is not
+ * needed is let go. Run again as the unprivileged user `stratumt` when root.
  */
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -37,7 +38,8 @@ function loggingPerl(): { env: Record<string, string>; log: () => string[] } {
 spec=$(mktemp)
 cat <&3 >"$spec"
 if grep -q nonexistent-stratum-probe "$spec"; then echo probe >>"${rig.path('perl.log')}"
-else tr '\\0' '\\n' <"$spec" | sed -n 3p >>"${rig.path('perl.log')}"; fi
+elif [ -s "$spec" ]; then tr '\\0' '\\n' <"$spec" | sed -n 3p >>"${rig.path('perl.log')}"
+else echo '(no spec)' >>"${rig.path('perl.log')}"; fi
 exec 3<"$spec"
 rm -f "$spec"
 exec ${real} "$@"
@@ -60,6 +62,15 @@ t.test('a RUN that works spawns no probe: its own helper was the check', async (
   const r = await build('FROM scratch\nRUN echo hi > f\n', perl.env);
   assert.is(r.code, 0, r.stderr);
   assert.equal(perl.log(), ['hosttools'], 'one helper spawn, the RUN');
+});
+
+t.test('a cold build whose RUN never runs lets its ready helper go: an empty spec, and the CLI exits', async () => {
+  const perl = loggingPerl();
+  // The RUN has no earlier build here, so its helper is started ahead; the COPY before it fails.
+  const r = await build('FROM scratch\nCOPY missing.txt /\nRUN echo never > f\n', perl.env);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /missing\.txt/);
+  assert.equal(perl.log(), ['(no spec)'], 'started ahead, then let go without an operation');
 });
 
 t.test('a step that fails at exec stays the step\'s failure; the probe runs once to tell', async () => {
