@@ -49,7 +49,9 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   });
 }
 
-export async function measureCacheFrom(o: { cli: string; scratch: string; runs: number; mib?: number }): Promise<CacheFromResult> {
+/** `buildOnly`: only the paired build / skopeo runs (the suite's target row); the no-output
+ *  build and the push are not measured and read NaN. */
+export async function measureCacheFrom(o: { cli: string; scratch: string; runs: number; mib?: number; buildOnly?: boolean }): Promise<CacheFromResult> {
   const mib = o.mib ?? 64;
   const reg = await startRegistry();
   try {
@@ -96,6 +98,15 @@ export async function measureCacheFrom(o: { cli: string; scratch: string; runs: 
         f = await copy();
         b = await build();
       }
+      if (o.buildOnly) {
+        rmSync(dir, { recursive: true, force: true });
+        if (i > 0) {
+          builds.push(b);
+          floors.push(f);
+          ratios.push(b / f);
+        }
+        continue;
+      }
       const n = await runCliBuild({ cli: o.cli, args: ['--cache-dir', join(dir, 'store-noout'), '--cache-from', cacheRef, ctx] });
       if (!n.ok) throw new Error(`the no-output build failed (exit ${n.code})`);
       const push = await timed(process.execPath, [o.cli, 'push', '--cache-dir', storeA, `${image}:1`, `${image}:p${i}`]);
@@ -110,7 +121,7 @@ export async function measureCacheFrom(o: { cli: string; scratch: string; runs: 
       skPushes.push(skPush);
       pushRatios.push(push / skPush);
     }
-    return { runs: o.runs, mib, buildMs: median(builds), skopeoMs: median(floors), ratio: median(ratios), noOutputMs: median(noOut), pushMs: median(pushes), skopeoPushMs: median(skPushes), pushRatio: median(pushRatios) };
+    return { runs: o.runs, mib, buildMs: median(builds), skopeoMs: median(floors), ratio: median(ratios), noOutputMs: o.buildOnly ? NaN : median(noOut), pushMs: o.buildOnly ? NaN : median(pushes), skopeoPushMs: o.buildOnly ? NaN : median(skPushes), pushRatio: o.buildOnly ? NaN : median(pushRatios) };
   } finally {
     await reg.stop();
   }

@@ -240,6 +240,35 @@ export function link(from: string, to: string): boolean {
   }
 }
 
+/** Hard-link `to` to `from` where the file system allows it: 'linked', 'exists' when `to`
+ *  is there already (never replaced), 'unlinkable' when this file system or these two paths
+ *  cannot share an inode (another file system, hard links unsupported or not permitted), so
+ *  the caller copies instead. Other errors throw. */
+export function tryLink(from: string, to: string): 'linked' | 'exists' | 'unlinkable' {
+  enter('link', to);
+  try {
+    fs.linkSync(from, to);
+    return 'linked';
+  } catch (err) {
+    const c = errnoOf(err);
+    if (c === 'EEXIST') return 'exists';
+    if (c === 'EXDEV' || c === 'EPERM' || c === 'EMLINK' || c === 'ENOTSUP' || c === 'EOPNOTSUPP' || c === 'ENOSYS') return 'unlinkable';
+    fail('link', `${from} -> ${to}`, err);
+  }
+}
+
+/** chmod; false when the file is not there. */
+export function chmod(path: string, mode: number): boolean {
+  enter('chmod', path);
+  try {
+    fs.chmodSync(path, mode);
+    return true;
+  } catch (err) {
+    if (isMissing(err)) return false;
+    fail('chmod', path, err);
+  }
+}
+
 /** Create `path` exclusively with `data` (O_CREAT|O_EXCL); false when it already exists.
  *  The one primitive every store lock is built on: `flock` is not in Node's API. */
 export function createExclusive(path: string, data: string): boolean {

@@ -37,6 +37,11 @@ export interface AcquireOptions {
   slots?: number;
   /** Paths this directory is about (a context): prune drops it once none of them exists. */
   about?: string[];
+  /** Exactly this slot, exclusively (a reader of every slot: the cache-mount export). */
+  slot?: number;
+  /** Leave the slot's last use as it was: reading it is not using it (its recency orders
+   *  a cache export's slots). */
+  keepLastUse?: boolean;
 }
 
 export interface OwnedDir {
@@ -75,15 +80,28 @@ export function acquireDir(s: StoreState, kind: string, name: string, opts: Acqu
   const about = join(base, 'about.json');
   if (!sfs.stat(about)) writeFileAtomic(s.dirs, s.layout.tmpDir, about, JSON.stringify({ kind, name, paths: opts.about ?? [] }));
   const slots = Math.min(opts.slots ?? 1, MAX_SLOTS);
-  if (opts.mode === 'shared') return handle(s, kind, name, base, 0, undefined);
-  for (let n = 0; n < slots; n++) {
+  if (opts.mode === 'shared') return handle(s, kind, name, base, 0, undefined, opts.keepLastUse);
+  const first = opts.slot ?? 0;
+  for (let n = first; n < (opts.slot !== undefined ? first + 1 : slots); n++) {
     const lock = tryLock(join(base, `${n}.lock`));
-    if (lock) return handle(s, kind, name, base, n, lock);
+    if (lock) return handle(s, kind, name, base, n, lock, opts.keepLastUse);
   }
   return undefined;
 }
 
-function handle(s: StoreState, kind: string, name: string, base: string, n: number, lock: LockFile | undefined): OwnedDir {
+/** The slots `kind`/`name` has, most recently used first. */
+export function slotsOf(s: StoreState, kind: string, name: string): { slot: number; lastUse: number }[] {
+  const base = s.layout.dir(kind, name);
+  const out: { slot: number; lastUse: number }[] = [];
+  for (const entry of sfs.readdir(base)) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const used = sfs.stat(join(base, `${entry}.used`)) ?? sfs.stat(join(base, entry));
+    out.push({ slot: Number(entry), lastUse: used?.mtimeMs ?? 0 });
+  }
+  return out.sort((a, b) => b.lastUse - a.lastUse || a.slot - b.slot);
+}
+
+function handle(s: StoreState, kind: string, name: string, base: string, n: number, lock: LockFile | undefined, keepLastUse = false): OwnedDir {
   const path = join(base, String(n));
   const dirty = join(base, `${n}.dirty`);
   const used = join(base, `${n}.used`);
@@ -93,6 +111,7 @@ function handle(s: StoreState, kind: string, name: string, base: string, n: numb
   const foundDirty = sfs.stat(dirty) !== undefined;
   let isDirty = foundDirty;
   const touch = () => {
+    if (keepLastUse && sfs.stat(used)) return;
     if (!sfs.utimes(used, Date.now())) writeFileAtomic(s.dirs, s.layout.tmpDir, used, '');
   };
   touch();

@@ -115,6 +115,10 @@ export interface Store {
    *  StoreError('ECHANGED') (the file changed since it was fingerprinted) and stores nothing. */
   writeBlobFromFile(path: string, expect?: { digest: BlobDigest; size: number }): { digest: BlobDigest; size: number };
   writeBlob(data: Uint8Array): { digest: BlobDigest; size: number };
+  /** A file this process wrote and hashed itself (a verified download, a spool file), put in
+   *  under that digest by a hard link (a hashed copy across file systems); it must not change
+   *  afterwards. Never for a path from outside: see cache/write-blob.ts `adoptBlobFile`. */
+  adoptBlobFile(path: string, known: { digest: BlobDigest; size: number }): { digest: BlobDigest; size: number };
   /** Read a blob and check its size and digest; throws StoreError('EINTEGRITY') and deletes the
    *  blob when it does not match; returns undefined when absent. `size` (from the layer
    *  entry, when known) is checked too. */
@@ -174,6 +178,8 @@ export interface Store {
    *  `mode: 'shared'`, slot 0 unlocked); undefined when every allowed slot is busy. See
    *  cache/owned-dirs.ts. Release it when done; a dead owner's lock is broken by the next. */
   acquireDir(kind: string, name: string, opts?: AcquireOptions): OwnedDir | undefined;
+  /** The slots of `kind`/`name` that exist, most recently used first. */
+  dirSlots(kind: string, name: string): { slot: number; lastUse: number }[];
 
   /** A lease naming what a running build or import stands on: prune and verify keep it
    *  while this process lives. Release it when done. See cache/leases.ts. */

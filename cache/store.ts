@@ -17,7 +17,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { BlobDigest, LayerDigest, StepKey } from './digest.js';
 import type { LocalStore, PruneOptions } from './store-types.js';
 import { createState, syncEpoch } from './store-state.js';
-import { writeBlobBytes, writeBlobFromFile } from './write-blob.js';
+import { adoptBlobFile, writeBlobBytes, writeBlobFromFile } from './write-blob.js';
 import { hasBlob, readBlob } from './read-blob.js';
 import { getLayer, putLayer } from './layer-store.js';
 import { getLayerOrigin, putLayerOrigin } from './layer-origin.js';
@@ -26,7 +26,7 @@ import { getImage, listImages, putImage, removeImage } from './image-store.js';
 import { verifyStore } from './store-verify.js';
 import { pruneStore } from './store-prune.js';
 import { storeSize } from './store-size.js';
-import { acquireDir } from './owned-dirs.js';
+import { acquireDir, slotsOf } from './owned-dirs.js';
 import { readBinaryDoc, readDoc, writeBinaryDoc, writeDoc } from './store-docs.js';
 import { dirLeased, openLease } from './leases.js';
 
@@ -52,6 +52,7 @@ export function createStore(root: string): LocalStore {
     hasBlob: (digest) => hasBlob(s, digest),
     writeBlobFromFile: (path, expect) => writeBlobFromFile(s, path, expect),
     writeBlob: (data) => writeBlobBytes(s, data),
+    adoptBlobFile: (path, known) => adoptBlobFile(s, path, known),
     readBlob: (digest, size) => readBlob(s, digest, size),
 
     putLayer(entries) {
@@ -105,6 +106,7 @@ export function createStore(root: string): LocalStore {
     },
 
     acquireDir: (kind, name, opts) => acquireDir(s, kind, name, opts),
+    dirSlots: (kind, name) => slotsOf(s, kind, name),
     openLease: (what) => openLease(s, what),
     dirLeased: (path, except) => dirLeased(s, path, except),
 

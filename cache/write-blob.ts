@@ -10,7 +10,8 @@
 import { asBlobDigest, type BlobDigest } from './digest.js';
 import { createSha256, sha256 } from './hash.js';
 import { StoreError } from './store-types.js';
-import { writeViaTemp } from './atomic-write.js';
+import { tempName, writeViaTemp } from './atomic-write.js';
+import { dirname, join } from 'node:path';
 import type { StoreState } from './store-state.js';
 import * as sfs from './fs.js';
 
@@ -98,4 +99,40 @@ export function writeBlobFromFile(
   } finally {
     sfs.close(fd, path);
   }
+}
+
+/**
+ * Put a file this process wrote and hashed itself (a download verified while it streamed, a
+ * spool file hashed while it was written) into the store under the digest it computed, by a
+ * hard link instead of a copy, so the bytes are written and hashed once (bench/findings.md,
+ * "`--cache-from` on a fresh machine"). The file must be closed and must not change after
+ * this: it becomes the blob (read-only, 0o444); the caller removes its own name for it as
+ * usual. Where the two cannot share an inode (another file system), the file is copied and
+ * hashed as writeBlobFromFile does, and a mismatch throws ECHANGED.
+ *
+ * Only the size is checked before the link: the digest is the caller's word. That is why
+ * this takes only files the process itself wrote, never a path from outside (a context
+ * file, an archive, a local cache directory: those go through writeBlobFromFile).
+ */
+export function adoptBlobFile(s: StoreState, path: string, known: { digest: BlobDigest; size: number }): { digest: BlobDigest; size: number } {
+  if (blobPresent(s, known.digest, known.size)) return known;
+  const st = sfs.stat(path);
+  if (!st?.isFile() || st.size !== known.size) throw changed(path, known, { digest: '(not read)', size: st?.size ?? 0 });
+  sfs.chmod(path, BLOB_MODE);
+  // A link under a temp name, then a rename: a wrong-size file at the blob's name (which
+  // blobPresent took for absent) is replaced, as writeBlobFromFile replaces it.
+  s.dirs.ensure(s.layout.tmpDir);
+  const tmp = join(s.layout.tmpDir, tempName());
+  if (sfs.tryLink(path, tmp) !== 'linked') return writeBlobFromFile(s, path, known);
+  let placed = false;
+  try {
+    const dest = s.layout.blob(known.digest);
+    s.dirs.ensure(dirname(dest));
+    sfs.rename(tmp, dest);
+    placed = true;
+  } finally {
+    if (!placed) sfs.unlink(tmp);
+  }
+  s.present.set(known.digest, known.size);
+  return known;
 }

@@ -7,12 +7,24 @@ const COMMON = `  -f, --file PATH          Dockerfile (default: CONTEXT/Dockerfi
       --executor KIND      sandbox (default) | host
   -j, --jobs N             stages built at once at most
       --env-pass NAME      a host variable a RUN may see (repeatable)
+      --secret id=ID,src=FILE|env=VAR
+                           a secret for RUN --mount=type=secret (repeatable)
+      --ssh default|ID=SOCKET
+                           an ssh agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)
+      --pull               ask the registry again for images already in the store
+      --insecure-registry HOST
+                           reach HOST over plain http (loopback registries always are)
       --cache-dir DIR      the store (default: $STRATUM_CACHE_DIR, $XDG_CACHE_HOME/stratum, ~/.cache/stratum)
   -h, --help               show this help`;
 
 const OUTPUTS = `  -t, --tag NAME[:TAG]     store the result as a tagged image (repeatable)
   -o, --output SPEC        type=local,dest=DIR (or just DIR) | type=oci,dest=FILE.tar|DIR[,tar=false]
-                           | type=docker,dest=FILE.tar; repeatable`;
+                           | type=docker,dest=FILE.tar | type=registry,name=REF; repeatable
+      --push               push the -t names to their registries
+      --cache-to SPEC      type=registry,ref=REF[,mode=min|max][,cache-mounts=true]
+                           | type=local,dest=DIR: export the step cache
+      --cache-from SPEC    type=registry,ref=REF | type=local,src=DIR: use an exported cache
+                           (repeatable; read lazily, errors are warnings)`;
 
 export const BUILD_HELP = `Usage: stratum build [options] [CONTEXT]
 
@@ -40,6 +52,8 @@ Build, then rebuild on every change to the context or the Dockerfile, from the f
 whose key changed; outputs are published only by a finished build.
 
       --debounce MS        quiet time after a change before rebuilding (default 40)
+      --run                run the image as a container, replaced after each good build
+                           (with -p, -v, -e, --name, --network as in docker run)
       --progress MODE      auto | plain | json | tty
 ${OUTPUTS}
 ${COMMON}

@@ -4,6 +4,7 @@
  * command, set the exit code. Heavy modules (the engine, Ink, chokidar) are imported only by
  * the command that needs them: start-up time is a feature.
  */
+import { createRequire } from 'node:module';
 import { EXIT, formatError, toUserError } from '../engine/errors.js';
 import { USAGE, usageError } from './usage.js';
 
@@ -15,7 +16,6 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
   if (command === '--version' || command === '-v') {
-    const { createRequire } = await import('node:module');
     io.stdout.write(`stratum ${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}\n`);
     return EXIT.ok;
   }

@@ -32,6 +32,8 @@ export interface BuildCliOptions {
   jobs?: number;
   /** `--secret id=ID,src=FILE|env=VAR`. */
   secrets: Record<string, SecretSource>;
+  /** `--ssh default|ID[=SOCKET]`: agent sockets a RUN --mount=type=ssh may use, by id. */
+  ssh: Record<string, string>;
   /** `--env-pass NAME`: host variables a RUN may see. */
   envPass: string[];
   /** `--metadata-file FILE`: the build's result as JSON (build only). */
@@ -67,6 +69,7 @@ const buildOptions = {
   jobs: { type: 'string', short: 'j' },
   'env-pass': { type: 'string', multiple: true },
   secret: { type: 'string', multiple: true },
+  ssh: { type: 'string', multiple: true },
   'metadata-file': { type: 'string' },
   platform: { type: 'string' },
   pull: { type: 'boolean' },
@@ -178,6 +181,7 @@ export function parseBuildArgs(argv: string[], command: string): BuildCliOptions
     ...(jobs !== undefined ? { jobs } : {}),
     envPass: v['env-pass'] ?? [],
     secrets: parseSecrets(v.secret ?? [], command),
+    ssh: parseSsh(v.ssh ?? [], command),
     ...(platform ? { platform } : {}),
     ...(v['metadata-file'] !== undefined ? { metadataFile: resolve(v['metadata-file']) } : {}),
     dockerfile: v.file === '-' && !v.help ? dockerfileFromStdin() : v.file !== undefined ? resolve(v.file) : join(context, 'Dockerfile'),
@@ -269,6 +273,33 @@ export function parseSecrets(specs: readonly string[], command: string): Record<
     if (src !== undefined) out[kv.id] = { src: resolve(src) };
     else if (kv.env !== undefined) out[kv.id] = { env: kv.env };
     else out[kv.id] = process.env[kv.id] !== undefined ? { env: kv.id } : { src: resolve(kv.id) };
+  }
+  return out;
+}
+
+/**
+ * `--ssh ID[=SOCKET]`, as Docker's: `default` alone is the agent of $SSH_AUTH_SOCK. Only
+ * agent sockets are forwarded; a key file is refused (add it to an agent with ssh-add).
+ */
+export function parseSsh(specs: readonly string[], command: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const hint = 'write --ssh default (the agent of $SSH_AUTH_SOCK) or --ssh ID=/path/to/agent.sock; add keys to the agent with ssh-add';
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const id = (eq < 0 ? spec : spec.slice(0, eq)).trim();
+    if (!id || id.includes(',')) throw usageError(`${command}: bad --ssh "${spec}"`, hint);
+    const given = eq < 0 ? undefined : spec.slice(eq + 1).trim();
+    if (given?.includes(',')) throw usageError(`${command}: --ssh "${spec}": one agent socket per id is supported`, hint);
+    const sock = given || process.env.SSH_AUTH_SOCK;
+    if (!sock) throw usageError(`${command}: --ssh ${id}: SSH_AUTH_SOCK is not set`, 'start an agent (eval $(ssh-agent); ssh-add), or give its socket: --ssh ' + id + '=/path/to/agent.sock');
+    let isSocket = false;
+    try {
+      isSocket = statSync(sock).isSocket();
+    } catch {
+      throw usageError(`${command}: --ssh ${id}: ${sock} does not exist`, hint);
+    }
+    if (!isSocket) throw usageError(`${command}: --ssh ${id}: ${sock} is not an agent socket (key files are not forwarded)`, hint);
+    out[id] = resolve(sock);
   }
   return out;
 }

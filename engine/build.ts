@@ -22,7 +22,7 @@ import { loadDockerfile, normalizeRef } from './load.js';
 import { publishLocal } from './output-local.js';
 import { stratumEnv } from './env.js';
 import { preflight } from './preflight.js';
-import { resolveBases } from './resolve-bases.js';
+import { basesToPull, resolveBases } from './resolve-bases.js';
 import type { RemoteCache } from './cache-import.js';
 import type { Plan, PlannedStage } from './plan.js';
 import { solve } from './solver.js';
@@ -62,6 +62,8 @@ export interface BuildOptions {
   hostEnv?: NodeJS.ProcessEnv;
   /** Secrets for `RUN --mount=type=secret` (`--secret id=ID,src=FILE|env=VAR`). */
   secrets?: Record<string, SecretSource>;
+  /** `--ssh`: agent sockets by id, for `RUN --mount=type=ssh`. */
+  ssh?: Record<string, string>;
   /** Host variables a host-tools or sandboxed RUN may see (`--env-pass NAME`). */
   envPass?: string[];
   /** The platform built for (`--platform`); default the host's. */
@@ -197,8 +199,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   try {
     const load = () => loadDockerfile(dockerfileReal, display, { buildArgs: opts.buildArgs ?? {}, ...(opts.target !== undefined ? { target: opts.target } : {}), ...(opts.platform ? { platform: opts.platform } : {}), store, ...(carried ? { carried } : {}) }).plan;
     plan = load();
+    // A registry base a --cache-from cache knows, whose reference still names the manifest the
+    // cache was built on, is used lazily (engine/cache-registry-base.ts) instead of pulled.
+    const lazy = remoteCache ? await remoteCache.resolveRegistryBases(basesToPull(plan, { store, pull: opts.pull, platform: opts.platform }), opts.insecureRegistries) : undefined;
+    if (lazy?.size) plan = load();
     // Registry bases the store lacks are pulled before planning (the planner needs their config).
-    if (await resolveBases(plan, { store, bus, platform: opts.platform, pull: opts.pull, insecureRegistries: opts.insecureRegistries, dryRun: opts.dryRun, display })) plan = load();
+    if (await resolveBases(plan, { store, bus, platform: opts.platform, pull: opts.pull, insecureRegistries: opts.insecureRegistries, dryRun: opts.dryRun, display, ...(lazy ? { skip: lazy } : {}) })) plan = load();
   } catch (err) {
     const error = toUserError(err);
     if (error) return done({ ok: false, exitCode: error.exitCode, error });

@@ -19,8 +19,7 @@ import { CACHE_CONFIG, CACHE_SCHEMA, CACHE_TAG, type CacheConfig, type CacheEntr
 import { normalizeRef } from './load.js';
 import { isOciLayoutRef } from './oci/layout-read.js';
 
-/** engine/pull-image.ts's record of pulled images (not imported from there: it loads the client). */
-const REGISTRY_IMAGES = 'registry-images';
+import { pulledRecord } from './registry-base-record.js';
 import { isEmptyDir, packDir } from './cache-mount-archive.js';
 import { CACHE_MOUNTS } from './cache-mounts.js';
 import type { Mount } from './dockerfile/types.js';
@@ -33,9 +32,9 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
  *  OCI layer so that every registry stores it; the cache's config says what it is. */
 const MOUNT_MEDIA = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-/** Whether a FROM reference came from a registry (pulled: engine/pull-image.ts's record). */
-function fromRegistry(s: Session, ref: string): boolean {
-  return !isOciLayoutRef(ref) && s.store.readDoc(REGISTRY_IMAGES, normalizeRef(ref)) !== undefined;
+/** The pull record of a FROM reference that came from a registry (engine/registry-base-record.ts). */
+function fromRegistry(s: Session, ref: string) {
+  return isOciLayoutRef(ref) ? undefined : pulledRecord(s.store, normalizeRef(ref));
 }
 
 /** The stages a `mode` exports. */
@@ -65,9 +64,12 @@ function writeBlob(dir: string, bytes: Buffer): { digest: string; size: number }
 export const cacheMountId = (m: Pick<Mount, 'id' | 'target'>): string => m.id ?? posix.resolve('/', m.target);
 
 /**
- * Pack the cache mounts that the exported stages' RUNs name. A mount is read under the lock of
- * its slot 0 (the one `shared` and `locked` users share), and only when no other live build
- * names it in its lease: a mount some build is writing is left out, with a warning.
+ * Pack the cache mounts that the exported stages' RUNs name: every non-empty slot of each
+ * (a `private` mount has one per concurrent user; `shared` and `locked` users share slot 0),
+ * most recently used first, so that the first is the freshest copy (what machine B's slot 0
+ * gets: engine/cache-import.ts seedMount). Each slot is read under its own lock, without
+ * counting as a use, and only when no other live build names it in its lease: a slot some
+ * build is writing is left out, with a warning.
  */
 async function packMounts(s: Session, stages: PlannedStage[], exportDir: string): Promise<CacheMountRef[]> {
   const out: CacheMountRef[] = [];
@@ -80,23 +82,25 @@ async function packMounts(s: Session, stages: PlannedStage[], exportDir: string)
         const id = cacheMountId(m);
         if (seen.has(id)) continue;
         seen.add(id);
-        const owned = s.store.acquireDir(CACHE_MOUNTS, id, { slots: 1 });
-        if (!owned) {
-          s.bus.emit({ type: 'warning', message: `cache mount ${id} is locked by another build: not exported` });
-          continue;
-        }
-        try {
-          if (s.store.dirLeased(owned.path, s.lease?.path)) {
-            s.bus.emit({ type: 'warning', message: `cache mount ${id} is in use by another build: not exported` });
+        for (const { slot, lastUse } of s.store.dirSlots(CACHE_MOUNTS, id)) {
+          const owned = s.store.acquireDir(CACHE_MOUNTS, id, { slot, keepLastUse: true });
+          if (!owned) {
+            s.bus.emit({ type: 'warning', message: `cache mount ${id} (slot ${slot}) is locked by another build: not exported` });
             continue;
           }
-          if (isEmptyDir(owned.path)) continue;
-          const tmp = join(exportDir, 'blobs', 'sha256', `.mount-${randomBytes(6).toString('hex')}`);
-          const packed = await packDir(owned.path, tmp);
-          renameSync(tmp, join(exportDir, 'blobs', 'sha256', packed.digest.slice(7)));
-          out.push({ id, target: m.target, platform: s.platform, created: Date.now(), files: packed.files, blob: { mediaType: MOUNT_MEDIA, digest: packed.digest, size: packed.size } });
-        } finally {
-          owned.release();
+          try {
+            if (s.store.dirLeased(owned.path, s.lease?.path)) {
+              s.bus.emit({ type: 'warning', message: `cache mount ${id} (slot ${slot}) is in use by another build: not exported` });
+              continue;
+            }
+            if (isEmptyDir(owned.path)) continue;
+            const tmp = join(exportDir, 'blobs', 'sha256', `.mount-${randomBytes(6).toString('hex')}`);
+            const packed = await packDir(owned.path, tmp);
+            renameSync(tmp, join(exportDir, 'blobs', 'sha256', packed.digest.slice(7)));
+            out.push({ id, target: m.target, platform: s.platform, created: Date.now(), used: Math.round(lastUse), slot, files: packed.files, blob: { mediaType: MOUNT_MEDIA, digest: packed.digest, size: packed.size } });
+          } finally {
+            owned.release();
+          }
         }
       }
     }
@@ -114,13 +118,23 @@ async function stageLayout(s: Session, spec: CacheSpec, dir: string): Promise<{ 
   const wanted = new Map<number, LayerDigest[]>();
   for (const st of stagesFor(s, mode)) {
     const layers: LayerDigest[] = [];
-    // A base no registry serves travels with the cache (B could not get it otherwise); a
-    // registry base does not: B pulls it from its registry, as BuildKit resolves it there.
+    // A base no registry serves travels with the cache, layers and all (B could not get it
+    // otherwise). A registry base travels as its manifest, config and the stratum layer of
+    // each of its blobs, not its bytes: B resolves the reference with the registry, and when
+    // it names the same manifest, keys its steps on these layers and downloads their blobs
+    // from that registry only when it needs them (engine/cache-registry-base.ts).
     const base = st.base.kind === 'image' ? s.baseImages?.get(st.index) : undefined;
-    if (st.base.kind === 'image' && base && !fromRegistry(s, st.base.ref)) {
+    if (st.base.kind === 'image' && base) {
+      const ref = st.base.ref;
       const { name: _name, ...image } = base;
-      if (!bases.some((b) => b.ref === (st.base as { ref: string }).ref)) bases.push({ ref: st.base.ref, image });
-      layers.push(...base.layers);
+      const pulled = fromRegistry(s, ref);
+      if (!pulled) {
+        if (!bases.some((b) => b.ref === ref)) bases.push({ ref, image });
+        layers.push(...base.layers);
+      } else if (pulled.manifest && pulled.config && !bases.some((b) => b.ref === ref)) {
+        const registry = { manifestDigest: pulled.manifestDigest, ...(pulled.platform ? { platform: pulled.platform } : {}), manifest: pulled.manifest, config: pulled.config, layers: base.layers.map((l) => ({ layer: l, size: store.getLayer(l)?.size ?? 0 })) };
+        bases.push({ ref, image, registry });
+      }
     }
     for (const step of st.steps) {
       const key = s.keys[step.index - 1];

@@ -32,6 +32,10 @@ import { StoreError } from '../cache/store-types.js';
 import { EXIT, UserError } from './errors.js';
 import type { OwnedDir } from '../cache/owned-dirs.js';
 import { isEmptyDir, unpackTo } from './cache-mount-archive.js';
+import { normalizeRef } from './load.js';
+import { recordPulled, type PulledRecord } from './registry-base-record.js';
+import type { Platform } from './platform.js';
+import type { RegistryClient } from './registry/client.js';
 
 export const CACHE_CONFIG = 'application/vnd.stratum.cache.config.v1+json';
 export const CACHE_SCHEMA = 'stratum-cache/v1';
@@ -70,15 +74,35 @@ export interface CacheMountRef {
   /** When it was packed (ms since 1970), and its regular files. */
   created: number;
   files: number;
+  /** The slot it was on the exporting machine and that slot's last use (ms since 1970):
+   *  a mount's slots are listed most recently used first. Absent in older caches. */
+  slot?: number;
+  used?: number;
   blob: { mediaType: string; digest: string; size: number };
 }
 
 /** A base image that only the exporting machine has (`FROM oci-layout://…`, or a name it
- *  built or loaded): carried by the cache, its layers among the cache's layers. */
+ *  built or loaded): carried by the cache, its layers among the cache's layers. A registry
+ *  base (`registry` set) is not: its blobs stay in its registry (engine/cache-registry-base.ts). */
 export interface CacheBase {
   /** The FROM reference as written (after ARG expansion). */
   ref: string;
   image: Omit<ImageRecord, 'name'>;
+  registry?: CacheRegistryBase;
+}
+
+/** A base the exporting build pulled from a registry, as it was when it did. */
+export interface CacheRegistryBase {
+  /** The image manifest's digest (for an index, the one chosen for `platform`). */
+  manifestDigest: string;
+  platform?: string;
+  /** The manifest's and the config's bytes (UTF-8 JSON): checked against manifestDigest and
+   *  the manifest's config digest before use. */
+  manifest: string;
+  config: string;
+  /** The stratum layer each of the manifest's layers unpacked to (and its size): what the
+   *  step keys stand on before a byte of it is downloaded; checked when the blob comes. */
+  layers: { layer: LayerDigest; size: number }[];
 }
 
 export interface CacheConfig {
@@ -91,12 +115,16 @@ export interface CacheConfig {
   bases?: CacheBase[];
 }
 
-interface Source {
+export interface Source {
   label: string;
   config: CacheConfig;
+  /** A registry base's blobs (engine/cache-registry-base.ts): what to record once they are in. */
+  pulled?: PulledRecord;
   /** Whether the cache still holds blob `d`. */
   has(d: CacheLayerRef['blob']): Promise<boolean>;
-  /** Put the verified blob `d` at `dest` (or return a path that holds it). */
+  /** Put the verified blob `d` at `dest` and return `dest` (a download: its sha256 and size
+   *  were checked while it streamed in), or return another path that holds it (the cache's
+   *  own file, a local cache: not checked yet, and not ours to link into the store). */
   fetch(d: CacheLayerRef['blob'], dest: string): Promise<string>;
 }
 
@@ -109,6 +137,10 @@ export class RemoteCache {
   readonly #pending: { entry: CacheEntry; source: Source }[] = [];
   /** Layers of bases the cache carries (base()), still to download. */
   readonly #pendingLayers: { layer: LayerDigest; source: Source }[] = [];
+  /** Registry bases resolved to the manifest a cache knows (resolveRegistryBases()). */
+  readonly #lazyBases = new Set<string>();
+  /** Bases handed out by base(): tagged in the store once all their layers are in. */
+  readonly #usedBases = new Map<string, { image: ImageRecord; source: Source }>();
   /** Blobs (`label digest`) that failed to download or verify: never offered again. */
   readonly #bad = new Map<string, string>();
   /** A blob failed since the last takeFallback(): the build runs its stages again. */
@@ -118,6 +150,8 @@ export class RemoteCache {
   /** Cache mounts filled from a cache. */
   mountsSeeded = 0;
   readonly #seeded = new Set<string>();
+  /** Layers being downloaded and imported by a materialize() call (stages call it at once). */
+  readonly #bringing = new Map<LayerDigest, Promise<void>>();
 
   constructor(sources: Source[], store: Store, lease: Lease | undefined, warn: (message: string) => void) {
     this.#sources = sources;
@@ -138,15 +172,56 @@ export class RemoteCache {
    */
   base(ref: string): ImageRecord | undefined {
     for (const source of this.#sources) {
-      const b = source.config.bases?.find((x) => x.ref === ref);
+      // A registry base is one only once resolveRegistryBases() has made it a source of its own.
+      const b = source.config.bases?.find((x) => x.ref === ref && !x.registry);
       if (!b) continue;
       const ok = b.image.layers.every((l) => {
         const r = source.config.layers.find((x) => x.layer === l);
         return r !== undefined && !this.#bad.has(badName(source, r.blob.digest));
       });
-      if (ok) return { ...b.image, name: ref };
+      if (!ok) continue;
+      const image = { ...b.image, name: ref };
+      this.#usedBases.set(ref, { image, source });
+      return image;
     }
     return undefined;
+  }
+
+  /**
+   * The registry bases among `wanted` (the store lacks them) that a cache recorded: each is
+   * resolved with its registry (engine/cache-registry-base.ts), and when the reference still
+   * names the cache's manifest, base() serves it and its blobs come from its registry only
+   * when needed. Otherwise it is left to the normal pull, with a warning that says why.
+   * Returns the references resolved so.
+   */
+  async resolveRegistryBases(wanted: readonly { ref: string; platform?: Platform }[], insecure: string[] | undefined): Promise<ReadonlySet<string>> {
+    let client: RegistryClient | undefined;
+    for (const w of wanted) {
+      if (this.#lazyBases.has(w.ref) || this.#store.getImage(normalizeRef(w.ref))) continue;
+      const source = this.#sources.find((src) => src.config.bases?.some((b) => b.ref === w.ref && b.registry));
+      const base = source?.config.bases?.find((b) => b.ref === w.ref && b.registry);
+      if (!source || !base?.registry) continue;
+      const { resolveRegistryBase } = await import('./cache-registry-base.js');
+      if (!client) client = (await import('./registry/client.js')).createRegistryClient(insecure?.length ? { insecure } : {});
+      try {
+        const r = await resolveRegistryBase({ ...base, registry: base.registry }, w, client);
+        if (r.kind === 'changed') {
+          this.#warn(`${w.ref} now names manifest ${r.digest}; ${source.label} was built on ${base.registry.manifestDigest}: pulling it, and the steps on it build`);
+          continue;
+        }
+        this.#sources.push(r.source);
+        this.#lazyBases.add(w.ref);
+      } catch (err) {
+        this.#warn(`${source.label}: base ${w.ref} cannot be resolved lazily: ${(err as Error).message}; pulling it`);
+      }
+    }
+    return this.#lazyBases;
+  }
+
+  /** Whether `ref` was a lazily resolved registry base whose layers then failed to come in
+   *  (a wrong digest, diffID or layer): the FROM step pulls it normally. */
+  lazyBaseFailed(ref: string): boolean {
+    return this.#lazyBases.has(ref) && this.base(ref) === undefined;
   }
 
   /** Download `layers` (those the store lacks) when something needs their bytes. */
@@ -188,7 +263,9 @@ export class RemoteCache {
 
   /**
    * Fill the empty cache mount `id` of a RUN about to run from the first cache that carries
-   * one for this platform (`cache-mounts=true` on the exporting side). Only an empty mount
+   * one for this platform (`cache-mounts=true` on the exporting side): slot n from the
+   * exporter's n-th most recently used slot, or its freshest when it had fewer (so slot 0,
+   * what `shared` and `locked` users see, gets the freshest copy). Only an empty mount
    * is filled: what this machine's builds put there is never replaced or merged with another
    * machine's. Not while another build names the directory in its lease (a `shared` user),
    * and the slot is held by the caller (`locked`, `private`). The blob is verified, unpacked
@@ -199,7 +276,8 @@ export class RemoteCache {
     if (this.#seeded.has(dir.path)) return;
     this.#seeded.add(dir.path);
     for (const source of this.#sources) {
-      const m = source.config.mounts?.find((x) => x.id === id && x.platform === platform);
+      const all = source.config.mounts?.filter((x) => x.id === id && x.platform === platform) ?? [];
+      const m = all[dir.slot] ?? all[0];
       if (!m) continue;
       if (!isEmptyDir(dir.path) || this.#store.dirLeased(dir.path, this.#lease?.path)) return;
       const tmp = `${dir.path}.import-${randomBytes(6).toString('hex')}`;
@@ -255,33 +333,112 @@ export class RemoteCache {
   }
 
   /** Download and import the layers of remote hits that are not in the store yet: all of
-   *  them, or those among `only` (a stage's chain). */
+   *  them, or those among `only` (a stage's chain). Up to DOWNLOADS_AHEAD downloads run while
+   *  the earlier layers import, which go in one at a time, in order: the first layer that
+   *  fails is the one reported (the downloads after it are discarded). */
   async materialize(only?: readonly LayerDigest[]): Promise<void> {
     const want = only ? new Set(only) : undefined;
-    for (let i = 0; i < this.#pending.length; ) {
-      const { entry, source } = this.#pending[i]!;
-      if (want && !(entry.layer && want.has(entry.layer))) {
-        i++;
-        continue;
+    const wanted = (layer: LayerDigest | null): layer is LayerDigest => layer !== null && (!want || want.has(layer));
+    // Each layer once, hits' layers first, then the carried bases' (needLayers()).
+    const jobs = new Map<LayerDigest, Source>();
+    for (const p of this.#pending) if (wanted(p.entry.layer) && !jobs.has(p.entry.layer)) jobs.set(p.entry.layer, p.source);
+    for (const p of this.#pendingLayers) if (wanted(p.layer) && !jobs.has(p.layer)) jobs.set(p.layer, p.source);
+    const list = [...jobs].filter(([layer]) => !this.#store.getLayer(layer));
+    const started = new Map<LayerDigest, Promise<Download>>();
+    const start = (k: number) => {
+      const job = list[k];
+      if (!job || started.has(job[0]) || this.#bringing.has(job[0])) return;
+      const d = this.#download(job[0], job[1]);
+      d.catch(() => {}); // handled where it is awaited; never an unhandled rejection meanwhile
+      started.set(job[0], d);
+    };
+    try {
+      for (let i = 0; i < list.length; i++) {
+        for (let k = i; k < i + DOWNLOADS_AHEAD; k++) start(k);
+        const [layer, source] = list[i]!;
+        // Another stage's call is bringing this layer: wait for it rather than fetch it twice.
+        const other = this.#bringing.get(layer);
+        if (other) await other;
+        else if (!this.#store.getLayer(layer) && this.#isPending(layer)) {
+          start(i);
+          const bring = this.#bring(layer, source, started.get(layer)!);
+          this.#bringing.set(layer, bring);
+          try {
+            await bring;
+          } finally {
+            this.#bringing.delete(layer);
+          }
+        }
+        this.#settle(want);
       }
-      if (entry.layer && !this.#store.getLayer(entry.layer)) await this.#bring(entry.layer, source);
-      this.#putKey(entry);
-      this.#pending.splice(i, 1);
+    } finally {
+      for (const r of await Promise.allSettled(started.values())) if (r.status === 'fulfilled') r.value.dir.remove();
+    }
+    this.#settle(want);
+  }
+
+  /** Whether a remote hit or a carried base still waits for `layer` (a failed one is dropped). */
+  #isPending(layer: LayerDigest): boolean {
+    return this.#pending.some((p) => p.entry.layer === layer) || this.#pendingLayers.some((p) => p.layer === layer);
+  }
+
+  /** The pending hits and carried layers (among `want`) whose layer is in the store now:
+   *  their keys go into the local store, and they are no longer pending. */
+  #settle(want: Set<LayerDigest> | undefined): void {
+    for (let i = 0; i < this.#pending.length; ) {
+      const { entry } = this.#pending[i]!;
+      if ((!want || (entry.layer && want.has(entry.layer))) && entry.layer && this.#store.getLayer(entry.layer)) {
+        this.#putKey(entry);
+        this.#pending.splice(i, 1);
+      } else i++;
     }
     for (let i = 0; i < this.#pendingLayers.length; ) {
-      const { layer, source } = this.#pendingLayers[i]!;
-      if (want && !want.has(layer)) {
-        i++;
-        continue;
-      }
-      if (!this.#store.getLayer(layer)) await this.#bring(layer, source);
-      this.#pendingLayers.splice(i, 1);
+      const { layer } = this.#pendingLayers[i]!;
+      if ((!want || want.has(layer)) && this.#store.getLayer(layer)) this.#pendingLayers.splice(i, 1);
+      else i++;
+    }
+    this.#tagBases();
+  }
+
+  /** A base whose layers are all in is tagged in the store under its name (and a registry
+   *  base recorded as pulled), so that a later build finds it there without a cache or a
+   *  registry. An `oci-layout://` base has no store name: its layout is named by a path. */
+  #tagBases(): void {
+    for (const [ref, { image, source }] of this.#usedBases) {
+      if (!image.layers.every((l) => this.#store.getLayer(l))) continue;
+      this.#usedBases.delete(ref);
+      const name = normalizeRef(ref);
+      if (ref.startsWith('oci-layout://') || this.#store.getImage(name)) continue;
+      this.#lease?.add({ layers: image.layers });
+      this.#store.putImage({ ...image, name });
+      if (source.pulled) recordPulled(this.#store, { ...image, name }, source.pulled);
     }
   }
 
-  async #bring(layer: LayerDigest, source: Source): Promise<void> {
+  /** Fetch a layer's blob into the store's import staging (same file system as the blobs,
+   *  so the verified download can be linked in rather than copied). */
+  async #download(layer: LayerDigest, source: Source): Promise<Download> {
+    const ref = source.config.layers.find((l) => l.layer === layer)!;
+    const dir = this.#store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
     try {
-      await this.#importLayer(layer, source);
+      const dest = join(dir.path, 'blob');
+      const path = await source.fetch(ref.blob, dest);
+      this.downloads++;
+      return { path, verified: path === dest, dir };
+    } catch (err) {
+      dir.remove();
+      throw err;
+    }
+  }
+
+  async #bring(layer: LayerDigest, source: Source, download: Promise<Download>): Promise<void> {
+    try {
+      const d = await download;
+      try {
+        await this.#importLayer(layer, source, d);
+      } finally {
+        d.dir.remove();
+      }
     } catch (err) {
       // The store is not the problem (a full disk, a fault): that fails the build.
       if (err instanceof StoreError) throw err;
@@ -315,22 +472,26 @@ export class RemoteCache {
     this.#store.putKey({ key: entry.key, layer: entry.layer, chain: entry.chain, record: entry.record, created: entry.created, durationMs: entry.durationMs });
   }
 
-  async #importLayer(layer: LayerDigest, source: Source): Promise<void> {
+  async #importLayer(layer: LayerDigest, source: Source, d: Download): Promise<void> {
     const ref = source.config.layers.find((l) => l.layer === layer)!;
-    const dir = mkdtempSync(join(tmpdir(), 'stratum-cache-in-'));
-    try {
-      const path = await source.fetch(ref.blob, join(dir, 'blob'));
-      this.downloads++;
-      const { importLayerFile } = await import('./oci/import.js');
-      const got = await importLayerFile(this.#store, path, `${source.label}: layer ${ref.blob.digest}`, { digest: ref.blob.digest.slice(7), size: ref.blob.size, diffId: ref.diffId.slice(7) });
-      if (got.digest !== layer) {
-        throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
-      }
-      this.#lease?.add({ layers: [got.digest] });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    const { importLayerFile } = await import('./oci/import.js');
+    const got = await importLayerFile(this.#store, d.path, `${source.label}: layer ${ref.blob.digest}`, { digest: ref.blob.digest.slice(7), size: ref.blob.size, diffId: ref.diffId.slice(7), verified: d.verified });
+    if (got.digest !== layer) {
+      throw new UserError('CACHE_LAYER_MISMATCH', `${source.label}: blob ${ref.blob.digest} unpacks to layer ${got.digest}, but the cache says ${layer}`, 'the cache was written by an incompatible stratum; build without --cache-from, or export the cache again', EXIT.io);
     }
+    this.#lease?.add({ layers: [got.digest] });
   }
+}
+
+/** Layer blobs downloaded at once while earlier layers import (materialize()). */
+const DOWNLOADS_AHEAD = 4;
+
+/** A layer blob fetched for import: `verified` when it is our own download (checked while it
+ *  streamed), else the cache's own file. `dir` is the store staging that holds a download. */
+interface Download {
+  path: string;
+  verified: boolean;
+  dir: OwnedDir;
 }
 
 const badName = (source: Source, digest: string) => `${source.label} ${digest}`;

@@ -41,22 +41,6 @@ export class CopyError extends Error {
  * stratum does not unpack yet; copying the archive instead would silently build something
  * else, so it is refused.
  */
-function refuseArchive(e: CtxEntry): void {
-  if (e.type !== 'file' || e.size < 6) return;
-  const head = Buffer.alloc(262);
-  const fd = openSync(e.abs, 'r');
-  try {
-    readSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const magic =
-    (head[0] === 0x1f && head[1] === 0x8b) || head.subarray(0, 3).toString('latin1') === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || head.subarray(257, 262).toString('latin1') === 'ustar';
-  if (magic) {
-    throw new CopyError(`ADD ${e.rel}: unpacking local archives is not supported yet`, `copy it and unpack it explicitly: COPY ${e.rel} /tmp/ then RUN tar -xf /tmp/${posix.basename(e.rel)} -C <dest>`);
-  }
-}
-
 /** `COPY --parents` keeps each source's parent directories under the destination. Not done
  *  yet; copying without them would silently build a different tree, so it is refused. */
 function refuseParents(ins: CopyInstr): void {
@@ -116,7 +100,6 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
     }
     return ctx.select(s);
   });
-  if (ins.kind === 'ADD') for (const m of matches) refuseArchive(m.top);
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
   const dest = destination(ins, workdir, matches.length + docs.length, below);
   /** Every (source, target) of the copy, in order; `dirTarget` for a directory source's destination. */

@@ -89,6 +89,7 @@ export type ErrorCode =
   | 'OUTPUT_PARENT'
   | 'OUTPUT_BAD_INDEX'
   | 'RUN_MOUNT'
+  | 'ADD_ARCHIVE'
   | 'RUN_USER'
   | 'ESANDBOX'
   | `REGISTRY_${string}`

@@ -17,7 +17,16 @@ export type ExecutorKind = 'sandbox' | 'host-tools' | 'host';
 
 /** A directory or tmpfs placed into the root for one command (never part of the layer). */
 export type ExecMount =
-  | { type: 'bind'; source: string; target: string; readonly: boolean }
+  | {
+      type: 'bind';
+      source: string;
+      target: string;
+      readonly: boolean;
+      /** Writable, but the writes are dropped (`bind,rw`, as BuildKit): an overlay over the
+       *  source with its upper on a tmpfs of the RUN's own, mounted on `scratch` (an empty
+       *  directory outside the root). */
+      discard?: { scratch: string };
+    }
   | { type: 'tmpfs'; target: string; sizeBytes?: number };
 
 export interface ExecRequest {
@@ -27,6 +36,9 @@ export interface ExecRequest {
   script?: string;
   /** The whole environment the command sees (the executor adds nothing). */
   env: Record<string, string>;
+  /** Names of `env` entries whose values are absolute paths in the root (SSH_AUTH_SOCK of an
+   *  ssh mount): an executor that places the root elsewhere (host-tools) maps them too. */
+  pathEnv?: string[];
   /** Absolute path inside the root (the image's WORKDIR); created when missing. */
   cwd: string;
   /** Numeric ids inside the root; undefined runs as root (0:0). */

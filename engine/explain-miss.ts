@@ -37,6 +37,9 @@ export function explainMiss(prev: PreviousStep | undefined, next: KeyRecordV1, n
   if (next.sourceChain !== undefined && p.sourceChain !== next.sourceChain) {
     return { kind: 'source-stage', text: 'source stage changed' };
   }
+  if (canon(p.mountChains) !== canon(next.mountChains)) {
+    return { kind: 'source-stage', text: 'mounted stage changed' };
+  }
   const vars = diffEnv(p.env ?? {}, next.env ?? {});
   if (vars.length) {
     const shown = vars.slice(0, MAX_NAMED).join(', ');

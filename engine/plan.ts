@@ -3,6 +3,8 @@
  * state (env, ARGs in scope, workdir, user, shell) known before every step. Pure: the only
  * outside knowledge it needs (the config of a base image from the store) comes in as a function.
  */
+import { parseDockerfile } from './dockerfile/parse.js';
+import { toInstructions } from './dockerfile/instructions.js';
 import { posix } from 'node:path';
 import type { ImageConfig } from '../cache/store-types.js';
 import type { Diagnostic, Instruction, Result } from './dockerfile/types.js';
@@ -66,6 +68,8 @@ export interface Plan {
   warnings: string[];
   /** Steps that reference another stage through COPY --from, by step: source stage index. */
   copyFrom: Map<PlannedStep, number>;
+  /** RUN steps with `--mount=type=bind,from=<stage>`: the stages they read (by mount index). */
+  mountFrom: Map<PlannedStep, Map<number, number>>;
 }
 
 export interface PlanOptions {
@@ -85,6 +89,7 @@ export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
 /** Plan a build. Errors are Diagnostics (bad target, bad expansion, unknown stage …). */
 export function plan(instructions: Instruction[], opts: PlanOptions): Result<Plan> {
+  instructions = [...instructions];
   const warnings: string[] = [];
   const esc = opts.escapeToken ?? '\\';
   const usedBuildArgs = new Set<string>();
@@ -121,6 +126,7 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
   const stages: PlannedStage[] = [];
   const byName = new Map<string, number>();
   const copyFrom = new Map<PlannedStep, number>();
+  const mountFrom = new Map<PlannedStep, Map<number, number>>();
   let cur: PlannedStage | undefined;
   let state: ConfigState | undefined;
 
@@ -158,10 +164,19 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
         base = { kind: 'image', ref, available: cfg !== undefined };
         baseState = stateFromImage(cfg ?? {});
       }
+      // The base's ONBUILD triggers run right after FROM, as Docker runs them; the new image
+      // does not inherit them.
+      const triggers = baseState.image.OnBuild ?? [];
+      if (triggers.length) delete baseState.image.OnBuild;
       cur = { index, name, label: name ?? String(index), base, from: ref, needed: false, steps: [], final: baseState };
       stages.push(cur);
       state = baseState;
       cur.steps.push(step(cur, from, raw, cloneState(state)));
+      if (triggers.length) {
+        const t = onBuildInstructions(triggers, raw, opts.file);
+        if (!t.ok) return diag(raw, 'DF_ONBUILD', `ONBUILD trigger of ${ref}: ${t.message}`, t.hint);
+        instructions = [...instructions.slice(0, i + 1), ...t.value, ...instructions.slice(i + 1)];
+      }
       continue;
     }
     if (!cur || !state) throw new Error('unreachable: instruction outside a stage');
@@ -182,6 +197,17 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
         copyFrom.set(s, n);
       }
       // Otherwise: an image name; the builder resolves it from the store.
+    }
+    if (ins.kind === 'RUN') {
+      for (const [k, m] of ins.mounts.entries()) {
+        if (m.from === undefined || m.type !== 'bind') continue;
+        const ref = m.from.toLowerCase();
+        const n = byName.has(ref) ? byName.get(ref)! : /^\d+$/.test(ref) ? Number(ref) : undefined;
+        if (n === undefined) continue; // an image name, resolved from the store
+        if (n >= cur.index) return diag(raw, 'DF_STAGE_ORDER', `RUN --mount=from=${m.from} refers to this stage or a later one`, 'a stage can mount only stages defined above it');
+        if (!mountFrom.has(s)) mountFrom.set(s, new Map());
+        mountFrom.get(s)!.set(k, n);
+      }
     }
     cur.final = state;
   }
@@ -215,6 +241,7 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
     for (const s of st.steps) {
       const from = copyFrom.get(s);
       if (from !== undefined) mark(from);
+      for (const n of mountFrom.get(s)?.values() ?? []) mark(n);
     }
   };
   mark(target);
@@ -231,7 +258,7 @@ export function plan(instructions: Instruction[], opts: PlanOptions): Result<Pla
 
   const unused = Object.keys(opts.buildArgs).filter((k) => !usedBuildArgs.has(k));
   if (unused.length) warnings.push(`build-arg${unused.length > 1 ? 's' : ''} not consumed by any ARG: ${unused.join(', ')}`);
-  return { ok: true, value: { stages, target, steps, warnings, copyFrom } };
+  return { ok: true, value: { stages, target, steps, warnings, copyFrom, mountFrom } };
 }
 
 function step(stage: PlannedStage, instr: Instruction, raw: Instruction, before: ConfigState): PlannedStep {
@@ -355,4 +382,26 @@ function applyToState(
 function didYouMean(word: string, candidates: readonly string[]): string {
   const s = suggest(word, candidates);
   return s !== undefined ? `did you mean "${s}"? ` : '';
+}
+
+/**
+ * A base image's ONBUILD triggers as instructions of the stage that builds FROM it, each
+ * shown as `ONBUILD <trigger>` on the FROM line. Docker refuses FROM, ONBUILD and
+ * MAINTAINER as triggers.
+ */
+function onBuildInstructions(triggers: readonly string[], from: Instruction, file: string): { ok: true; value: Instruction[] } | { ok: false; message: string; hint: string } {
+  const hint = 'the base image was built with an ONBUILD that cannot run; rebuild it, or start from another image';
+  const out: Instruction[] = [];
+  for (const trigger of triggers) {
+    // Parsed after a FROM line, which the parser wants first, then dropped.
+    const parsed = parseDockerfile(`FROM scratch\n${trigger}\n`, file);
+    const ins = parsed.ok ? toInstructions(parsed.value) : parsed;
+    if (!ins.ok) return { ok: false, message: `"${trigger}" does not parse: ${ins.error.message}`, hint };
+    for (const i of ins.value.slice(1)) {
+      if (i.kind === 'FROM' || i.kind === 'ONBUILD' || i.kind === 'MAINTAINER') return { ok: false, message: `${i.kind} is not allowed as an ONBUILD trigger ("${trigger}")`, hint };
+      i.node = { ...i.node, startLine: from.node.startLine, endLine: from.node.endLine, column: from.node.column, original: `ONBUILD ${i.node.original}` };
+      out.push(i);
+    }
+  }
+  return { ok: true, value: out };
 }

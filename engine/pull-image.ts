@@ -9,7 +9,7 @@
  * Nothing unverified ever reaches the store: the temporary layout lives outside it and is
  * removed whatever happens.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ImageRecord, Store } from '../cache/store-types.js';
@@ -18,19 +18,9 @@ import type { Platform } from './platform.js';
 import { createRegistryClient, type RegistryClient } from './registry/client.js';
 import { pullToLayout } from './registry/layout-transfer.js';
 import { parseReference } from './registry/reference.js';
+import { recordPulled, type PulledRecord } from './registry-base-record.js';
 
-export const REGISTRY_IMAGES = 'registry-images';
-
-/** What the store remembers of a pulled image (doc `registry-images`, by store name). */
-export interface PulledRecord {
-  name: string;
-  reference: string;
-  registry: string;
-  repository: string;
-  manifestDigest: string;
-  platform?: string;
-  pulledAt: number;
-}
+export { REGISTRY_IMAGES, pulledRecord, type PulledRecord } from './registry-base-record.js';
 
 export interface PullOptions {
   platform?: Platform;
@@ -58,6 +48,7 @@ export async function pullImage(store: Store, refText: string, opts: PullOptions
     const name = storeNameOf(refText);
     const { loadArchive } = await import('./oci/import.js');
     const [image] = await loadArchive(store, join(dir, 'layout'), { name });
+    const blob = (digest: string) => readFileSync(join(dir, 'layout', 'blobs', 'sha256', digest.slice(7)), 'utf8');
     const record: PulledRecord = {
       name,
       reference: refText,
@@ -66,18 +57,13 @@ export async function pullImage(store: Store, refText: string, opts: PullOptions
       manifestDigest: pulled.manifestDigest,
       ...(pulled.descriptor.platform ? { platform: `${pulled.descriptor.platform.os}/${pulled.descriptor.platform.architecture}${pulled.descriptor.platform.variant ? `/${pulled.descriptor.platform.variant}` : ''}` } : {}),
       pulledAt: Date.now(),
+      // Verified by the client and by the import: a --cache-to carries them (registry-base-record.ts).
+      manifest: blob(pulled.manifestDigest),
+      config: blob(pulled.manifest.config.digest),
     };
-    store.writeDoc(REGISTRY_IMAGES, name, record);
-    // Also by digest, so that `FROM repo@sha256:…` of this manifest resolves from the store.
-    const byDigest = `${refText.replace(/@sha256:[a-f0-9]{64}$/, '').replace(/:[\w][\w.-]{0,127}$/, '')}@${pulled.manifestDigest}`;
-    if (byDigest !== name) store.putImage({ ...image!, name: byDigest });
+    recordPulled(store, image!, record);
     return { image: image!, manifestDigest: pulled.manifestDigest, name };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The pull record of a stored image, if it came from a registry. */
-export function pulledRecord(store: Store, name: string): PulledRecord | undefined {
-  return store.readDoc<PulledRecord>(REGISTRY_IMAGES, name);
 }

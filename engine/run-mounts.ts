@@ -5,18 +5,25 @@
  *
  * - cache: a persistent directory per id under the store, shared by every build that names
  *   the same id;
- * - bind: a path of the context, read-only;
+ * - bind: a path of the context, read-only, as a staged copy of exactly the files the step's
+ *   key covers (engine/bind-mount.ts);
  * - tmpfs: an empty tmpfs;
  * - secret: a file given with `--secret id=ID,src=FILE|env=VAR`, bound read-only at
  *   `/run/secrets/ID` (or `target=`); an env secret is written to a 0600 file on a tmpfs
  *   (`/dev/shm`) for the RUN and removed after it. A secret's value never enters a layer, a key
  *   (which holds only the mount's options) or a log. A missing secret fails the step when
  *   `required=true`, and is left out otherwise, as BuildKit does;
- * - ssh, bind `from=`, bind `rw`: not yet supported, refused with a clear error rather than
- *   run without them.
+ * - bind `from=<stage|image>`: its `source` subtree, copied out of the stage's layers
+ *   (engine/bind-mount.ts), read-only;
+ * - ssh: the agent socket given with `--ssh ID[=SOCKET]` (default: $SSH_AUTH_SOCK), bound at
+ *   `/run/buildkit/ssh_agent.N` (or `target=`), SSH_AUTH_SOCK set to the first one; skipped
+ *   when not forwarded unless `required=true`, as BuildKit does. Never in a layer or a key;
+ * - bind `rw` (either kind): writable, and the writes are dropped, as BuildKit drops them: a
+ *   directory gets an overlay whose upper is a tmpfs of the RUN's mount namespace (nothing
+ *   the RUN writes, under whatever id, lands on the host), a file is the staged copy itself.
  */
-import { join, posix, resolve, sep } from 'node:path';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { Store } from '../cache/store-types.js';
@@ -24,6 +31,8 @@ import type { Mount } from './dockerfile/types.js';
 import type { ExecMount } from './executor-types.js';
 import type { OwnedDir } from '../cache/owned-dirs.js';
 import { acquireCache, type MountOptions } from './cache-mounts.js';
+import type { SourceMatch } from './context.js';
+import { stageContextBind } from './bind-mount.js';
 
 export class MountError extends Error {
   constructor(
@@ -43,20 +52,60 @@ export async function resolveMounts(
   contextDir: string,
   workdir: string,
   mounts: readonly Mount[],
-  o: MountOptions & { secrets?: Record<string, SecretSource>; env?: NodeJS.ProcessEnv },
-): Promise<{ mounts: ExecMount[]; release(): void }> {
+  o: MountOptions & {
+    secrets?: Record<string, SecretSource>;
+    env?: NodeJS.ProcessEnv;
+    /** Context binds, as fingerprinted for the key (engine/bind-mount.ts contextBinds). */
+    binds?: Map<Mount, SourceMatch>;
+    /** `bind,from=`: copies the mount's source out of its stage or image into `dir`. */
+    stageFrom?: (m: Mount, dir: string) => string;
+    /** `--ssh`: agent sockets by id. */
+    ssh?: Record<string, string>;
+  },
+): Promise<{ mounts: ExecMount[]; release(): void; env: Record<string, string> }> {
+  const env: Record<string, string> = {};
+  let sshMounts = 0;
   const out: ExecMount[] = [];
   const held: OwnedDir[] = [];
   const temp: string[] = [];
   const release = () => {
     for (const d of held.splice(0)) d.release();
-    for (const f of temp.splice(0)) rmSync(f, { force: true });
+    for (const f of temp.splice(0)) rmWritable(f);
   };
   try {
     for (const m of mounts) {
+      if (m.type === 'ssh') {
+        const id = m.id ?? 'default';
+        const sock = o.ssh?.[id];
+        if (!sock) {
+          if (m.required) throw new MountError(`ssh agent "${id}" is required but was not forwarded`, `pass it with --ssh ${id === 'default' ? 'default' : `${id}=/path/to/agent.sock`}`);
+          continue;
+        }
+        if (!existsSync(sock)) throw new MountError(`ssh agent "${id}": ${sock} no longer exists`, 'start the agent again, or pass another socket with --ssh');
+        const target = m.target ? posix.resolve(workdir || '/', m.target) : `/run/buildkit/ssh_agent.${sshMounts}`;
+        sshMounts++;
+        out.push({ type: 'bind', source: sock, target, readonly: false });
+        // As BuildKit: the first ssh mount is the command's agent.
+        env.SSH_AUTH_SOCK ??= target;
+        continue;
+      }
       if (m.type === 'secret') {
         const s = secretMount(m, workdir, o.secrets ?? {}, o.env ?? process.env, temp);
         if (s) out.push(s);
+        continue;
+      }
+      if (m.type === 'bind' && m.from !== undefined && o.stageFrom) {
+        const dir = mkdtempSync(join(tmpdir(), 'stratum-bind-'));
+        temp.push(dir);
+        out.push(placed(o.stageFrom(m, dir), dir, posix.resolve(workdir || '/', m.target || '.'), m));
+        continue;
+      }
+      if (m.type === 'bind' && m.from === undefined) {
+        const match = o.binds?.get(m);
+        if (!match) throw new Error(`internal: the bind mount of ${m.source ?? '.'} was not fingerprinted`);
+        const dir = mkdtempSync(join(tmpdir(), 'stratum-bind-'));
+        temp.push(dir);
+        out.push(placed(stageContextBind(match, dir), dir, posix.resolve(workdir || '/', m.target || '.'), m));
         continue;
       }
       out.push(...(await resolveOne(store, contextDir, workdir, m, o, held)));
@@ -65,7 +114,7 @@ export async function resolveMounts(
     release();
     throw err;
   }
-  return { mounts: out, release };
+  return { mounts: out, release, env };
 }
 
 async function resolveOne(store: Store, contextDir: string, workdir: string, m: Mount, o: MountOptions, held: OwnedDir[]): Promise<ExecMount[]> {
@@ -86,20 +135,12 @@ async function resolveOne(store: Store, contextDir: string, workdir: string, m: 
       case 'tmpfs':
         out.push({ type: 'tmpfs', target });
         break;
-      case 'bind': {
-        if (m.from !== undefined) throw new MountError(`RUN --mount=type=bind,from=${m.from} is not supported yet`, 'COPY --from the stage into this one instead');
-        const source = resolve(contextDir, (m.source ?? '.').replace(/^\/+/, ''));
-        if (source !== contextDir && !source.startsWith(contextDir + sep)) throw new MountError(`RUN --mount=type=bind source ${m.source} is outside the build context`, 'bind a path inside the context');
-        if (!existsSync(source)) throw new MountError(`RUN --mount=type=bind source ${m.source ?? '.'} does not exist in the context`, 'check the source= path (relative to the context)');
-        // BuildKit discards a writable bind's writes; binding the context itself writable
-        // would change the user's files, so rw is refused until it gets a scratch copy.
-        if ('rw' in m.raw || 'readwrite' in m.raw) throw new MountError('RUN --mount=type=bind,rw is not supported yet', 'drop rw (the mount is read-only), or COPY the files in');
-        out.push({ type: 'bind', source, target, readonly: true });
-        break;
-      }
+      case 'bind':
+        // From the context: staged by resolveMounts (above).
+        throw new MountError(`RUN --mount=type=bind,from=${m.from} is not supported yet`, 'COPY --from the stage into this one instead');
       case 'secret': // handled by secretMount
-      case 'ssh':
-        throw new MountError(`RUN --mount=type=${m.type} is not supported yet`, 'pass the value another way for now; stratum will not run the step without the mount it asks for');
+      case 'ssh': // handled above
+        break;
     }
   }
   return out;
@@ -130,4 +171,31 @@ function secretMount(m: Mount, workdir: string, secrets: Record<string, SecretSo
   writeFileSync(file, value, { mode: 0o600, flag: 'wx' });
   temp.push(file);
   return { type: 'bind', source: file, target, readonly: true };
+}
+
+/** A staged bind source as the RUN's mount: read-only, or with `rw` writable with its writes dropped. */
+function placed(source: string, dir: string, target: string, m: Mount): ExecMount {
+  if (!('rw' in m.raw || 'readwrite' in m.raw)) return { type: 'bind', source, target, readonly: true };
+  if (!statSync(source).isDirectory()) return { type: 'bind', source, target, readonly: false };
+  const scratch = join(dir, 'scratch');
+  mkdirSync(scratch);
+  return { type: 'bind', source, target, readonly: false, discard: { scratch } };
+}
+
+/** Remove a staged file or tree, also one with read-only directories (a context dir of mode 0555). */
+function rmWritable(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    const open = (p: string) => {
+      try {
+        chmodSync(p, 0o700);
+        for (const d of readdirSync(p, { withFileTypes: true })) if (d.isDirectory()) open(join(p, d.name));
+      } catch {
+        // gone, or not ours
+      }
+    };
+    open(path);
+    rmSync(path, { recursive: true, force: true });
+  }
 }

@@ -53,6 +53,9 @@ export interface KeyRecordV2 {
   files?: { digest: string; count: number };
   /** COPY --from a stage or image: the source's chain digest. */
   sourceChain?: ChainDigest;
+  /** RUN --mount=type=bind,from=<stage|image>: the chain digest of each mounted source, by
+   *  the mount's target. */
+  mountChains?: Record<string, ChainDigest>;
   /** RUN --mount=type=cache: target and id only; contents never enter a key. */
   cacheMounts?: { target: string; id: string }[];
 }

@@ -128,14 +128,71 @@ t.test('COPY --parents is refused rather than copied flat', async () => {
   assert.match(r.stderr, 'hint:');
 });
 
-t.test('ADD of a local archive is refused rather than copied unpacked', async () => {
+t.test('ADD unpacks a local tar, tar.gz or tar.zst into the destination, as Docker does; a gzip that is not a tar is copied', async () => {
   const { execSync } = await import('node:child_process');
-  rig.write({ 'ctx/pkg/a.txt': 'a', 'ctx/plain.txt': 'x' });
+  rig.write({ 'ctx/pkg/bin/tool': '#!/bin/sh\n', 'ctx/pkg/doc.txt': 'doc\n', 'ctx/plain.txt': 'x' });
+  execSync('chmod 755 pkg/bin/tool && ln -s bin/tool pkg/tool-link && ln pkg/doc.txt pkg/doc-hard && tar -czf pkg.tgz pkg && tar -cf flat.tar -C pkg doc.txt && echo not-a-tar | gzip > note.gz', { cwd: rig.path('ctx') });
+  execSync('rm -r pkg', { cwd: rig.path('ctx') });
+  const r = await build('FROM scratch\nADD plain.txt /\nADD pkg.tgz /opt/\nADD flat.tar note.gz /x/\n');
+  assert.is(r.code, 0, r.stderr);
+  assert.is(rig.read('out/opt/pkg/doc.txt'), 'doc\n');
+  assert.is(statSync(rig.path('out/opt/pkg/bin/tool')).mode & 0o777, 0o755, 'modes as in the archive');
+  assert.is((await import('node:fs')).readlinkSync(rig.path('out/opt/pkg/tool-link')), 'bin/tool');
+  assert.is(statSync(rig.path('out/opt/pkg/doc-hard')).ino, statSync(rig.path('out/opt/pkg/doc.txt')).ino, 'a hard link stays one');
+  assert.is(rig.read('out/x/doc.txt'), 'doc\n', 'a plain tar is unpacked too');
+  assert.ok(rig.exists('out/x/note.gz'), 'a gzip of something that is not a tar is copied as it is');
+  assert.not.ok(rig.exists('out/opt/pkg.tgz'));
+  // The archive's bytes are its key: another archive rebuilds the step, the same one hits.
+  const again = await build('FROM scratch\nADD plain.txt /\nADD pkg.tgz /opt/\nADD flat.tar note.gz /x/\n');
+  assert.ok(again.events.every((e) => e.type !== 'step-done' || e.cached || e.layer === null));
+  rig.write({ 'ctx/pkg/doc.txt': 'changed\n' });
   execSync('tar -czf pkg.tgz pkg', { cwd: rig.path('ctx') });
-  const r = await build('FROM scratch\nADD plain.txt /\nADD pkg.tgz /opt/\n');
-  assert.is(r.code, 2);
-  assert.match(r.stderr, 'ADD pkg.tgz: unpacking local archives is not supported yet');
-  assert.match(r.stderr, 'RUN tar -xf');
+  const changed = await build('FROM scratch\nADD plain.txt /\nADD pkg.tgz /opt/\nADD flat.tar note.gz /x/\n');
+  const add = changed.events.find((e) => e.type === 'step-done' && e.instruction === 'ADD pkg.tgz /opt/');
+  assert.ok(add && add.type === 'step-done' && !add.cached && add.reason === 'pkg.tgz changed', JSON.stringify(add));
+  assert.is(rig.read('out/opt/pkg/doc.txt'), 'changed\n');
+});
+
+t.test('ADD refuses an archive whose names escape the destination, and a bzip2 archive, naming the file', async () => {
+  const { execSync } = await import('node:child_process');
+  rig.write({ 'ctx/a.txt': 'a' });
+  execSync('tar -cf evil.tar --absolute-names /etc/hostname 2>/dev/null || tar -cPf evil.tar /etc/hostname', { cwd: rig.path('ctx') });
+  const evil = await build('FROM scratch\nADD evil.tar /x/\n');
+  assert.is(evil.code, 2, evil.stderr);
+  assert.match(evil.stderr, /Dockerfile:2.*refusing entry "\/etc\/hostname": an absolute path/);
+  assert.not.ok(rig.exists('out/etc/hostname'));
+  // A bzip2 stream's header (no bzip2 tool needed): detected by its magic, refused by name.
+  rig.write({ 'ctx/a.tar.bz2': Buffer.concat([Buffer.from('BZh91AY&SY', 'latin1'), Buffer.alloc(64, 7)]) });
+  const bz = await build('FROM scratch\nADD a.tar.bz2 /x/\n');
+  assert.is(bz.code, 2, bz.stderr);
+  assert.match(bz.stderr, 'ADD a.tar.bz2: unpacking bzip2 and xz archives is not supported yet');
+  assert.match(bz.stderr, 'hint:');
+});
+
+t.test('RUN --mount=type=ssh reaches the agent given with --ssh; the key never enters the layer, and a required agent must be forwarded', async () => {
+  const { execFileSync, spawn } = await import('node:child_process');
+  const sock = rig.path('agent.sock');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stratum-test-key', '-f', rig.path('id')]);
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !rig.exists('agent.sock'); i++) await new Promise((r) => setTimeout(r, 20));
+    execFileSync('ssh-add', [rig.path('id')], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+    const df = 'FROM scratch\nWORKDIR /w\nRUN --mount=type=ssh,required=true ssh-add -l > keys.txt && echo "$SSH_AUTH_SOCK" > sock.txt\n';
+    const r = await build(df, '--ssh', `default=${sock}`);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(rig.read('out/w/keys.txt'), 'stratum-test-key (ED25519)');
+    // FROM scratch runs the host's tools with the image's root in the workspace: the path is there.
+    assert.match(rig.read('out/w/sock.txt'), /\/run\/buildkit\/ssh_agent\.0\n$/);
+    assert.not.ok(rig.exists('out/run/buildkit/ssh_agent.0'), 'the socket is not in the layer');
+    const missing = await build(df.replace('keys.txt', 'keys2.txt'));
+    assert.is(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, 'ssh agent "default" is required but was not forwarded');
+    const notSocket = await build(df, '--ssh', `default=${rig.path('id')}`);
+    assert.is(notSocket.code, 2);
+    assert.match(notSocket.stderr, 'is not an agent socket (key files are not forwarded)');
+  } finally {
+    agent.kill();
+  }
 });
 
 t.run();

@@ -52,6 +52,16 @@ t.test('lists every instruction as parsed, and the stages with expanded argument
   assert.is(env.text, 'ENV GREETING="hello ${NAME}"');
 });
 
+t.test('a stage mounted by RUN --mount=type=bind,from= is needed; one mounting a later stage is refused', async () => {
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch AS tools\nCOPY deps.txt /t/\nFROM scratch AS other\nCOPY deps.txt /\nFROM scratch\nRUN --mount=type=bind,from=tools,source=/t,target=/t cat /t/deps.txt\n' });
+  const p = await plan();
+  assert.equal(p.stages.map((s) => [s.name, s.needed]), [['tools', true], ['other', false], [null, true]]);
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch AS a\nRUN --mount=type=bind,from=1,target=/x true\nFROM scratch AS b\nCOPY deps.txt /\n' });
+  const r = await runCli(['plan', '--format', 'json', '--cache-dir', rig.path('store'), rig.path('ctx')]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /Dockerfile:2:1: RUN --mount=from=1 refers to this stage or a later one/);
+});
+
 t.test('predicts hits and misses against the store, with reasons', async () => {
   // A store that exists but has never built this Dockerfile.
   await runCli(['build', '--progress=json', '--cache-dir', rig.path('store'), '--target', 'unused', rig.path('ctx')]);

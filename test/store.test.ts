@@ -119,6 +119,47 @@ t.test('rejects a blob whose bytes changed since fingerprinting (ECHANGED) and l
   assert.equal(tmpFiles(store), []);
 });
 
+t.test('adoptBlobFile links a file the process wrote and hashed into the store, without copying it', ({ rig, store }) => {
+  const data = Buffer.alloc(300_000, 7);
+  rig.write({ 'spool/own': data });
+  const known = { digest: asBlobDigest(sha256(data)), size: data.length };
+  assert.equal(store.adoptBlobFile(rig.path('spool/own'), known), known);
+  const path = store.blobPath(known.digest);
+  assert.is(statSync(path).ino, statSync(rig.path('spool/own')).ino, 'one inode: linked, not copied');
+  assert.is(statSync(path).mode & 0o777, 0o444);
+  rmSync(rig.path('spool/own'));
+  assert.equal(store.readBlob(known.digest, known.size), data, 'the blob outlives the caller\'s name for it');
+  // A second adopt of a present blob does nothing; a file of the wrong size is refused.
+  rig.write({ 'spool/again': data, 'spool/short': data.subarray(1) });
+  store.adoptBlobFile(rig.path('spool/again'), known);
+  assert.is.not(statSync(rig.path('spool/again')).ino, statSync(path).ino);
+  const other = { digest: asBlobDigest(sha256('other')), size: data.length };
+  expectStoreError(() => store.adoptBlobFile(rig.path('spool/short'), other), 'ECHANGED');
+  assert.not.ok(store.hasBlob(other.digest));
+  assert.equal(tmpFiles(store), []);
+});
+
+t.test('adoptBlobFile across file systems copies and hashes, so wrong bytes are refused (ECHANGED)', ({ store }) => {
+  if (statSync('/dev/shm').dev === statSync(store.root.replace(/\/store$/, '')).dev) return; // needs a second file system
+  const dir = join('/dev/shm', `stratum-adopt-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    const data = Buffer.alloc(200_000, 3);
+    writeFileSync(join(dir, 'ok'), data);
+    const known = { digest: asBlobDigest(sha256(data)), size: data.length };
+    store.adoptBlobFile(join(dir, 'ok'), known);
+    assert.is.not(statSync(store.blobPath(known.digest)).ino, statSync(join(dir, 'ok')).ino, 'copied');
+    assert.equal(store.readBlob(known.digest), data);
+    writeFileSync(join(dir, 'bad'), Buffer.alloc(200_000, 4));
+    const claimed = { digest: asBlobDigest(sha256(Buffer.alloc(200_000, 5))), size: 200_000 };
+    expectStoreError(() => store.adoptBlobFile(join(dir, 'bad'), claimed), 'ECHANGED');
+    assert.not.ok(store.hasBlob(claimed.digest));
+    assert.equal(tmpFiles(store), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 t.test('readBlob rejects and deletes a corrupt blob', ({ store }) => {
   const w = store.writeBlob(Buffer.from('precious bytes'));
   const path = store.blobPath(w.digest);

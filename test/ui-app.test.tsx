@@ -129,6 +129,29 @@ t.test('cold build: MISS rows with their reason, size and time; header totals', 
   }
 });
 
+t.test('a running row counts from when its step-start arrived, not from when Ink mounted', async () => {
+  // The early painter draws the first frames from the store; Ink mounts later on the same
+  // store. Its running clock must go on from the step's start, not restart at 0.0s.
+  const bus = new EventBus((err) => {
+    throw err;
+  });
+  const store = createBuildStore(bus, 'build');
+  const events = fixture('cold-build');
+  const at = events.findIndex((e) => e.type === 'step-start' && e.index === 4);
+  for (const e of events.slice(0, at + 1)) bus.emit(e);
+  store.flush();
+  await settle(1200);
+  const r = render(<App bus={bus} store={store} mode="build" onQuit={() => undefined} onRebuild={() => undefined} />);
+  try {
+    await nextTurn();
+    await nextTurn();
+    assert.match(row(r.lastFrame() ?? '', '[4/7]'), /RUN npm ci.*\b1\.\ds/, 'the clock went on from the start event');
+  } finally {
+    r.unmount();
+    store.close();
+  }
+});
+
 t.test('the log panel shows the running step’s last lines under its RUN row', async () => {
   const m = mount('build');
   try {

@@ -11,6 +11,8 @@ import { EventBus, type BuildEvent } from '../engine/events.js';
 import { App } from '../cli/ui/App.js';
 import { createBuildStore } from '../cli/ui/store.js';
 import { earlyFrame, paintLine } from '../cli/ui/early-frame.js';
+import { startEarlyPainter } from '../cli/reporters/early-painter.js';
+import { EventEmitter } from 'node:events';
 
 const t = suite('ui early frame', { timeoutMs: 10_000 });
 
@@ -86,6 +88,36 @@ t.test('the frame keeps to the terminal height: the header and the running row s
   assert.ok(frame.length <= 4, `fits 5 rows with the cursor line: ${frame.length}`);
   assert.match(frame.join('\n'), /^stratum build · building/m);
   store.close();
+});
+
+t.test('a resize to a narrower terminal erases every row the reflowed frame takes: no ghost lines', () => {
+  const bus = new EventBus((err) => {
+    throw err;
+  });
+  const store = createBuildStore(bus, 'build');
+  const out = Object.assign(new EventEmitter(), { columns: 100, rows: 40, isTTY: true, writes: [] as string[] });
+  (out as unknown as { write(s: string): boolean }).write = (s: string) => (out.writes.push(s), true);
+  const painter = startEarlyPainter(store, out as unknown as NodeJS.WriteStream, false);
+  try {
+    const events = fixture('cold-build');
+    for (const e of events.slice(0, firstRunStart(events) + 1)) bus.emit(e);
+    store.flush();
+    const frame = out.writes.at(-1)!;
+    const painted = frame.split('\n').slice(0, -1).map((l) => [...l.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '')].length);
+    assert.ok(painted.some((w) => w > 50), 'some painted line is wider than the new width');
+    // What a reflowing terminal (tmux, xterm, iTerm) now shows: each line wider than 50 wraps.
+    const rowsNow = painted.reduce((n, w) => n + Math.max(1, Math.ceil(w / 50)), 0);
+    out.writes.length = 0;
+    out.columns = 50;
+    out.emit('resize');
+    const erase = out.writes[0]!;
+    assert.is(erase.split('\u001b[1A').length - 1, rowsNow, 'one cursor-up per screen row of the reflowed frame');
+    const repaint = out.writes.at(-1)!;
+    for (const l of repaint.split('\n').slice(0, -1)) assert.ok([...strip(l)].length <= 50, `repainted to 50 columns: ${l}`);
+  } finally {
+    painter.handOver();
+    store.close();
+  }
 });
 
 t.run();

@@ -40,6 +40,7 @@ export function engineOptions(opts: BuildCliOptions, store: Store, bus: EventBus
     outputs: opts.outputs,
     envPass: opts.envPass,
     secrets: opts.secrets,
+    ssh: opts.ssh,
     ...(opts.platform ? { platform: opts.platform } : {}),
     ...(opts.executor ? { executor: opts.executor } : {}),
     ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),

@@ -2,6 +2,7 @@
 import type { BuildEvent, EventBus } from '../../engine/events.js';
 import { plainReporter } from './plain.js';
 import { jsonReporter } from './json.js';
+import { importEsm } from '../esm-import.js';
 
 export interface Streams {
   stdout: NodeJS.WriteStream;
@@ -93,9 +94,9 @@ async function attachTui(bus: EventBus, io: Streams, tui: TuiHandlers): Promise<
 /** The UI's single-file bundle when the build made one (scripts/bundle-ui.mjs), else the modules. */
 async function loadRenderer(): Promise<typeof import('../ui/render.js')> {
   try {
-    return (await import(new URL('../ui/render.bundle.js', import.meta.url).href)) as typeof import('../ui/render.js');
+    return (await importEsm(new URL('../ui/render.bundle.js', import.meta.url).href)) as typeof import('../ui/render.js');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    return import('../ui/render.js');
+    return (await importEsm(new URL('../ui/render.js', import.meta.url).href)) as typeof import('../ui/render.js');
   }
 }

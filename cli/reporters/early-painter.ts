@@ -26,13 +26,29 @@ const SHOW_CURSOR = '\x1b[?25h';
  */
 const erase = (n: number) => (n > 0 ? '\x1b[2K' + '\x1b[1A\x1b[2K'.repeat(n) + '\x1b[G' : '');
 
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+const visibleWidth = (line: string) => [...line.replace(ANSI, '')].length;
+
+/**
+ * How many screen rows `widths` (the painted lines' visible widths) take once the terminal
+ * reflows them to `columns`: a line that was as wide as the old terminal wraps onto two or
+ * more rows when it narrows, and every one of those rows must be erased.
+ */
+export function rowsAfterReflow(widths: readonly number[], columns: number): number {
+  let rows = 0;
+  for (const w of widths) rows += Math.max(1, Math.ceil(w / Math.max(1, columns)));
+  return rows;
+}
+
 export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, color: boolean): EarlyPainter {
   let painted = 0;
+  let widths: number[] = [];
   let last = '';
   let stopped = false;
   const startedAt = new Map<number, number>();
   const elapsed = (row: StepRowState) => {
-    let t = startedAt.get(row.index);
+    let t = row.startedAt ?? startedAt.get(row.index);
     if (t === undefined) startedAt.set(row.index, (t = Date.now()));
     return Date.now() - t;
   };
@@ -46,6 +62,7 @@ export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, co
     if (text === last) return;
     out.write(erase(painted) + text);
     painted = lines.length;
+    widths = lines.map(visibleWidth);
     last = text;
   };
   out.write(HIDE_CURSOR);
@@ -54,10 +71,11 @@ export function startEarlyPainter(store: BuildStore, out: NodeJS.WriteStream, co
   const ticker = setInterval(() => paint(), 100);
   ticker.unref();
   const onResize = () => {
-    // The terminal rewrapped what was painted: clear the screen below the cursor's line and
-    // start over rather than erase a guessed number of lines.
-    out.write(erase(painted));
+    // The terminal reflowed what was painted to its new width: erase every row the painted
+    // lines take now (a line that wraps takes two), then paint again at the new width.
+    out.write(erase(rowsAfterReflow(widths, out.columns || 80)));
     painted = 0;
+    widths = [];
     last = '';
     paint();
   };

@@ -52,6 +52,10 @@ export interface StepRowState extends StepInfo {
   size?: number;
   /** On hits: how long the step took when it was built. */
   savedMs?: number;
+  /** Running rows: when this process received the step's start (Date.now()), if the caller
+   *  stamped it (the live store does; a replayed recording does not). The running clock counts
+   *  from it, so it does not restart when Ink takes over from the early frame. */
+  startedAt?: number;
 }
 
 export interface BuildTotals {
@@ -153,6 +157,11 @@ export function initialState(mode: Mode = 'build'): UiState {
 
 /** Fold one event into the state. Pure: returns a new state and never mutates its input. */
 export function reduce(state: UiState, event: BuildEvent): UiState {
+  return reduceAt(state, event, undefined);
+}
+
+/** `reduce`, with the time this process received the event (a step-start's running clock). */
+function reduceAt(state: UiState, event: BuildEvent, receivedAt: number | undefined): UiState {
   switch (event.type) {
     case 'build-start':
       return {
@@ -170,7 +179,7 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
       };
     case 'step-start': {
       const running = state.running.includes(event.index) ? state.running : [...state.running, event.index];
-      return { ...state, steps: upsert(state.steps, event, { status: 'running' }), running };
+      return { ...state, steps: upsert(state.steps, event, { status: 'running', ...(receivedAt !== undefined ? { startedAt: receivedAt } : {}) }), running };
     }
     case 'step-log':
       return appendLog(state, event.index, [event.line]);
@@ -300,12 +309,12 @@ export function reduce(state: UiState, event: BuildEvent): UiState {
  * `step-log` lines of one step is appended with one copy of its buffer instead of one per
  * line. The hook batches per frame, so a RUN printing 10k lines/s costs 30 copies a second.
  */
-export function reduceAll(state: UiState, events: readonly BuildEvent[]): UiState {
+export function reduceAll(state: UiState, events: readonly BuildEvent[], receivedAt?: readonly number[]): UiState {
   let i = 0;
   while (i < events.length) {
     const event = events[i]!;
     if (event.type !== 'step-log') {
-      state = reduce(state, event);
+      state = reduceAt(state, event, receivedAt?.[i]);
       i++;
       continue;
     }

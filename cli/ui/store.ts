@@ -38,6 +38,8 @@ export function createBuildStore(bus: EventBus, mode: Mode, options: BuildStoreO
   const frameMs = Math.max(1, Math.round(1000 / (options.maxFps ?? 30)));
   let state = initialState(mode);
   let queue: BuildEvent[] = [];
+  // When each queued event arrived: a running step's clock starts at its event, not at the fold.
+  let times: number[] = [];
   let timer: NodeJS.Timeout | undefined;
   let lastFlush = 0;
   const listeners = new Set<() => void>();
@@ -48,15 +50,19 @@ export function createBuildStore(bus: EventBus, mode: Mode, options: BuildStoreO
     lastFlush = Date.now();
     if (queue.length === 0) return;
     const events = queue;
+    const at = times;
     queue = [];
-    state = reduceAll(state, events);
+    times = [];
+    state = reduceAll(state, events, at);
     for (const l of listeners) l();
   };
 
   const off = bus.on((event) => {
+    const now = Date.now();
     queue.push(event);
+    times.push(now);
     if (timer !== undefined) return;
-    const wait = lastFlush + frameMs - Date.now();
+    const wait = lastFlush + frameMs - now;
     if (wait <= 0) flush();
     else timer = setTimeout(flush, wait);
   });
@@ -75,6 +81,7 @@ export function createBuildStore(bus: EventBus, mode: Mode, options: BuildStoreO
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
       queue = [];
+      times = [];
     },
   };
 }

@@ -15,7 +15,7 @@
  * are the base image's. A docker-archive needs the uncompressed tar: a gzip origin is
  * gunzipped, which gives back exactly the tar whose sha256 is the diffID.
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { BlobDigest } from '../../cache/digest.js';
@@ -194,7 +194,7 @@ async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string
     const fromOrigin = originInfo(store, layer);
     if (fromOrigin) {
       const gz = fromOrigin.gz!;
-      if (!opts.skipBlob?.(gz.digest) && !blobPresent(blobDir, gz.digest, gz.size)) await copyOrigin(store, fromOrigin.origin!, join(blobDir, gz.digest));
+      if (!opts.skipBlob?.(gz.digest) && !blobPresent(blobDir, gz.digest, gz.size)) await placeOrigin(store, fromOrigin.origin!, join(blobDir, gz.digest));
       infos.set(digest, fromOrigin);
       continue;
     }
@@ -279,11 +279,25 @@ function blobPresent(blobDir: string, hex: string, size: number): boolean {
   }
 }
 
-/** Copy an origin blob into a layout (through a temp file; verified as it is read). */
-async function copyOrigin(store: Store, origin: LayerOrigin, dest: string): Promise<void> {
+/**
+ * An origin blob into a layout, through a temp name: a hard link to the store's blob where
+ * the two share a file system (no bytes written, none hashed: the store checked the blob's
+ * digest when it came in, its blobs are read-only and never change in place, and `stratum
+ * cache verify` checks them), else a copy verified as it is read. The layout's file is then
+ * the store's read-only inode: a tool that rewrote it in place would damage the store's copy
+ * too, which verify would find; tools that write a layout write new files.
+ */
+async function placeOrigin(store: Store, origin: LayerOrigin, dest: string): Promise<void> {
   const tmp = join(dirname(dest), `.${basename(dest)}.stratum-${randomBytes(6).toString('hex')}`);
   try {
-    await pipeline(originBytes(store, origin), createWriteStream(tmp, { flags: 'wx' }));
+    let linked = false;
+    try {
+      linkSync(store.blobPath(origin.compressed.digest as BlobDigest), tmp);
+      linked = true;
+    } catch {
+      // another file system, or links not allowed here: copy (a missing blob fails there)
+    }
+    if (!linked) await pipeline(originBytes(store, origin), createWriteStream(tmp, { flags: 'wx' }));
     renameSync(tmp, dest);
   } finally {
     rmSync(tmp, { force: true });

@@ -48,17 +48,17 @@ async function layerFor(store: Store, src: ArchiveSource, name: string, label: s
  * of the blob and of its tar), keeping its bytes as the layer's origin; a layer already
  * imported for this diffID is reused. Also what a lazily imported step cache uses.
  */
-export async function importLayerFile(store: Store, path: string, label: string, expect: { digest?: string; size?: number; diffId: string }): Promise<{ digest: LayerDigest; size: number }> {
+export async function importLayerFile(store: Store, path: string, label: string, expect: { digest?: string; size?: number; diffId: string; verified?: boolean }): Promise<{ digest: LayerDigest; size: number }> {
   const docName = `v${IMPORT_FORMAT} sha256:${expect.diffId}`;
   const known = store.readDoc<string>(LAYER_DOCS, docName);
   const layer = known !== undefined ? store.getLayer(asLayerDigest(known)) : undefined;
   if (layer && store.getLayerOrigin(layer.digest)) {
     // Still verify the blob the archive ships: a bad one means a bad archive, used or not.
-    if (expect.digest !== undefined || expect.size !== undefined) checkBlob(label, await hashFile(path), expect);
+    if (!expect.verified && (expect.digest !== undefined || expect.size !== undefined)) checkBlob(label, await hashFile(path), expect);
     return { digest: layer.digest, size: layer.size };
   }
   const imported = await importLayer(store, path, label, expect);
-  keepOrigin(store, path, imported);
+  keepOrigin(store, path, imported, expect.verified === true);
   store.writeDoc(LAYER_DOCS, docName, imported.layer.digest, { layers: [imported.layer.digest] });
   return { digest: imported.layer.digest, size: imported.layer.size };
 }
@@ -66,10 +66,14 @@ export async function importLayerFile(store: Store, path: string, label: string,
 /**
  * Keep the layer's blob as received, with its diffID (cache/layer-origin.ts), so that exporting
  * the unchanged layer reuses these bytes. The store names the blob by its sha256, which
- * importLayer has just checked against the descriptor: the two must agree.
+ * importLayer has just checked against the descriptor: the two must agree. A verified
+ * download (this process's own file, hashed as it came in) is hard-linked into the store; a
+ * file from outside (an archive, a local cache) is copied and hashed again, since it could
+ * have changed since it was read.
  */
-function keepOrigin(store: Store, path: string, imported: ImportedLayer): void {
-  const blob = store.writeBlobFromFile(path, { digest: asBlobDigest(imported.digest), size: imported.size });
+function keepOrigin(store: Store, path: string, imported: ImportedLayer, verified: boolean): void {
+  const known = { digest: asBlobDigest(imported.digest), size: imported.size };
+  const blob = verified ? store.adoptBlobFile(path, known) : store.writeBlobFromFile(path, known);
   store.putLayerOrigin({
     layer: imported.layer.digest,
     diffId: imported.diffId,

@@ -50,11 +50,13 @@ function zstdError(err: unknown): Error {
   return new Error(`invalid zstd data: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-/** The decompressing stream for `kind`, or a pass-through for `none`. */
-export function createDecompress(kind: Compression): Transform {
+/** The decompressing stream for `kind`, or a pass-through for `none`. `chunkSize` is the size
+ *  of gzip's output buffers (zlib's default is 16 KiB; a layer import reads megabytes, where
+ *  fewer, larger chunks cost less per byte downstream). */
+export function createDecompress(kind: Compression, o: { chunkSize?: number } = {}): Transform {
   switch (kind) {
     case 'gzip':
-      return createGunzip();
+      return createGunzip(o.chunkSize ? { chunkSize: o.chunkSize } : {});
     case 'zstd':
       return createZstdDecompress();
     case 'none':

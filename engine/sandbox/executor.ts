@@ -357,7 +357,9 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           }
           await ws.beginRun();
           try {
-            const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts }, extra, opts.standby);
+            const env = { ...req.env };
+            for (const k of req.pathEnv ?? []) if (env[k] !== undefined) env[k] = inWs(env[k]!);
+            const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts, env }, extra, opts.standby);
             if (!res.ok) failed = true;
             return res;
           } finally {

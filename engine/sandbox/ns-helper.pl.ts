@@ -24,8 +24,9 @@
  *
  * The spec comes on fd 3 as records: tag NUL count NUL field NUL … (count fields). Output
  * records (snapshot) use the same form on stdout. Errors before exec: a line
- * `stratum-sandbox: …` on stderr and exit 125; exec failure: exit 127.
-  *
+ * `stratum-sandbox: …` on stderr and exit 125; exec failure: exit 127; `enter` into a missing
+ * working directory: exit 126.
+ *
  * The script comes in parts, and a spawn compiles only those its operation uses
  * (helperScript): perl compiles the whole text it is given before it runs a line, and the
  * extraction, snapshot, relay and enter code is more than half of it (a RUN's helper compiles
@@ -188,6 +189,15 @@ for my $r (@recs) {
   my ($t, @a) = @$r;
   if ($t eq 'bind') { bind_mount($a[0], "$root$a[1]", $a[2] eq 'ro'); }
   elsif ($t eq 'tmpfs') { mnt('tmpfs', "$root$a[0]", 'tmpfs', MS_NOSUID|MS_NODEV, $a[1] ? "size=$a[1]" : 'mode=1777'); }
+  elsif ($t eq 'cow') {
+    # A writable bind whose writes are dropped: an overlay over the source, its upper on a
+    # tmpfs that dies with this mount namespace.
+    my ($lower, $tgt, $s) = ($a[0], "$root$a[1]", $a[2]);
+    mnt('tmpfs', $s, 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=755');
+    mkdir "$s/u" or fail("mkdir $s/u: $!"); mkdir "$s/w" or fail("mkdir $s/w: $!");
+    unless (-e $tgt) { my $p = ''; for (grep { length } split m{/}, $tgt) { $p .= "/$_"; mkdir $p; } }
+    mnt('overlay', $tgt, 'overlay', 0, "lowerdir=$lower,upperdir=$s/u,workdir=$s/w");
+  }
 }
 lo_up() if $one{netnone};
 chdir $root or fail("chdir $root: $!");
@@ -203,7 +213,8 @@ run_argv($one{init} ? 'init' : 'exec', $pty);
 sub run_argv {
   my ($mode, $pty) = @_;
   my $cwd = $one{cwd}[0];
-  if ($mode eq 'enter') { chdir $cwd or fail("chdir $cwd: $!"); }
+  # exec into a directory that is not there: Docker's 126 ("cannot start the command"), not 125.
+  if ($mode eq 'enter') { chdir $cwd or do { print STDERR "stratum-sandbox: exec: working directory $cwd: $!\n"; _exit(126); }; }
   else {
     unless (-d $cwd) { my $p = ''; for (grep { length } split m{/}, $cwd) { $p .= "/$_"; mkdir $p; } }
     chdir $cwd or fail("chdir $cwd: $!");

@@ -27,7 +27,11 @@ export type RootSpec =
 
 /** Mounts as the helper reads them; targets are absolute paths inside the root. */
 function mountRecs(mounts: readonly ExecMount[]): Rec[] {
-  return mounts.map((m): Rec => (m.type === 'bind' ? ['bind', m.source, m.target, m.readonly ? 'ro' : 'rw'] : ['tmpfs', m.target, m.sizeBytes ?? '']));
+  return mounts.map((m): Rec => {
+    if (m.type === 'tmpfs') return ['tmpfs', m.target, m.sizeBytes ?? ''];
+    if (m.discard) return ['cow', m.source, m.target, m.discard.scratch];
+    return ['bind', m.source, m.target, m.readonly ? 'ro' : 'rw'];
+  });
 }
 
 /** `standby`: a helper already started (standby.ts), used instead of a new spawn when it is

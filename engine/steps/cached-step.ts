@@ -68,7 +68,8 @@ export async function cachedStep<I extends KeyInputs>(
   // inputs (a COPY's 10k rows and their digest) when they stand on the same parent and config.
   // COPY --from reads another stage or an image: always keyed again.
   const memo = opts.dryRun ? undefined : opts.keyMemo?.get(step.index);
-  const reuse = memo && memo.parent === run.chain && memo.text === step.text && !('from' in step.instr && step.instr.from !== undefined) && memo.before === JSON.stringify(step.before) ? memo : undefined;
+  const readsStage = ('from' in step.instr && step.instr.from !== undefined) || (step.instr.kind === 'RUN' && step.instr.mounts.some((m) => m.from !== undefined));
+  const reuse = memo && memo.parent === run.chain && memo.text === step.text && !readsStage && memo.before === JSON.stringify(step.before) ? memo : undefined;
   let inputs: I;
   try {
     inputs = reuse ? (reuse.inputs as I) : handler.inputs(s, step, run);
@@ -86,9 +87,13 @@ export async function cachedStep<I extends KeyInputs>(
   opts.onStepKey?.(step.index, key);
 
   // Dry run: what follows an unknown layer is unknown too, across COPY --from as well.
-  const fromStage = s.plan.copyFrom.get(step);
-  if (opts.dryRun && fromStage !== undefined && s.dirtyStages.has(fromStage) && !s.dirtyStages.has(step.stage)) {
-    s.dirtyStages.set(step.stage, s.dirtyStages.get(fromStage)!);
+  if (opts.dryRun && !s.dirtyStages.has(step.stage)) {
+    for (const fromStage of [s.plan.copyFrom.get(step), ...(s.plan.mountFrom.get(step)?.values() ?? [])]) {
+      if (fromStage !== undefined && s.dirtyStages.has(fromStage)) {
+        s.dirtyStages.set(step.stage, s.dirtyStages.get(fromStage)!);
+        break;
+      }
+    }
   }
   if (opts.dryRun && s.dirtyStages.has(step.stage)) {
     s.counters.misses++;

@@ -4,7 +4,11 @@ import { rememberKin } from '../layer-kin.js';
 import { sha256 } from '../../cache/hash.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import { stepError, type Session } from '../build-session.js';
-import { copyFromContext, copyFromView, type CopyResult } from '../copy.js';
+import { CopyError, copyFromContext, copyFromView, type CopyResult } from '../copy.js';
+import { archiveKind, unpackedEntries } from '../add-archive.js';
+import type { CtxEntry } from '../context.js';
+import type { ViewLike } from '../workspace.js';
+import { posix } from 'node:path';
 import type { Instruction } from '../dockerfile/types.js';
 import { normalizeRef } from '../load.js';
 import type { PlannedStep } from '../plan.js';
@@ -15,6 +19,10 @@ import type { FsHandler, KeyInputs } from './cached-step.js';
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 interface CopyInputs extends KeyInputs {
   copy: CopyResult;
+  /** ADD: local tar archives, unpacked into `archiveDest` (engine/add-archive.ts). */
+  archives?: CtxEntry[];
+  archiveDest?: string;
+  below?: ViewLike;
 }
 
 export const copyStep: FsHandler<CopyInputs> = {
@@ -30,7 +38,15 @@ export const copyStep: FsHandler<CopyInputs> = {
     if (ins.from === undefined) {
       const copy = copyFromContext(ins, step.before.workdir, s.ctx, below);
       record.files = { digest: filesDigest(copy.rows), count: copy.rows.length };
-      return { record, fileRows: copy.rows, copy };
+      const archives = ins.kind === 'ADD' ? localArchives(s, step, ins) : [];
+      if (!archives.length) return { record, fileRows: copy.rows, copy };
+      // The key covers every source (the archives by their bytes); the layer is the other
+      // sources' copy plus each archive unpacked into the destination directory.
+      const rest = ins.sources.filter((src) => !archives.some((a) => a.source === src));
+      const multi = ins.sources.length > 1 && !ins.dest.endsWith('/');
+      const others = rest.length ? copyFromContext({ ...ins, sources: rest, dest: multi ? `${ins.dest}/` : ins.dest }, step.before.workdir, s.ctx, below) : undefined;
+      const destRel = posix.resolve(step.before.workdir || '/', ins.dest).replace(/^\/+/, '');
+      return { record, fileRows: copy.rows, copy: others ?? { rows: [], entries: [], blobs: [], inline: [] }, archives: archives.map((a) => a.entry), archiveDest: destRel, below };
     }
     const src = sourceOf(s, step, ins);
     record.sourceChain = src.chain;
@@ -39,10 +55,12 @@ export const copyStep: FsHandler<CopyInputs> = {
     record.instruction += ` ${JSON.stringify(copy.fromPaths)}`;
     return { record, copy };
   },
-  dryEntries(_s, step, _run, { copy }) {
+  dryEntries(_s, step, _run, { copy, archives }) {
+    // An archive's entries are known only once it is unpacked: the layer is unknown to a plan.
+    if (archives?.length) return undefined;
     return copyEntries(copy, step.instr as CopyInstr, (c) => ({ digest: asBlobDigest(sha256(c)), size: Buffer.byteLength(c) }));
   },
-  async produce(s, step, _run, { copy }) {
+  async produce(s, step, _run, { copy, archives, archiveDest, below }) {
     // Leased before they are written: one may exist already, unreferenced, and a prune must
     // not take it between our "present" and our layer.
     s.lease?.pending(copy.blobs.map((b) => b.digest));
@@ -52,6 +70,18 @@ export const copyStep: FsHandler<CopyInputs> = {
     const earlier = prevKey ? s.store.trustBlobsOfKey(prevKey) : undefined;
     for (const b of copy.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
     const entries = copyEntries(copy, step.instr as CopyInstr, (c) => s.store.writeBlob(Buffer.from(c)));
+    if (archives?.length) {
+      const dest = archiveDest ?? '';
+      const byPath = new Map(entries.map((e) => [e.path, e]));
+      if (dest !== '' && below?.get(dest)?.type !== 'dir' && !byPath.has(dest)) byPath.set(dest, { path: dest, type: 'dir', mode: 0o755 });
+      try {
+        for (const a of archives) for (const e of await unpackedEntries(s.store, a, dest)) byPath.set(e.path, e);
+      } catch (err) {
+        if (err instanceof CopyError) throw stepError(s, step, 'ADD_ARCHIVE', err.message, err.hint);
+        throw err;
+      }
+      return { kind: 'layer', entries: [...byPath.values()] };
+    }
     // The new layer is a version of the earlier one: the sandbox extracts it by linking what
     // did not change (engine/layer-kin.ts).
     const committed = earlier && entries.length ? (layers: LayerDigest[]) => rememberKin(layers[layers.length - 1]!, earlier) : undefined;
@@ -76,4 +106,25 @@ function copyEntries(c: CopyResult, ins: CopyInstr, blob: (content: string) => {
     entries.push({ path: i.path, type: 'file', mode: ins.chmod ? parseInt(ins.chmod, 8) : 0o644, size: w.size, digest: w.digest });
   }
   return entries;
+}
+
+/** ADD's sources that are local tar archives (a source pattern that matches one is unpacked
+ *  only when it is a single file, as in Docker). */
+function localArchives(s: Session, step: PlannedStep, ins: CopyInstr): { source: string; entry: CtxEntry }[] {
+  const out: { source: string; entry: CtxEntry }[] = [];
+  for (const source of ins.sources) {
+    if (/^<<-?/.test(source) || /^[a-z][a-z0-9+.-]*:\/\//i.test(source)) continue;
+    const matches = s.ctx.select(source);
+    let archives;
+    try {
+      archives = matches.filter((m) => archiveKind(m.top) !== undefined);
+    } catch (err) {
+      if (err instanceof CopyError) throw stepError(s, step, 'ADD_ARCHIVE', err.message, err.hint);
+      throw err;
+    }
+    if (!archives.length) continue;
+    if (matches.length > 1) throw stepError(s, step, 'ADD_ARCHIVE', `ADD ${source}: a pattern that matches an archive (${archives[0]!.top.rel}) and other files`, 'name the archive on its own: ADD archive.tar.gz /dest/');
+    out.push({ source, entry: archives[0]!.top });
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import { stepError, type Session } from '../build-session.js';
 import { normalizeRef } from '../load.js';
 import { UserError } from '../errors.js';
 import type { ImageRecord } from '../../cache/store-types.js';
-import type { PlannedStep } from '../plan.js';
+import type { PlannedStage, PlannedStep } from '../plan.js';
 import type { StageRun } from '../stage-state.js';
 
 export async function fromStep(s: Session, step: PlannedStep): Promise<StageRun> {
@@ -26,6 +26,8 @@ export async function fromStep(s: Session, step: PlannedStep): Promise<StageRun>
     s.remoteCache!.needLayers(carried.layers);
     image = carried;
   }
+  // A registry base used lazily whose blobs then failed their checks: pulled as without a cache.
+  if (!image && !s.opts.dryRun && s.remoteCache?.lazyBaseFailed(ref)) image = await pullBase(s, ref, stage);
   if (image) s.baseImages?.set(stage.index, image);
   if (!image && s.opts.dryRun) {
     // `stratum plan` does not pull: what follows a base it would pull is unknown.
@@ -48,4 +50,17 @@ async function layoutBase(s: Session, ref: string): Promise<ImageRecord | undefi
     if (err instanceof UserError && err.code === 'IMPORT_NOT_A_LAYOUT' && s.remoteCache?.base(ref)) return undefined;
     throw err;
   }
+}
+
+/** Pull a registry base now (engine/pull-image.ts), as the pre-plan pass would have. Its
+ *  config is the one the plan used: the lazy base's came from the same verified manifest. */
+async function pullBase(s: Session, ref: string, stage: PlannedStage): Promise<ImageRecord> {
+  const { pullImage } = await import('../pull-image.js');
+  const { basePlatform } = await import('../resolve-bases.js');
+  const platform = basePlatform(stage, s.opts.platform);
+  const insecure = s.opts.insecureRegistries;
+  const r = await pullImage(s.store, ref, { ...(platform ? { platform } : {}), ...(insecure ? { insecure } : {}) });
+  s.lease?.add({ layers: r.image.layers });
+  s.bus.emit({ type: 'warning', message: `pulled ${ref}: ${r.manifestDigest}`, file: s.display, line: stage.steps[0]?.line ?? 0 });
+  return { ...r.image, name: ref };
 }

@@ -266,6 +266,10 @@ t.test('exec -w, -u with names from the container\'s /etc/passwd and /etc/group,
     const badGroup = await s('exec', '-u', 'app:nogroup', 'ex', 'true');
     assert.is(badGroup.code, 2);
     assert.match(badGroup.stderr, /no group "nogroup"/);
+    // Docker: 126 when the command cannot be started in the given working directory.
+    const badDir = await s('exec', '-w', '/no/such/dir', 'ex', 'true');
+    assert.is(badDir.code, 126);
+    assert.match(badDir.stderr, /working directory \/no\/such\/dir: No such file or directory/);
     const t1 = await s('exec', '-t', 'ex', 'sh', '-c', 'tty; exit 4');
     assert.is(t1.code, 4);
     assert.match(t1.stdout, /^\/dev\/pts\/\d+\r\n$/);

@@ -4,7 +4,9 @@
  * - a base only machine A has (`FROM oci-layout://DIR` whose DIR is not in B's context, or a
  *   name A imported with `stratum load`) travels in the cache: B hits every step, downloads
  *   the base's layers only for an output, and a RUN that reruns on B runs on that base;
- * - a registry base does not: B pulls it from its registry as usual, and still hits.
+ * - a registry base is recorded, not carried: B resolves its tag with the registry and, the
+ *   manifest being the cache's, hits every step without pulling it (its layers come from its
+ *   registry for the output; test/registry-e2e/cache-registry-base.test.ts has the details).
  */
 import * as assert from 'uvu/assert';
 import { cpSync, existsSync, rmSync } from 'node:fs';
@@ -94,20 +96,29 @@ t.test('FROM a name machine A imported with stratum load: B, which never had it,
   assert.not.ok(b.events.some((e) => e.type === 'warning' && e.message.startsWith('pulled')));
   assert.is(rig.read('outL/b.txt'), 'loaded\n');
   assert.ok(existsSync(rig.path('outL/bin/busybox')));
+  // Its layers came in for the output: the base is in B's store under its name now.
+  const again = await build('ctxL2', 'storeL2', []);
+  assert.is(again.code, 0, again.stderr);
+  assert.ok(allCached(again), JSON.stringify(stepsDone(again)));
 });
 
-t.test('FROM a registry image: the cache does not carry it, B pulls it as usual and hits every step', async () => {
+t.test('FROM a registry image: the cache records it without its layers, B does not pull it and hits every step', async () => {
   await skopeo(['copy', '--dest-tls-verify=false', `oci:${base}:latest`, `docker://${reg.host}/lib/busybox:1`]);
   rig.write({ 'ctxR/Dockerfile': `FROM ${reg.host}/lib/busybox:1\n${STEPS}`, 'ctxR/a.txt': 'registry\n' });
   const a = await build('ctxR', 'storeR', ['--cache-to', `type=local,dest=${rig.path('cacheR')},mode=max`]);
   assert.is(a.code, 0, a.stderr);
-  assert.is(cacheConfig('cacheR').bases, undefined);
+  const recorded = cacheConfig('cacheR').bases as { ref: string; registry?: { manifestDigest: string } }[];
+  assert.equal(recorded.map((b) => b.ref), [`${reg.host}/lib/busybox:1`]);
+  assert.ok(recorded[0]!.registry?.manifestDigest.startsWith('sha256:'));
+  const layers = (JSON.parse(rig.read(`cacheR/blobs/sha256/${(JSON.parse(rig.read('cacheR/index.json')) as { manifests: { digest: string }[] }).manifests[0]!.digest.slice(7)}`)) as { layers: unknown[] }).layers;
+  assert.is(layers.length, 2, 'the cache holds the two step layers, not the base layer');
   cpSync(rig.path('ctxR'), rig.path('ctxR2'), { recursive: true });
   const b = await build('ctxR2', 'storeR2', ['--cache-from', `type=local,src=${rig.path('cacheR')}`, '-o', `type=local,dest=${rig.path('outR')}`]);
   assert.is(b.code, 0, b.stderr);
   assert.ok(allCached(b), JSON.stringify(stepsDone(b)));
-  assert.ok(b.events.some((e) => e.type === 'warning' && e.message.startsWith(`pulled ${reg.host}/lib/busybox:1`)));
+  assert.not.ok(b.events.some((e) => e.type === 'warning' && e.message.startsWith('pulled')));
   assert.is(rig.read('outR/b.txt'), 'registry\n');
+  assert.ok(existsSync(rig.path('outR/bin/busybox')), 'the base layer is in the output');
 });
 
 t.run();

@@ -88,6 +88,9 @@ async function assertFellBack(r: CliResult, store: string, out: string, where: s
   assert.is(rig.read(`${out}/b.txt`), 'one\n');
   assert.is(rig.read(`${out}/c.txt`), 'c\n');
   assert.not.ok(files(rig.path(store)).some((f) => f.includes(badBlob.slice(7))), 'the store holds the bad blob');
+  // Nor any download: the layers fetched ahead of the bad one were removed with it.
+  const staging = rig.path(`${store}/dirs/import`);
+  assert.equal(existsSync(staging) ? files(staging) : [], [], 'import staging left behind');
   const v = await runCli(['cache', 'verify', '--cache-dir', rig.path(store)]);
   assert.is(v.code, 0, v.stdout + v.stderr);
 }

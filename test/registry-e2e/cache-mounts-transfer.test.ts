@@ -10,7 +10,7 @@
 import * as assert from 'uvu/assert';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { suite, Rig } from '../util/rig.js';
-import { runCli, stepsDone, type CliResult } from '../util/cli.js';
+import { runCli, startCli, stepsDone, type CliResult } from '../util/cli.js';
 import { startRegistry, type RunningRegistry } from '../registry/kit.js';
 
 const t = suite('registry e2e: cache mounts travel with the cache', { timeoutMs: 180_000 });
@@ -89,6 +89,48 @@ t.test('a machine whose cache mount already holds something keeps its own conten
   assert.is(c.code, 0, c.stderr);
   assert.is(rig.read('out-C/fetched.txt'), 'hit\n');
   assert.is(rig.read('out-C/pkg.txt'), 'C\n');
+});
+
+// Two RUNs at once on a sharing=private mount take slots 0 and 1; each waits for its go file.
+const PRIVATE = `FROM scratch
+ARG M
+ARG WHO
+COPY a.txt /a.txt
+RUN --mount=type=cache,target=/dl,sharing=private ["/bin/sh", "-c", "[ -f dl/who ] || echo $WHO > dl/who; touch $M/in-$WHO; while [ ! -f $M/go-$WHO ]; do sleep 0.05; done; cat dl/who > who.txt"]
+`;
+
+async function until(path: string): Promise<void> {
+  while (!existsSync(rig.path(path))) await new Promise((r) => setTimeout(r, 50));
+}
+
+t.test('every slot of a private cache mount is exported, most recently used first, and B starts from the freshest', async () => {
+  rig.write({ 'pA1/Dockerfile': PRIVATE, 'pA1/a.txt': 'one\n', 'pA2/Dockerfile': PRIVATE, 'pA2/a.txt': 'two\n' });
+  const cli = (ctx: string, who: string, extra: string[] = []) =>
+    startCli(['build', '--progress=json', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--build-arg', `WHO=${who}`, '--cache-dir', rig.path('store-private'), ...extra, rig.path(ctx)]);
+  // "one" holds slot 0 while "two" takes slot 1; "one" ends first, so slot 1 is the freshest.
+  const one = cli('pA1', 'one');
+  await until('m/in-one');
+  const two = cli('pA2', 'two', ['--cache-to', `type=local,dest=${rig.path('cache-private')},mode=max,cache-mounts=true`]);
+  await until('m/in-two');
+  rig.write({ 'm/go-one': '' });
+  const r1 = await one.done;
+  assert.is(r1.code, 0, r1.stderr);
+  rig.write({ 'm/go-two': '' });
+  const r2 = await two.done;
+  assert.is(r2.code, 0, r2.stderr);
+  assert.ok(r2.events.some((e) => e.type === 'warning' && e.message.includes('2 cache mounts')), JSON.stringify(r2.events.filter((e) => e.type === 'warning')));
+
+  const blob = (d: string) => JSON.parse(rig.read(`cache-private/blobs/sha256/${d.slice(7)}`)) as Record<string, unknown>;
+  const index = JSON.parse(rig.read('cache-private/index.json')) as { manifests: { digest: string }[] };
+  const config = blob((blob(index.manifests[0]!.digest) as { config: { digest: string } }).config.digest) as { mounts: { id: string; slot: number }[] };
+  assert.equal(config.mounts.map((m) => [m.id, m.slot]), [['/dl', 1], ['/dl', 0]]);
+
+  // B: a changed file, so the RUN runs; its slot 0 starts as A's most recently used slot.
+  cpSync(rig.path('pA2'), rig.path('pB'), { recursive: true });
+  rig.write({ 'pB/a.txt': 'b\n', 'm/go-b': '' });
+  const b = await runCli(['build', '--progress=json', '--executor=host', '--build-arg', `M=${rig.path('m')}`, '--build-arg', 'WHO=b', '--cache-dir', rig.path('store-private-B'), '--cache-from', `type=local,src=${rig.path('cache-private')}`, '-o', `type=local,dest=${rig.path('out-private')}`, rig.path('pB')]);
+  assert.is(b.code, 0, b.stderr);
+  assert.is(rig.read('out-private/who.txt'), 'two\n');
 });
 
 t.test('cache-mounts= takes true or false, and only on --cache-to', async () => {

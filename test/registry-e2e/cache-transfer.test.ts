@@ -6,7 +6,8 @@
  * without output, and a change on B is explained against A's build.
  */
 import * as assert from 'uvu/assert';
-import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { suite, Rig } from '../util/rig.js';
 import { buildDone, runCli, stepsDone, type CliResult } from '../util/cli.js';
 import { startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
@@ -139,6 +140,54 @@ t.test('the same through an OCI layout directory (type=local), and mode=min leav
   assert.is(broken.code, 0, broken.stderr);
   assert.equal(runs().slice(k).sort(), ['dep', 'final']);
   assert.is(rig.read('outD/b.txt'), 'local\n');
+});
+
+/** The store's blob of sha256 `hex`, or undefined. */
+const storeBlob = (store: string, hex: string) => {
+  const p = rig.path(`${store}/blobs-v2/${hex.slice(0, 2)}/${hex}`);
+  return existsSync(p) ? p : undefined;
+};
+
+t.test('with an OCI output, a layer downloaded from a registry cache is written once: the verified download is linked into the store and from there into the layout', async () => {
+  // 9 MiB of random bytes: more than the import holds in memory, so its file blob is spooled.
+  rig.write({ 'ctxO/Dockerfile': 'FROM scratch\nCOPY big.bin /big.bin\nCOPY a.txt /a.txt\n', 'ctxO/a.txt': 'oci\n' });
+  rig.write({ 'ctxO/big.bin': randomBytes(9 << 20) });
+  const a = await build('ctxO', 'storeOA', ['--cache-to', `type=registry,ref=${reg.host}/cache/oci:1,mode=max`]);
+  assert.is(a.code, 0, a.stderr);
+  cpSync(rig.path('ctxO'), rig.path('ctxO2'), { recursive: true });
+  const b = await build('ctxO2', 'storeOB', ['--cache-from', `type=registry,ref=${reg.host}/cache/oci:1`, '-o', `type=oci,dest=${rig.path('outO')},tar=false`]);
+  assert.is(b.code, 0, b.stderr);
+  assert.ok(stepsDone(b).every((s) => s.cached || s.metadata !== undefined), JSON.stringify(stepsDone(b)));
+  const index = JSON.parse(rig.read('outO/index.json')) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse(rig.read(`outO/blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)) as { layers: { digest: string }[] };
+  assert.is(manifest.layers.length, 2);
+  for (const l of manifest.layers) {
+    const hex = l.digest.slice(7);
+    const out = rig.path(`outO/blobs/sha256/${hex}`);
+    assert.is(createHash('sha256').update(readFileSync(out)).digest('hex'), hex, 'the layout holds the right bytes');
+    const inStore = storeBlob('storeOB', hex);
+    assert.ok(inStore, `the store keeps blob ${hex} as the layer's origin`);
+    // One inode: the layout's file is the store's blob, not a copy of it.
+    assert.is(statSync(out).ino, statSync(inStore!).ino, `layout blob ${hex} is a hard link to the store's`);
+    assert.is(statSync(out).mode & 0o777, 0o444, 'read-only, as every store blob');
+  }
+  // Nothing is left in the import staging.
+  const staging = rig.path('storeOB/dirs/import');
+  assert.ok(!existsSync(staging) || readdirSync(staging).length === 0, existsSync(staging) ? readdirSync(staging).join(',') : '');
+});
+
+t.test('a local cache directory\'s blobs are copied into the store, never linked (they are not the store\'s to share)', async () => {
+  rig.write({ 'ctxK/Dockerfile': 'FROM scratch\nCOPY a.txt /a.txt\n', 'ctxK/a.txt': 'k\n' });
+  const a = await build('ctxK', 'storeKA', ['--cache-to', `type=local,dest=${rig.path('cache-k')},mode=max`]);
+  assert.is(a.code, 0, a.stderr);
+  const b = await build('ctxK', 'storeKB', ['--cache-from', `type=local,src=${rig.path('cache-k')}`, '-o', `type=oci,dest=${rig.path('outK')},tar=false`]);
+  assert.is(b.code, 0, b.stderr);
+  const index = JSON.parse(rig.read('outK/index.json')) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse(rig.read(`outK/blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)) as { layers: { digest: string }[] };
+  const hex = manifest.layers[0]!.digest.slice(7);
+  const inStore = storeBlob('storeKB', hex);
+  assert.ok(inStore);
+  assert.is.not(statSync(inStore!).ino, statSync(rig.path(`cache-k/blobs/sha256/${hex}`)).ino);
 });
 
 t.test('an unreadable cache is a warning and the steps build', async () => {

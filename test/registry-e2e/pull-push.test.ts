@@ -90,6 +90,23 @@ t.test('builds FROM an image whose layers are zstd-compressed', async () => {
   assert.match(out.layers[0]!.mediaType, 'zstd');
 });
 
+t.test('COPY --from and RUN --mount=from= a registry image pull it, as Docker does', async () => {
+  await skopeo(['copy', '--dest-tls-verify=false', `oci:${await busyboxBase()}:latest`, `docker://${reg.host}/tools:1`]);
+  rig.write({
+    'cpfrom/Dockerfile': `FROM scratch\nCOPY --from=${reg.host}/tools:1 /bin/busybox /bb\nFROM ${reg.host}/tools:1\nRUN --mount=type=bind,from=${reg.host}/tools:1,source=/bin,target=/m test -x /m/busybox && echo mounted > /ok\nCOPY --from=0 /bb /bb\n`,
+  });
+  const r = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store-cf'), '-o', `type=local,dest=${rig.path('cf-out')}`, rig.path('cpfrom')]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, `pulled ${reg.host}/tools:1`);
+  assert.is(rig.read('cf-out/ok'), 'mounted\n');
+  assert.ok(rig.exists('cf-out/bb'), 'the copied file');
+  // Pulled once: the next build uses the store's copy without asking.
+  const again = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store-cf'), rig.path('cpfrom')]);
+  assert.is(again.code, 0, again.stderr);
+  assert.not.match(again.stdout, `pulled`);
+  assert.ok(stepsDone(again).every((e) => e.cached || e.layer === null));
+});
+
 t.test('an image built with --platform says so in its config', async () => {
   rig.write({ 'plat/Dockerfile': 'FROM scratch\nCOPY a.txt /a.txt\n', 'plat/a.txt': 'p' });
   const r = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store-p'), '--platform', 'linux/arm64', '-t', `${reg.host}/plat:1`, '--push', rig.path('plat')]);

@@ -167,6 +167,122 @@ RUN --mount=type=secret,id=tok,required=true --mount=type=secret,id=fromenv,targ
   assert.match(missing.stderr, /secret "tok" is required but was not given/);
 });
 
+t.test('a RUN that reads a bound context file misses when the file changes, and sees only what its key covers', async () => {
+  rig.write({
+    'ctx/Dockerfile': `${FROM()}\nRUN --mount=type=bind,source=conf,target=/mnt/conf cat /mnt/conf/a > /copied && ls -a /mnt/conf > /listing\n`,
+    'ctx/conf/a': 'one\n',
+    'ctx/conf/ignored.txt': 'not in the context\n',
+    'ctx/.dockerignore': 'conf/ignored.txt\n',
+  });
+  const out = ['-o', `type=local,dest=${rig.path('out')}`];
+  const first = await build(out);
+  assert.is(first.code, 0, first.stderr + first.stdout);
+  assert.is(rig.read('out/copied'), 'one\n');
+  assert.is(rig.read('out/listing'), '.\n..\na\n', 'a .dockerignored file is not in the mount');
+  rig.write({ 'ctx/conf/a': 'two\n' });
+  const second = await build(out);
+  assert.is(second.code, 0, second.stderr + second.stdout);
+  const run = stepsDone(second).find((e) => e.instruction.startsWith('RUN'))!;
+  assert.not.ok(run.cached, 'the RUN reruns: a bound file changed');
+  assert.match(run.reason ?? '', /conf\/a changed/);
+  assert.is(rig.read('out/copied'), 'two\n', 'the rebuilt layer has the new content');
+  rig.write({ 'ctx/conf/ignored.txt': 'changed, but ignored\n' });
+  const third = await build(out);
+  assert.ok(stepsDone(third).every((e) => e.cached || e.layer === null), 'an ignored file is not an input');
+  rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN --mount=type=bind,source=nosuch,target=/x true\n` });
+  const bad = await build([]);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /Dockerfile:2:1: RUN --mount=type=bind source "nosuch" not found in the build context/);
+});
+
+t.test('RUN --mount=type=bind,from=<stage> sees that stage\'s files read-only, and reruns when the stage changes', async () => {
+  const dockerfile = (source: string) => `${FROM()} AS gen
+COPY conf/ /g/conf/
+RUN mkdir -p /g/out && cp /g/conf/a /g/out/y && ln -s y /g/out/z
+FROM ${FROM().slice(5)}
+RUN --mount=type=bind,from=gen,source=${source},target=/in cat /in/y /in/z > /got && ! touch /in/new 2>/dev/null && test ! -e /in/../g
+`;
+  rig.write({ 'ctx/Dockerfile': dockerfile('/g/out'), 'ctx/conf/a': 'one\n' });
+  const out = ['-o', `type=local,dest=${rig.path('out')}`];
+  const first = await build(out);
+  assert.is(first.code, 0, first.stderr + first.stdout);
+  assert.is(rig.read('out/got'), 'one\none\n');
+  assert.not.ok(rig.exists('out/in/y'), 'the mounted files stay out of the layer');
+  const again = await build(out);
+  assert.ok(stepsDone(again).every((e) => e.cached || e.layer === null), 'all cached');
+  rig.write({ 'ctx/conf/a': 'two\n' });
+  const changed = await build(out);
+  assert.is(changed.code, 0, changed.stderr);
+  const run = stepsDone(changed).filter((e) => e.instruction.startsWith('RUN')).at(-1)!;
+  assert.not.ok(run.cached);
+  assert.is(run.reason, 'mounted stage changed');
+  assert.is(rig.read('out/got'), 'two\ntwo\n');
+  rig.write({ 'ctx/Dockerfile': dockerfile('/g/nosuch') });
+  const bad = await build([]);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /RUN --mount=type=bind,from=gen: source \/g\/nosuch not found in that stage/);
+});
+
+t.test('ONBUILD triggers of a base image run right after FROM, and the new image does not inherit them', async () => {
+  rig.write({
+    'base/Dockerfile': `${FROM()}\nONBUILD COPY a.txt /got.txt\nONBUILD RUN cp /got.txt /ran.txt\n`,
+    'ctx/Dockerfile': 'FROM onbuild-base:1\nCOPY b.txt /b.txt\n',
+    'ctx/a.txt': 'from the app context\n',
+    'ctx/b.txt': 'b\n',
+  });
+  const b = await runCli(['build', '--progress=json', '--cache-dir', rig.path('store'), '-t', 'onbuild-base:1', rig.path('base')]);
+  assert.is(b.code, 0, b.stderr);
+  assert.not.ok(rig.exists('base/got.txt'));
+  const r = await build(['-t', 'app:1', '-o', `type=local,dest=${rig.path('out')}`]);
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.equal(stepsDone(r).map((e) => e.instruction), ['FROM onbuild-base:1', 'ONBUILD COPY a.txt /got.txt', 'ONBUILD RUN cp /got.txt /ran.txt', 'COPY b.txt /b.txt']);
+  assert.is(rig.read('out/ran.txt'), 'from the app context\n');
+  const inspect = await runCli(['inspect', '--cache-dir', rig.path('store'), 'app:1']);
+  assert.is(inspect.code, 0, inspect.stderr);
+  assert.not.match(inspect.stdout, '"OnBuild"', 'the triggers are not inherited');
+  rig.write({ 'ctx/a.txt': 'changed\n' });
+  const again = await build(['-o', `type=local,dest=${rig.path('out')}`]);
+  assert.is(stepsDone(again).find((e) => e.instruction.startsWith('ONBUILD COPY'))!.reason, 'a.txt changed');
+  assert.is(rig.read('out/ran.txt'), 'changed\n');
+});
+
+t.test('RUN --mount=type=ssh binds the forwarded agent socket in the image, with SSH_AUTH_SOCK', async () => {
+  const { spawn } = await import('node:child_process');
+  const sock = rig.path('agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !rig.exists('agent.sock'); i++) await new Promise((r) => setTimeout(r, 20));
+    rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock && ls /run/buildkit > /listing\n` });
+    const r = await build(['--ssh', `default=${sock}`, '-o', `type=local,dest=${rig.path('out')}`]);
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    assert.is(rig.read('out/sock'), '/run/buildkit/ssh_agent.0\n');
+    assert.is(rig.read('out/listing'), 'ssh_agent.0\n');
+    assert.not.ok(rig.exists('out/run/buildkit/ssh_agent.0'), 'the mount point stays out of the layer');
+  } finally {
+    agent.kill();
+  }
+});
+
+for (const as of ['root', 'user'] as const) {
+  t.test(`bind,rw (as ${as}): the RUN may write into the mount, and its writes are dropped, under any owner`, async () => {
+    rig.write({
+      'ctx/Dockerfile': `${FROM()} AS etc
+${FROM()}
+RUN --mount=type=bind,source=conf,target=/mnt/conf,rw --mount=type=bind,from=etc,source=/etc,target=/mnt/etc,rw \\
+    echo new > /mnt/conf/new && mkdir /mnt/conf/d && touch /mnt/conf/d/x && chown -R 1000:1000 /mnt/conf/d && chmod 500 /mnt/conf/d && \\
+    echo x >> /mnt/etc/passwd && cat /mnt/conf/a /mnt/conf/new > /copied
+`,
+      'ctx/conf/a': 'a\n',
+    });
+    const r = await build(['-o', `type=local,dest=${rig.path('out')}`], as);
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    assert.is(rig.read('out/copied'), 'a\nnew\n');
+    assert.not.ok(rig.exists('ctx/conf/new') || rig.exists('ctx/conf/d'), 'the context is untouched');
+    assert.not.ok(rig.exists('out/mnt/conf/new'), 'the writes are not in the layer');
+    assert.not.match(rig.read('out/etc/passwd'), /\nx\n/, "the mounted stage's files are not changed");
+  });
+}
+
 t.test('prune leaves the extracted layers of the sandbox alone', async () => {
   rig.write({ 'ctx/Dockerfile': `${FROM()}\nRUN echo x > /x\n` });
   const r = await build(['-t', 'kept:1']);

@@ -19,7 +19,7 @@ export function StepRow({ row, multiStage, layout }: StepRowProps) {
 }
 
 function RunningRow({ row, multiStage, layout }: StepRowProps) {
-  const { frame, elapsedMs } = useTicker(100);
+  const { frame, elapsedMs } = useTicker(100, row.startedAt);
   return <RowText row={row} multiStage={multiStage} layout={layout} symbol={frame} time={elapsedMs} />;
 }
 

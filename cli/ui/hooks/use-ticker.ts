@@ -6,13 +6,13 @@ export { SPINNER_FRAMES };
 
 /**
  * A clock for running rows: re-renders its component every `intervalMs` and returns the
- * spinner frame and the time since the component mounted. A running row mounts when its step
- * starts, so that is the step's elapsed time as the UI saw it; it never reads event
- * timestamps, which a replayed recording would make meaningless.
+ * spinner frame and the time since `since` (when the live store received the step's start),
+ * or since the component mounted when no time is given (a replayed recording). It never reads
+ * event timestamps, which a replay would make meaningless.
  */
-export function useTicker(intervalMs = 100): { frame: string; elapsedMs: number } {
-  const [startedAt] = useState(() => Date.now());
-  const [now, setNow] = useState(startedAt);
+export function useTicker(intervalMs = 100, since?: number): { frame: string; elapsedMs: number } {
+  const [startedAt] = useState(() => since ?? Date.now());
+  const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), intervalMs);
     return () => clearInterval(timer);
