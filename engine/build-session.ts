@@ -44,7 +44,7 @@ export interface Session {
   /** What this build stands on, for prune and verify (cache/leases.ts); none in a dry run. */
   readonly lease: Lease | undefined;
   /** The executor for RUN in a stage, and its kind (part of every key of the stage). */
-  executorFor(run: StageRun, step: PlannedStep): Executor;
+  executorFor(run: StageRun | undefined, step: PlannedStep): Executor;
   executorKind(step: PlannedStep): ExecutorKind;
   /** The platform built for, in OCI's form (`linux/amd64`): part of every key. */
   readonly platform: string;

@@ -253,7 +253,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(opts.cacheTo?.length ? { stepRecords: new Map(), baseImages: new Map() } : {}),
     platform: opts.platform ? formatPlatform(opts.platform) : ociPlatform(),
     executorKind: (step) => executorKind(plan, step.stage, choice),
-    executorFor(_run, step) {
+    executorFor(_run: StageRun | undefined, step) {
       let ex = executors.get(step.stage);
       if (!ex) {
         ex = makeExecutor(executorKind(plan, step.stage, choice), store, bus, { id: `${historyId}\0${step.stageName}`, stage: step.stageName, contextDir: contextReal });
@@ -263,6 +263,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       return ex;
     },
   };
+
+  // A RUN this store has no earlier build of (or --no-cache) is about to run: its stage's
+  // executor starts loading now, beside the keys and lookups before it (engine/executors/choose.ts).
+  if (!opts.dryRun) {
+    for (const st of plan.stages) {
+      const run = st.needed ? st.steps.find((x) => x.instr.kind === 'RUN') : undefined;
+      if (run && (opts.noCache || !session.history.previousKey(run))) session.executorFor(undefined, run).warm?.();
+    }
+  }
 
   let outcome: StepOutcome;
   try {

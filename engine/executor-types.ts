@@ -82,6 +82,9 @@ export interface ChainRef {
 export interface Executor {
   readonly kind: ExecutorKind;
   prepare(chain: ChainRef): Promise<PreparedRoot>;
+  /** A RUN is about to miss: start what the first prepare() needs (modules, machine checks,
+   *  the first helper) now, beside the build's own work. Its failures surface in prepare(). */
+  warm?(): void;
   /** The build is over: give back what the executor holds across steps (a workspace slot). */
   close?(): Promise<void> | void;
 }

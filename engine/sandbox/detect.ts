@@ -140,13 +140,25 @@ export async function detectSandbox(opts: DetectOptions): Promise<DetectResult> 
 
   const caps: SandboxCaps = { tools: { perl }, mapping, kernel };
   if (opts.probe !== false) {
-    try {
-      await removeInNs(caps.tools, mapping, ['/nonexistent-stratum-probe']);
-    } catch (err) {
-      return fail(`a user namespace could not be created: ${err instanceof Error ? err.message : String(err)}`, 'check that user namespaces are allowed here (a container needs --security-opt seccomp=unconfined or a userns-enabled runtime)');
-    }
+    const bad = await probeSandbox(caps);
+    if (bad) return { ok: false, error: bad };
   }
   return { ok: true, caps };
+}
+
+/**
+ * The live probe: create a user namespace with the id mapping and run nothing in it. Why the
+ * static checks are not enough (a container's seccomp profile, an LSM, a broken newuidmap) is
+ * only known by trying; undefined when it worked.
+ */
+export async function probeSandbox(caps: SandboxCaps): Promise<SandboxUnavailable | undefined> {
+  try {
+    await removeInNs(caps.tools, caps.mapping, ['/nonexistent-stratum-probe']);
+    return undefined;
+  } catch (err) {
+    const r = fail(`a user namespace could not be created: ${err instanceof Error ? err.message : String(err)}`, 'check that user namespaces are allowed here (a container needs --security-opt seccomp=unconfined or a userns-enabled runtime)');
+    return r.ok ? undefined : r.error;
+  }
 }
 
 /** Why ids other than 0 fail in this sandbox, for hints; undefined when they are mapped. */

@@ -35,6 +35,7 @@ import { buildTree, extractLayer, layersDir } from './extract.js';
 import { removeInNs } from './ns.js';
 import { runInSandbox } from './run.js';
 import { snapshotUpper } from './snapshot.js';
+import type { HelperStandby } from './standby.js';
 
 /** Lowerdirs the kernel accepts in one overlay (500) minus the init layer. */
 export const MAX_CHAIN_LAYERS = 499;
@@ -42,6 +43,8 @@ export const MAX_CHAIN_LAYERS = 499;
 export interface SandboxExecutorOptions {
   store: Store;
   caps: SandboxCaps;
+  /** A helper started ahead for the first RUN (standby.ts); close() lets it go if unused. */
+  standby?: HelperStandby;
 }
 
 function runsDir(store: Store): string {
@@ -185,6 +188,9 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
   let swept = false;
   return {
     kind: 'sandbox',
+    close() {
+      opts.standby?.discard();
+    },
     async prepare(chain: ChainRef): Promise<PreparedRoot> {
       if (!swept) {
         // What a killed stratum left (run dirs of dead pids, trash): removed in the background.
@@ -251,7 +257,7 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
             { type: 'bind', source: join(run, 'resolv.conf'), target: '/etc/resolv.conf', readonly: false },
             { type: 'bind', source: join(run, 'hosts'), target: '/etc/hosts', readonly: false },
           ];
-          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: cwdDir, lowerdir: [init, ...names].join(':'), upper, work }, req, extra);
+          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: cwdDir, lowerdir: [init, ...names].join(':'), upper, work }, req, extra, opts.standby);
         },
         async collect() {
           return { entries: await snapshotUpper(store, caps, upper, lower) };
@@ -269,6 +275,8 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
 export interface HostToolsExecutorOptions {
   store: Store;
   caps: SandboxCaps;
+  /** A helper started ahead for the first RUN (standby.ts); close() lets it go if unused. */
+  standby?: HelperStandby;
   /** The stage's workspace: the only writable tree, bound at its own path. Taken on the
    *  first prepare() (a slot of the store, cache/owned-dirs.ts) and given back by close(). */
   workspace: () => Promise<Workspace>;
@@ -298,6 +306,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
   return {
     kind: 'host-tools',
     close() {
+      opts.standby?.discard();
       held?.release();
       held = undefined;
     },
@@ -350,7 +359,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           try {
             const env = { ...req.env };
             for (const k of req.pathEnv ?? []) if (env[k] !== undefined) env[k] = inWs(env[k]!);
-            const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts, env }, extra);
+            const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts, env }, extra, opts.standby);
             if (!res.ok) failed = true;
             return res;
           } finally {

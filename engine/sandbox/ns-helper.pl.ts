@@ -26,8 +26,15 @@
  * records (snapshot) use the same form on stdout. Errors before exec: a line
  * `stratum-sandbox: …` on stderr and exit 125; exec failure: exit 127; `enter` into a missing
  * working directory: exit 126.
+ *
+ * The script comes in parts, and a spawn compiles only those its operation uses
+ * (helperScript): perl compiles the whole text it is given before it runs a line, and the
+ * extraction, snapshot, relay and enter code is more than half of it (a RUN's helper compiles
+ * ~45% of the text; compile is most of a helper's own CPU before the command starts). A part
+ * left out is never called on that path; calling one would end the helper with perl's
+ * "Undefined subroutine" and exit 255, which the tests of each operation would show.
  */
-export const NS_HELPER_PL = String.raw`
+const CORE = String.raw`
 use strict; # no warnings.pm, POSIX.pm or constant.pm: loading them tripled start-up (7 → 2 ms)
 my %NR = (
   x86_64  => { unshare=>272, mount=>165, umount2=>166, pivot_root=>155, prctl=>157, mknodat=>259,
@@ -227,6 +234,15 @@ sub run_argv {
   for my $r (@recs) { $ENV{$r->[1]} = $r->[2] if $r->[0] eq 'env'; }
   my @argv = @{$one{argv}};
   if ($mode eq 'exec' || ($mode eq 'enter' && !$pty)) { exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127); }
+  run_init($mode, $pty, @argv);
+}
+`;
+
+/** A container's init (PID 1 that waits, reaps, relays a tty) and its pty. */
+const INIT = String.raw`
+# --- with init or a tty: the command as a child of this process (the relay below).
+sub run_init {
+  my ($mode, $pty, @argv) = @_;
   $0 = $mode eq 'init' ? "stratum-init" : "stratum-exec";
   # The self-pipe wakes the relay's select() on SIGCHLD (a signal that lands just before
   # select() is entered would otherwise be missed).
@@ -327,7 +343,9 @@ sub open_pty {
   return { m => $m, s => $s, path => $path };
 }
 
-# --- enter: a command in a running container (stratum exec), as nsenter(1) does: the
+`;
+
+const ENTER = String.raw`# --- enter: a command in a running container (stratum exec), as nsenter(1) does: the
 # namespaces of its PID 1 (user first, for the capabilities in it; the PID namespace applies to
 # children, so the command runs in a fork), then its root and the working directory.
 sub enter {
@@ -351,7 +369,9 @@ sub enter {
   run_argv('enter', $pty);
 }
 
-sub lo_up {
+`;
+
+const NET = String.raw`sub lo_up {
   socket(my $s, 2, 2, 0) or fail("socket: $!");
   my $req = pack('a16 s x22', 'lo', 0);
   ioctl($s, 0x8913, $req) or fail("SIOCGIFFLAGS lo: $!");
@@ -360,7 +380,9 @@ sub lo_up {
   ioctl($s, 0x8914, $req) or fail("bring up lo: $!");
 }
 
-# --- extraction: create one layer's tree under $dir ------------------------------------
+`;
+
+const EXTRACT = String.raw`# --- extraction: create one layer's tree under $dir ------------------------------------
 sub hexdec { my $h = shift; return pack('H*', $h); }
 sub extract {
   my $dir = $one{dir}[0];
@@ -418,7 +440,9 @@ sub copy_file {
   close $out or fail("close $dst: $!"); close $in;
 }
 
-# --- snapshot: walk an upperdir, print its records, make it readable outside ------------
+`;
+
+const SNAPSHOT = String.raw`# --- snapshot: walk an upperdir, print its records, make it readable outside ------------
 sub out { my @v = @_; print join("\0", $v[0], scalar(@v) - 1, @v[1..$#v]) . "\0"; }
 sub xattrs {
   my $p = shift;
@@ -465,3 +489,28 @@ sub snapshot {
   }
 }
 `;
+
+/** The whole helper, every operation. */
+export const NS_HELPER_PL = CORE + INIT + ENTER + NET + EXTRACT + SNAPSHOT;
+
+/** What a spawn needs: its operation, and whether it runs an init or a tty. */
+export interface HelperNeeds {
+  op?: string;
+  init?: boolean;
+}
+
+const scripts = new Map<string, string>();
+
+/** The helper's text for one kind of operation (undefined op: any `run`/`hosttools` without
+ *  init or tty, what a RUN's helper started ahead of its spec may get). */
+export function helperScript(n: HelperNeeds): string {
+  const op = n.op ?? 'run';
+  const init = n.init === true || op === 'enter';
+  const id = `${op}:${init}`;
+  let text = scripts.get(id);
+  if (text === undefined) {
+    text = CORE + (init ? INIT : '') + (op === 'enter' ? ENTER : '') + (op === 'run' || op === 'hosttools' ? NET : '') + (op === 'extract' ? EXTRACT : '') + (op === 'snapshot' ? SNAPSHOT : '');
+    scripts.set(id, text);
+  }
+  return text;
+}

@@ -14,7 +14,7 @@
  *   with EINVAL, and the run's hint says how to add a range.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { NS_HELPER_PL } from './ns-helper.pl.js';
+import { helperScript, type HelperNeeds } from './ns-helper.pl.js';
 
 /** The helper's syscall table is keyed by the kernel's machine name. */
 const PERL_ARCH = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
@@ -91,19 +91,27 @@ export interface NsTools {
   perl: string;
 }
 
+type HelperStdio = { stdin?: 'pipe' | 'ignore' | 'inherit'; stdout: 'pipe' | 'ignore' | 'inherit' | number; stderr: 'pipe' | 'ignore' | 'inherit' | number; ctl?: boolean };
+
 /**
  * Spawn the helper for one operation. The spec goes in on fd 3; the child is the leader of
  * its own process group (cancellation signals the group) and dies with this process
  * (PR_SET_PDEATHSIG=SIGKILL in the helper and in each of its children; no setpriv exec).
  */
-export function spawnNs(
-  tools: NsTools,
-  mapping: IdMapping,
-  recs: readonly Rec[],
-  stdio: { stdin?: 'pipe' | 'ignore' | 'inherit'; stdout: 'pipe' | 'ignore' | 'inherit' | number; stderr: 'pipe' | 'ignore' | 'inherit' | number; ctl?: boolean },
-): ChildProcess {
+export function spawnNs(tools: NsTools, mapping: IdMapping, recs: readonly Rec[], stdio: HelperStdio): ChildProcess {
+  const op = recs.find((r) => r[0] === 'op')?.[1];
+  const init = recs.some((r) => r[0] === 'init' || r[0] === 'tty');
+  const child = spawnHelper(tools, stdio, { ...(op !== undefined ? { op: String(op) } : {}), init });
+  sendSpec(child, mapping, recs);
+  return child;
+}
+
+/** The helper, started and waiting for its spec on fd 3 (perl's start-up and the script's
+ *  compile happen meanwhile: standby.ts). Nothing runs until sendSpec(). `needs`: which
+ *  operation it will get (ns-helper.pl.ts helperScript; by default a RUN's). */
+export function spawnHelper(tools: NsTools, stdio: HelperStdio, needs: HelperNeeds = {}): ChildProcess {
   // fd 4 (`ctl`): a pipe for a tty's window size, one "ROWS COLS\n" line per change.
-  const child = spawn(tools.perl, ['-e', NS_HELPER_PL, PERL_ARCH, String(process.pid)], {
+  const child = spawn(tools.perl, ['-e', helperScript(needs), PERL_ARCH, String(process.pid)], {
     stdio: [stdio.stdin ?? 'ignore', stdio.stdout, stdio.stderr, 'pipe', ...(stdio.ctl ? ['pipe'] : [])] as StdioOptions,
     detached: true,
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
@@ -112,8 +120,12 @@ export function spawnNs(
   spec?.on('error', () => {
     // The helper died before reading its spec; its exit status tells why.
   });
-  spec?.end(encodeRecs([...recs, ...mapRecs(mapping)]));
   return child;
+}
+
+/** Give a helper from spawnHelper() its operation (the records and the id mapping). */
+export function sendSpec(child: ChildProcess, mapping: IdMapping, recs: readonly Rec[]): void {
+  (child.stdio[3] as NodeJS.WritableStream | null)?.end(encodeRecs([...recs, ...mapRecs(mapping)]));
 }
 
 /** Run a helper operation to completion: its stdout, or an Error holding its stderr. */

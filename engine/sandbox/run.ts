@@ -17,7 +17,8 @@ import { lineSplitter } from '../line-splitter.js';
 import type { ExecMount, ExecRequest, ExecResult } from '../executor-types.js';
 import type { SandboxCaps } from './detect.js';
 import { mappingNote } from './detect.js';
-import { spawnNs, type Rec } from './ns.js';
+import { sendSpec, spawnHelper, type Rec } from './ns.js';
+import type { HelperStandby } from './standby.js';
 import { mergeStderr } from '../merged-output.js';
 
 export type RootSpec =
@@ -33,7 +34,9 @@ function mountRecs(mounts: readonly ExecMount[]): Rec[] {
   });
 }
 
-export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest, extraMounts: readonly ExecMount[] = []): Promise<ExecResult> {
+/** `standby`: a helper already started (standby.ts), used instead of a new spawn when it is
+ *  still waiting. */
+export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest, extraMounts: readonly ExecMount[] = [], standby?: HelperStandby): Promise<ExecResult> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     if (req.signal?.aborted) {
@@ -53,7 +56,8 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
     for (const [k, v] of Object.entries(req.env)) recs.push(['env', k, v]);
     recs.push(...mountRecs([...extraMounts, ...req.mounts]));
 
-    const child = spawnNs(caps.tools, caps.mapping, recs, { stdout: 'pipe', stderr: 'pipe' });
+    const child = standby?.take() ?? spawnHelper(caps.tools, { stdout: 'pipe', stderr: 'pipe' });
+    sendSpec(child, caps.mapping, recs);
     const group = groupKiller(child, req.signal, req.killGraceMs);
     let setupError: string | undefined;
     let readOnlyPath: string | undefined;

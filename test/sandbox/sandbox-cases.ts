@@ -18,6 +18,7 @@ import type { ExecRequest, PreparedRoot } from '../../engine/executor-types.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { LayerDigest } from '../../cache/digest.js';
 import { Workspace } from '../../engine/workspace.js';
+import { HelperStandby } from '../../engine/sandbox/standby.js';
 import { EMPTY_CHAIN } from '../../cache/digest.js';
 
 export function defineCases(label: string) {
@@ -232,6 +233,50 @@ await root.exec({ argv: ['/bin/sh', '-c', 'echo started; ${marker} & ${marker}']
     }
   });
 
+  t.test('a helper started ahead (standby) runs the first RUN as a fresh one would; the next RUN spawns its own', async () => {
+    const standby = new HelperStandby(kit.caps.tools);
+    assert.ok(standby.pid, 'spawned');
+    const ex = createSandboxExecutor({ store: kit.store, caps: kit.caps, standby });
+    const root = await ex.prepare({ layers: [kit.base.digest], chain: EMPTY_CHAIN });
+    try {
+      const one = req('cat /etc/motd; echo one > /f');
+      const res = await root.exec(one);
+      assert.ok(res.ok, one.lines.join('\n'));
+      assert.equal(one.lines, ['stdout: hello']);
+      assert.is(standby.take(), undefined, 'the RUN took it');
+      const two = req('cat /f');
+      assert.ok((await root.exec(two)).ok, two.lines.join('\n'));
+      assert.equal(two.lines, ['stdout: one']);
+    } finally {
+      await root.release();
+      await ex.close?.();
+    }
+  });
+
+  t.test('an unused standby is let go (its helper exits, having made nothing); a dead one is replaced by a fresh spawn', async () => {
+    const gone = async (pid: number) => {
+      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+      return !alive(pid);
+    };
+    const unused = new HelperStandby(kit.caps.tools);
+    unused.discard();
+    assert.ok(await gone(unused.pid!), 'the discarded helper exited');
+    assert.is(unused.take(), undefined);
+    const dead = new HelperStandby(kit.caps.tools);
+    process.kill(dead.pid!, 'SIGKILL');
+    assert.ok(await gone(dead.pid!), 'killed');
+    const ex = createSandboxExecutor({ store: kit.store, caps: kit.caps, standby: dead });
+    const root = await ex.prepare({ layers: [kit.base.digest], chain: EMPTY_CHAIN });
+    try {
+      const r = req('echo fresh');
+      const res = await root.exec(r);
+      assert.ok(res.ok, r.lines.join('\n'));
+      assert.equal(r.lines, ['stdout: fresh']);
+    } finally {
+      await root.release();
+    }
+  });
+
   t.test('host-tools: the host is read-only (EROFS with a hint naming the path), the workspace is writable', async () => {
     const ws = new Workspace(kit.store, `ht-${label}`);
     const ex = createHostToolsExecutor({ store: kit.store, caps: kit.caps, workspace: async () => ws });
@@ -256,6 +301,15 @@ await root.exec({ argv: ['/bin/sh', '-c', 'echo started; ${marker} & ${marker}']
   });
 
   return t;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function countProcs(needle: string): number {
