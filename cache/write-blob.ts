@@ -14,7 +14,6 @@ import { tempName, writeViaTemp } from './atomic-write.js';
 import { dirname, join } from 'node:path';
 import type { StoreState } from './store-state.js';
 import * as sfs from './fs.js';
-import { dirname } from 'node:path';
 
 const CHUNK = 64 * 1024;
 /** One buffer for every copy: calls are synchronous and never nest. */
