@@ -23,7 +23,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync, rmdirSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, join, posix } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
@@ -34,7 +34,7 @@ import type { SandboxCaps } from './detect.js';
 import { buildTree, extractLayer, layersDir } from './extract.js';
 import { removeInNs } from './ns.js';
 import { runInSandbox } from './run.js';
-import { snapshotUpper } from './snapshot.js';
+import { snapshotUpper, upperChanges } from './snapshot.js';
 
 /** Lowerdirs the kernel accepts in one overlay (500) minus the init layer. */
 export const MAX_CHAIN_LAYERS = 499;
@@ -292,9 +292,32 @@ function ancestorsUpTo(target: string, top: string): string[] {
   return out;
 }
 
+/**
+ * Whether host-tools RUNs write to an overlay over the workspace (lower = the tree, upper = the
+ * RUN's changes; the snapshot then reads the upper only) or straight into the tree (the
+ * workspace is walked after every RUN). Decided once per process: the overlay unless
+ * STRATUM_HOST_TOOLS_OVERLAY=0, a path the mount options cannot carry, or the first mount
+ * failing (some kernels refuse overlayfs in a user namespace, or over this filesystem).
+ */
+let wsOverlayOk: boolean | undefined;
+
+/** For tests: forget the decision. */
+export function resetWsOverlayChoice(): void {
+  wsOverlayOk = undefined;
+}
+
+const OVERLAY_FAILED = /^mount overlay on /;
+
+function overlayWanted(...paths: string[]): boolean {
+  wsOverlayOk ??= process.env.STRATUM_HOST_TOOLS_OVERLAY !== '0';
+  // overlayfs options are split at ',' and ':' (and '\\' escapes): such a path cannot be named.
+  return wsOverlayOk && paths.every((p) => !/[,:\\]/.test(p));
+}
+
 export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
   const { store, caps } = opts;
   let held: Workspace | undefined;
+  let swept = false;
   return {
     kind: 'host-tools',
     close() {
@@ -302,6 +325,14 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
       held = undefined;
     },
     async prepare(chain: ChainRef): Promise<PreparedRoot> {
+      if (!swept) {
+        // Run dirs (and their uppers) a killed stratum left: removed in the background.
+        swept = true;
+        const p = sweepSandboxLeftovers(store, caps)
+          .catch(() => undefined)
+          .finally(() => pendingRemovals.delete(p));
+        pendingRemovals.add(p);
+      }
       const ws = (held ??= await opts.workspace());
       const view: ViewLike = chain.view ?? mergeChain(chain.layers, (d) => store.getLayer(d)) ?? missingLayer();
       ws.sync([...chain.layers], chain.chain, view);
@@ -309,6 +340,11 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
       const run = newRunDir(store);
       const mnt = join(run, 'm');
       mkdirSync(mnt);
+      const upper = join(run, 'u');
+      const work = join(run, 'w');
+      /** This step's RUNs go to the upper; false once the first mount failed (then the tree). */
+      let overlay = overlayWanted(ws.root, upper, work);
+      if (overlay) for (const d of [upper, work]) mkdirSync(d, { mode: 0o755 });
       const skip = new Set<string>();
       let released = false;
       return {
@@ -317,7 +353,8 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           if (released) throw new Error('host-tools: exec after release');
           const inWs = (p: string) => join(ws.root, posix.normalize('/' + p));
           const cwd = inWs(req.cwd);
-          mkdirSync(cwd, { recursive: true });
+          // Over the overlay the helper makes the cwd, in the upper, as the RUN's own change.
+          if (!overlay) mkdirSync(cwd, { recursive: true });
           // Mount points the tree lacks are made for the RUN and removed after it (deepest
           // first), so they never reach the layer or the next build's tree.
           const made: string[] = [];
@@ -337,7 +374,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
             return { ...m, target };
           });
           let argv = req.argv;
-          const extra: ExecMount[] = [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }];
+          const extra: ExecMount[] = [];
           if (req.script !== undefined) {
             // Beside the tree, not in it, bound at its own path (the store may lie under the
             // RUN's private /tmp).
@@ -346,9 +383,33 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
             argv = [...argv, file];
             extra.push({ type: 'bind', source: file, target: file, readonly: true });
           }
+          const wsBind: ExecMount = { type: 'bind', source: ws.root, target: ws.root, readonly: false };
           await ws.beginRun();
           try {
-            const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts }, extra);
+            const go = (over: boolean, onLine: ExecRequest['onLine']) =>
+              runInSandbox(
+                caps,
+                { kind: 'host-tools', mountpoint: mnt, ...(over ? { wsOverlay: { parent: dirname(ws.root), name: basename(ws.root), upper, work } } : {}) },
+                { ...req, onLine, argv, cwd, mounts },
+                over ? extra : [wsBind, ...extra],
+              );
+            let res: ExecResult;
+            if (overlay && wsOverlayOk !== true) {
+              // The first overlay of this process: a refused mount runs the RUN again on the
+              // tree (nothing ran: the mount comes before the command) and decides for the rest.
+              let refused: string | undefined;
+              res = await go(true, (stream, line) => {
+                if (stream === 'stderr' && OVERLAY_FAILED.test(line.replace(/^stratum-sandbox: /, ''))) refused = line;
+                else req.onLine(stream, line);
+              });
+              if (!res.ok && refused !== undefined && res.spawnError !== undefined && OVERLAY_FAILED.test(res.spawnError)) {
+                wsOverlayOk = false;
+                overlay = false;
+                req.onLine('stderr', `stratum: ${res.spawnError}; host-tools RUNs write to the workspace directly in this process (each snapshot walks the whole workspace)`);
+                mkdirSync(cwd, { recursive: true });
+                res = await go(false, req.onLine);
+              } else if (res.ok) wsOverlayOk = true;
+            } else res = await go(overlay, req.onLine);
             if (!res.ok) failed = true;
             return res;
           } finally {
@@ -365,6 +426,10 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           }
         },
         async collect() {
+          if (overlay) {
+            const snap = ws.applyUpper(view, upper, await upperChanges(caps, upper, view), skip);
+            return { entries: snap.entries, after: snap.after };
+          }
           const snap = ws.snapshot(view, skip);
           return { entries: snap.entries, after: snap.after };
         },
@@ -376,7 +441,8 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           released = true;
           // A failed or cancelled RUN leaves the tree in an unknown state: the next sync re-reads it.
           if (failed) ws.markDirty();
-          rmSync(run, { recursive: true, force: true });
+          // The upper may hold what a rootless RUN chowned to a sub-id: removed in the namespace.
+          await removeRunDir(store, caps, run);
         },
       };
     },
