@@ -413,6 +413,8 @@ export class Workspace {
           }
           if (c.linked) linked = true;
           moveOut(`${upper}/${c.path}`, abs);
+          // The snapshot helper adds read permission for a rootless user: the RUN's own mode.
+          if (c.file) chmodSync(abs, c.mode);
           break;
       }
       touched.push(c.path);

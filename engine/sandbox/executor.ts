@@ -299,19 +299,18 @@ function ancestorsUpTo(target: string, top: string): string[] {
  * STRATUM_HOST_TOOLS_OVERLAY=0, a path the mount options cannot carry, or the first mount
  * failing (some kernels refuse overlayfs in a user namespace, or over this filesystem).
  */
-let wsOverlayOk: boolean | undefined;
-
-/** For tests: forget the decision. */
-export function resetWsOverlayChoice(): void {
-  wsOverlayOk = undefined;
-}
+let wsOverlay: 'untried' | 'works' | 'off' | undefined;
 
 const OVERLAY_FAILED = /^mount overlay on /;
 
+/** STRATUM_HOST_TOOLS_OVERLAY=refuse-for-test: the first mount names a missing upper, so the
+ *  kernel refuses it and the fallback is taken as on a machine without the overlay. */
+const refusedForTest = () => process.env.STRATUM_HOST_TOOLS_OVERLAY === 'refuse-for-test' && wsOverlay === 'untried';
+
 function overlayWanted(...paths: string[]): boolean {
-  wsOverlayOk ??= process.env.STRATUM_HOST_TOOLS_OVERLAY !== '0';
+  wsOverlay ??= process.env.STRATUM_HOST_TOOLS_OVERLAY === '0' ? 'off' : 'untried';
   // overlayfs options are split at ',' and ':' (and '\\' escapes): such a path cannot be named.
-  return wsOverlayOk && paths.every((p) => !/[,:\\]/.test(p));
+  return wsOverlay !== 'off' && paths.every((p) => !/[,:\\]/.test(p));
 }
 
 export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
@@ -389,12 +388,12 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
             const go = (over: boolean, onLine: ExecRequest['onLine']) =>
               runInSandbox(
                 caps,
-                { kind: 'host-tools', mountpoint: mnt, ...(over ? { wsOverlay: { parent: dirname(ws.root), name: basename(ws.root), upper, work } } : {}) },
+                { kind: 'host-tools', mountpoint: mnt, ...(over ? { wsOverlay: { parent: dirname(ws.root), name: basename(ws.root), upper: refusedForTest() ? join(run, 'no-upper') : upper, work } } : {}) },
                 { ...req, onLine, argv, cwd, mounts },
                 over ? extra : [wsBind, ...extra],
               );
             let res: ExecResult;
-            if (overlay && wsOverlayOk !== true) {
+            if (overlay && wsOverlay === 'untried') {
               // The first overlay of this process: a refused mount runs the RUN again on the
               // tree (nothing ran: the mount comes before the command) and decides for the rest.
               let refused: string | undefined;
@@ -403,12 +402,12 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
                 else req.onLine(stream, line);
               });
               if (!res.ok && refused !== undefined && res.spawnError !== undefined && OVERLAY_FAILED.test(res.spawnError)) {
-                wsOverlayOk = false;
+                wsOverlay = 'off';
                 overlay = false;
                 req.onLine('stderr', `stratum: ${res.spawnError}; host-tools RUNs write to the workspace directly in this process (each snapshot walks the whole workspace)`);
                 mkdirSync(cwd, { recursive: true });
                 res = await go(false, req.onLine);
-              } else if (res.ok) wsOverlayOk = true;
+              } else if (res.ok) wsOverlay = 'works';
             } else res = await go(overlay, req.onLine);
             if (!res.ok) failed = true;
             return res;

@@ -78,6 +78,8 @@ export interface UpperChange {
    *  whatever was there. */
   kind: 'whiteout' | 'opaque' | 'dir' | 'other';
   mode: number;
+  /** A regular file: `mode` is its own, though the helper may have opened it up for reading. */
+  file: boolean;
   /** More than one name of one inode in the upper. */
   linked: boolean;
 }
@@ -85,10 +87,14 @@ export interface UpperChange {
 /** The upper's changes relative to `lower`, classified exactly as snapshotUpper classifies
  *  whiteouts and opaque dirs, sorted by path. */
 export async function upperChanges(caps: SandboxCaps, upper: string, lower: ViewReader): Promise<UpperChange[]> {
+  // The helper opens each file up after printing it: a later name of the same inode shows the
+  // opened mode, so every name takes its first name's.
+  const firstMode = new Map<string, number>();
   return (await readUpper(caps, upper)).map((r) => ({
     path: r.path,
     kind: isWhiteout(r) ? 'whiteout' : isOpaque(r, lower) ? 'opaque' : r.t === 'd' ? 'dir' : 'other',
-    mode: r.mode,
+    mode: r.t === 'f' && r.nlink > 1 ? (firstMode.get(r.ino) ?? (firstMode.set(r.ino, r.mode), r.mode)) : r.mode,
+    file: r.t === 'f',
     linked: r.t === 'f' && r.nlink > 1,
   }));
 }
