@@ -34,6 +34,7 @@ import { StoreError } from '../cache/store-types.js';
 export const WORKSPACES = 'workspaces';
 import { EMPTY_CHAIN } from '../cache/digest.js';
 import { diffViews } from './layer-diff.js';
+import { chainSuffixDiff } from './chain-diff.js';
 import { mergeChain, type UnionView, type ViewReader } from './union-view.js';
 import type { UpperChange } from './sandbox/snapshot.js';
 
@@ -153,8 +154,11 @@ export class Workspace {
     if (st.clean && st.chain === chain) return { written: 0, removed: 0, ms: 0 };
     const wasClean = st.clean;
     this.#beginChange();
-    let current: ViewLike | undefined = wasClean ? this.#recordedView() : undefined;
-    if (!current) {
+    // The records are trusted: from the chain they name to this one, only the paths of the
+    // differing top layers can change (no second merge of the whole chain, when that holds).
+    const quick = wasClean ? chainSuffixDiff(st.layers, layers, target, (d) => this.#store.getLayer(d)) : undefined;
+    let current: ViewLike | undefined = wasClean && !quick ? this.#recordedView() : undefined;
+    if (!current && !quick) {
       const recorded = this.#recordedView();
       if (recorded) current = this.scan(recorded, false).view;
       else {
@@ -165,7 +169,7 @@ export class Workspace {
         current = new Map();
       }
     }
-    const diff = diffViews(current, target);
+    const diff = quick ?? diffViews(current!, target);
     const res = this.#apply(diff);
     st.layers = [...layers];
     st.chain = chain;
