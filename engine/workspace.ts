@@ -33,7 +33,8 @@ import { StoreError } from '../cache/store-types.js';
 /** The store directory kind of workspaces. */
 export const WORKSPACES = 'workspaces';
 import { EMPTY_CHAIN } from '../cache/digest.js';
-import { diffViews } from './layer-diff.js';
+import { diffViews, sameViewEntry, toLayerEntry } from './layer-diff.js';
+import { compareLayerPaths } from '../cache/layer-digest.js';
 import { chainSuffixDiff } from './chain-diff.js';
 import { mergeChain, type UnionView, type ViewReader } from './union-view.js';
 import type { UpperChange } from './sandbox/snapshot.js';
@@ -431,8 +432,13 @@ export class Workspace {
       for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1)) if (gone.has(p.slice(0, i))) return true;
       return false;
     };
+    /** Paths of `before` that left with a removed subtree: with `touched`, all that can differ. */
+    const left: string[] = [];
     for (const k of before.keys()) {
-      if (gone.size && under(k)) continue;
+      if (gone.size && under(k)) {
+        left.push(k);
+        continue;
+      }
       const e = before.get(k)!;
       if (e.type === 'file' && e.link !== undefined) links = true;
       after.set(k, e);
@@ -477,7 +483,9 @@ export class Workspace {
       st.unmade = unmade.length ? unmade : undefined;
     }
     st.maxCtimeNs = String(maxC);
-    return { entries: diffViews(before, after), hashed, after };
+    // Without hardlink groups (whose members change with their head) the diff is taken over
+    // the changed paths only, by diffViews's rules; with them, over the whole views.
+    return { entries: links ? diffViews(before, after) : diffPaths(before, after, [...touched, ...left]), hashed, after };
   }
 
   /** Record that the tree now holds `layers` (after a snapshot). */
@@ -512,6 +520,25 @@ function clearForLeaf(abs: string, onSubtreeGone: () => void): void {
     onSubtreeGone();
   } else if (cur) unlinkSync(abs);
   else mkdirSync(join(abs, '..'), { recursive: true });
+}
+
+/** diffViews(from, to) when only `paths` can differ and no entry is part of a hardlink group. */
+function diffPaths(from: ViewLike, to: ViewLike, paths: readonly string[]): LayerEntry[] {
+  const out: LayerEntry[] = [];
+  const seen = new Set<string>();
+  for (const path of paths) {
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const was = from.get(path);
+    const now = to.get(path);
+    if (now) {
+      if (!(was !== undefined && (was === now || sameViewEntry(was, now)))) out.push(toLayerEntry(path, now));
+    } else if (was) {
+      const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+      if (parent === '' || to.get(parent)?.type === 'dir') out.push({ path, type: 'whiteout' });
+    }
+  }
+  return out.sort((a, b) => compareLayerPaths(a.path, b.path));
 }
 
 /** Move a leaf of an overlay's upper into the tree (same filesystem: a rename); a copy
