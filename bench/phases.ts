@@ -20,6 +20,8 @@ import type { PlannedStep } from '../engine/plan.js';
 import { KEY_SCHEMA, ociPlatform, stepKey, type KeyRecordV2 } from '../engine/step-key.js';
 import { chainDigest, mergeLayers, type UnionView } from '../engine/union-view.js';
 import { Workspace, type ViewLike } from '../engine/workspace.js';
+import { detectSandbox } from '../engine/sandbox/detect.js';
+import { upperChanges } from '../engine/sandbox/snapshot.js';
 import { copyFloor, hashFloor, walkFloor } from './floors.js';
 import { measureHashCost } from './hash-cost.js';
 import { interleaveMedians } from './measure.js';
@@ -292,7 +294,31 @@ export async function measureSnapshot(ws: Workspace, view: ViewLike, rounds: num
     },
     { run: () => walkFloor(ws.root) },
   ]);
-  return [row('snapshot after a RUN', on, snapMs!, 'walk (readdir+lstat)', walkMs!)];
+  const rows = [row('snapshot after a RUN', on, snapMs!, 'walk (readdir+lstat)', walkMs!)];
+  // The same RUN as host-tools plays it: its writes in an overlay's upper over the tree; the
+  // snapshot reads the upper in the namespace (one helper spawn) and applies it to the tree.
+  const caps = await detectSandbox({ storeRoot: ws.store.root });
+  if (!caps.ok) return rows;
+  const upper = join(ws.dir, '..', 'bench-upper');
+  const [overMs, walk2Ms] = await interleaveMedians(rounds, [
+    {
+      setup: async () => {
+        await ws.beginRun();
+        i++;
+        rmSync(upper, { recursive: true, force: true });
+        mkdirSync(join(upper, 'app/dist'), { recursive: true });
+        writeFileSync(join(upper, 'app/dist/index.txt'), `build ${i}\n`);
+        writeFileSync(join(upper, 'app/deps.txt'), `# changed ${i}\n`);
+      },
+      run: async () => {
+        before = ws.applyUpper(before, upper, await upperChanges(caps.caps, upper, before)).after;
+      },
+    },
+    { run: () => walkFloor(ws.root) },
+  ]);
+  rmSync(upper, { recursive: true, force: true });
+  rows.push(row('snapshot after a host-tools RUN (overlay upper)', on, overMs!, 'walk (readdir+lstat)', walk2Ms!));
+  return rows;
 }
 
 /** A materialized workspace of a generated context (the view before its compile step). */

@@ -20,7 +20,7 @@
  * re-scanned against its records and brought back, or rebuilt from empty when its records
  * name a layer the store no longer has.
  */
-import { copyFileSync, chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { hashFileSync } from '../cache/hash.js';
@@ -33,8 +33,11 @@ import { StoreError } from '../cache/store-types.js';
 /** The store directory kind of workspaces. */
 export const WORKSPACES = 'workspaces';
 import { EMPTY_CHAIN } from '../cache/digest.js';
-import { diffViews } from './layer-diff.js';
+import { diffViews, sameViewEntry, toLayerEntry } from './layer-diff.js';
+import { compareLayerPaths } from '../cache/layer-digest.js';
+import { chainSuffixDiff } from './chain-diff.js';
 import { mergeChain, type UnionView, type ViewReader } from './union-view.js';
+import type { UpperChange } from './sandbox/snapshot.js';
 
 /** The read side of a union view: a UnionView or a plain Map of paths (what a snapshot
  *  returns); diffViews takes either as is, without copying. */
@@ -152,8 +155,11 @@ export class Workspace {
     if (st.clean && st.chain === chain) return { written: 0, removed: 0, ms: 0 };
     const wasClean = st.clean;
     this.#beginChange();
-    let current: ViewLike | undefined = wasClean ? this.#recordedView() : undefined;
-    if (!current) {
+    // The records are trusted: from the chain they name to this one, only the paths of the
+    // differing top layers can change (no second merge of the whole chain, when that holds).
+    const quick = wasClean ? chainSuffixDiff(st.layers, layers, target, (d) => this.#store.getLayer(d)) : undefined;
+    let current: ViewLike | undefined = wasClean && !quick ? this.#recordedView() : undefined;
+    if (!current && !quick) {
       const recorded = this.#recordedView();
       if (recorded) current = this.scan(recorded, false).view;
       else {
@@ -164,7 +170,7 @@ export class Workspace {
         current = new Map();
       }
     }
-    const diff = diffViews(current, target);
+    const diff = quick ?? diffViews(current!, target);
     const res = this.#apply(diff);
     st.layers = [...layers];
     st.chain = chain;
@@ -292,33 +298,12 @@ export class Workspace {
         if (skip.has(rel)) continue;
         const abs = `${absDir}/${name}`;
         const s = lstatSync(abs, { bigint: true });
-        const row: StatRow = [String(s.ino), Number(s.size), String(s.mtimeNs), String(s.ctimeNs), Number(s.mode)];
-        stats[rel] = row;
         if (s.ctimeNs > maxC) maxC = s.ctimeNs;
-        const prev = old[rel];
-        const same = prev !== undefined && prev[0] === row[0] && prev[1] === row[1] && prev[2] === row[2] && prev[3] === row[3] && prev[4] === row[4];
-        const mode = Number(s.mode & 0o7777n);
-        // The host tree holds no owners or xattrs of the image (an unprivileged user cannot set
-        // them): a path that keeps its type (and, for a file, its content) keeps the base's.
-        const was = base.get(rel);
-        const known = same ? was : undefined;
-        if (s.isDirectory()) {
-          // The base's own object when nothing changed: no copy per dir, and the diff after
-          // the walk finds it unchanged at once.
-          view.set(rel, was?.type === 'dir' && was.mode === mode ? was : { type: 'dir', mode, ...(was?.type === 'dir' ? metaOf(was) : {}) });
-          visit(rel, abs);
-        } else if (known && known.type !== 'dir') {
-          view.set(rel, known);
-        } else if (s.isSymbolicLink()) {
-          view.set(rel, { type: 'symlink', mode, target: readlinkSync(abs), ...(was?.type === 'symlink' ? metaOf(was) : {}) });
-        } else if (s.isFile()) {
-          hashed++;
-          const h = store ? this.#store.writeBlobFromFile(abs) : hashFileSync(abs);
-          const digest = asBlobDigest(h.digest);
-          const sameContent = was?.type === 'file' && was.digest === digest;
-          view.set(rel, { type: 'file', mode, size: h.size, digest, ...(sameContent ? metaOf(was) : {}), ...(sameContent && was.link !== undefined ? { link: was.link } : {}) });
-        }
-        // Sockets and FIFOs left by a RUN are not part of a layer.
+        const r = this.#readEntry(rel, abs, s, base, store, old[rel]);
+        stats[rel] = r.row;
+        if (r.hashed) hashed++;
+        if (r.entry) view.set(rel, r.entry);
+        if (s.isDirectory()) visit(rel, abs);
       }
     };
     visit('', this.root);
@@ -346,12 +331,161 @@ export class Workspace {
   }
 
   /**
+   * The stat row and view entry of one path of the tree (undefined for a socket or fifo, which
+   * are not part of a layer). A path whose stat equals `prev` keeps the entry of `base`;
+   * anything else is read (files are hashed, or stored as blobs when `store` is true).
+   */
+  #readEntry(rel: string, abs: string, s: BigIntStats, base: ViewLike, store: boolean, prev: StatRow | undefined): { row: StatRow; entry: ViewEntry | undefined; hashed: boolean } {
+    const row: StatRow = [String(s.ino), Number(s.size), String(s.mtimeNs), String(s.ctimeNs), Number(s.mode)];
+    const same = prev !== undefined && prev[0] === row[0] && prev[1] === row[1] && prev[2] === row[2] && prev[3] === row[3] && prev[4] === row[4];
+    const mode = Number(s.mode & 0o7777n);
+    // The host tree holds no owners or xattrs of the image (an unprivileged user cannot set
+    // them): a path that keeps its type (and, for a file, its content) keeps the base's.
+    const was = base.get(rel);
+    const known = same ? was : undefined;
+    if (s.isDirectory()) {
+      // The base's own object when nothing changed: no copy per dir, and the diff after
+      // the walk finds it unchanged at once.
+      return { row, hashed: false, entry: was?.type === 'dir' && was.mode === mode ? was : { type: 'dir', mode, ...(was?.type === 'dir' ? metaOf(was) : {}) } };
+    }
+    if (known && known.type !== 'dir') return { row, hashed: false, entry: known };
+    if (s.isSymbolicLink()) return { row, hashed: false, entry: { type: 'symlink', mode, target: readlinkSync(abs), ...(was?.type === 'symlink' ? metaOf(was) : {}) } };
+    if (s.isFile()) {
+      const h = store ? this.#store.writeBlobFromFile(abs) : hashFileSync(abs);
+      const digest = asBlobDigest(h.digest);
+      const sameContent = was?.type === 'file' && was.digest === digest;
+      return { row, hashed: true, entry: { type: 'file', mode, size: h.size, digest, ...(sameContent ? metaOf(was) : {}), ...(sameContent && was.link !== undefined ? { link: was.link } : {}) } };
+    }
+    // Sockets and FIFOs left by a RUN are not part of a layer.
+    return { row, hashed: false, entry: undefined };
+  }
+
+  /**
    * After a successful RUN: the layer the RUN made, relative to `before` (the view it started
    * from). Blobs for new and changed files are written to the store during the walk.
    */
   snapshot(before: ViewLike, skip?: Set<string>): { entries: LayerEntry[]; hashed: number; after: Map<string, ViewEntry> } {
     const { view, hashed } = this.scan(before, true, skip);
     return { entries: diffViews(before, view), hashed, after: view };
+  }
+
+  /**
+   * After a successful RUN over an overlay of this tree (host-tools, engine/sandbox/executor.ts):
+   * apply the upper to the tree and make the layer from the changed paths only. `changes` are
+   * the upper's paths, sorted, with whiteouts and opaque dirs classified as the sandbox's
+   * snapshot does. Unchanged paths were not touched by the RUN (its writes went to the upper):
+   * they keep their stat rows and their entries of `before`, which is what a full walk would
+   * find, so the layer is the one `snapshot` makes. Files and symlinks are renamed out of the
+   * upper (a copy when the rename fails); the marker set by beginRun covers the whole apply.
+   */
+  applyUpper(before: ViewLike, upper: string, changes: readonly UpperChange[], skip: ReadonlySet<string> = new Set()): { entries: LayerEntry[]; hashed: number; after: Map<string, ViewEntry> } {
+    const skipped = (p: string) => {
+      if (!skip.size) return false;
+      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1)) if (skip.has(p.slice(0, i))) return true;
+      return false;
+    };
+    /** Tops of the subtrees that left the tree (the path itself included). */
+    const gone = new Set<string>();
+    const touched: string[] = [];
+    let linked = false;
+    for (const c of changes) {
+      if (skipped(c.path)) continue;
+      const abs = `${this.root}/${c.path}`;
+      const cur = lstatOrUndefined(abs);
+      switch (c.kind) {
+        case 'whiteout':
+          if (cur) rmSync(abs, { recursive: true, force: true });
+          gone.add(c.path);
+          continue;
+        case 'opaque':
+          if (cur) rmSync(abs, { recursive: true, force: true });
+          gone.add(c.path);
+          mkdirSync(abs);
+          chmodSync(abs, c.mode);
+          break;
+        case 'dir':
+          if (cur && !cur.isDirectory()) {
+            unlinkSync(abs);
+            gone.add(c.path);
+          }
+          if (!cur || !cur.isDirectory()) mkdirSync(abs);
+          if (!cur || Number(cur.mode & 0o7777n) !== c.mode) chmodSync(abs, c.mode);
+          break;
+        case 'other':
+          if (cur?.isDirectory()) {
+            rmSync(abs, { recursive: true, force: true });
+            gone.add(c.path);
+          }
+          if (c.linked) linked = true;
+          moveOut(`${upper}/${c.path}`, abs);
+          // The snapshot helper adds read permission for a rootless user: the RUN's own mode.
+          if (c.file) chmodSync(abs, c.mode);
+          break;
+      }
+      touched.push(c.path);
+    }
+    const st = this.#state;
+    const old = st.stats;
+    const after = new Map<string, ViewEntry>();
+    let links = linked;
+    const under = (p: string) => {
+      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1)) if (gone.has(p.slice(0, i))) return true;
+      return false;
+    };
+    /** Paths of `before` that left with a removed subtree: with `touched`, all that can differ. */
+    const left: string[] = [];
+    for (const k of before.keys()) {
+      if (gone.size && under(k)) {
+        left.push(k);
+        continue;
+      }
+      const e = before.get(k)!;
+      if (e.type === 'file' && e.link !== undefined) links = true;
+      after.set(k, e);
+    }
+    if (gone.size) for (const k of Object.keys(old)) if (under(k)) delete old[k];
+    // Stat'ed after every change is applied: a directory's own stat moves with its children.
+    let hashed = 0;
+    let maxC = BigInt(st.maxCtimeNs);
+    for (const rel of touched) {
+      const abs = `${this.root}/${rel}`;
+      const s = lstatSync(abs, { bigint: true });
+      if (s.ctimeNs > maxC) maxC = s.ctimeNs;
+      const r = this.#readEntry(rel, abs, s, before, true, old[rel]);
+      old[rel] = r.row;
+      if (r.hashed) hashed++;
+      if (r.entry) after.set(rel, r.entry);
+      else after.delete(rel);
+    }
+    if (links) {
+      // As after a walk: a hardlink group survives only while its paths are still one inode.
+      for (const [rel, e] of after) {
+        if (e.type !== 'file' || e.link === undefined) continue;
+        if (old[rel]?.[0] !== old[e.link]?.[0] || after.get(e.link)?.type !== 'file') {
+          const { link: _, ...plain } = e;
+          after.set(rel, plain);
+        }
+      }
+    }
+    if (st.unmade) {
+      // Nodes this workspace could not make stay, unless the RUN put something there or their
+      // directory went (as the walk decides).
+      const made = new Set(touched);
+      const unmade = st.unmade.filter((rel) => {
+        if (made.has(rel) || !after.has(rel)) return false;
+        const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
+        if (parent !== '' && after.get(parent)?.type !== 'dir') {
+          after.delete(rel);
+          return false;
+        }
+        return true;
+      });
+      st.unmade = unmade.length ? unmade : undefined;
+    }
+    st.maxCtimeNs = String(maxC);
+    // Without hardlink groups (whose members change with their head) the diff is taken over
+    // the changed paths only, by diffViews's rules; with them, over the whole views.
+    return { entries: links ? diffViews(before, after) : diffPaths(before, after, [...touched, ...left]), hashed, after };
   }
 
   /** Record that the tree now holds `layers` (after a snapshot). */
@@ -386,6 +520,41 @@ function clearForLeaf(abs: string, onSubtreeGone: () => void): void {
     onSubtreeGone();
   } else if (cur) unlinkSync(abs);
   else mkdirSync(join(abs, '..'), { recursive: true });
+}
+
+/** diffViews(from, to) when only `paths` can differ and no entry is part of a hardlink group. */
+function diffPaths(from: ViewLike, to: ViewLike, paths: readonly string[]): LayerEntry[] {
+  const out: LayerEntry[] = [];
+  const seen = new Set<string>();
+  for (const path of paths) {
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const was = from.get(path);
+    const now = to.get(path);
+    if (now) {
+      if (!(was !== undefined && (was === now || sameViewEntry(was, now)))) out.push(toLayerEntry(path, now));
+    } else if (was) {
+      const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+      if (parent === '' || to.get(parent)?.type === 'dir') out.push({ path, type: 'whiteout' });
+    }
+  }
+  return out.sort((a, b) => compareLayerPaths(a.path, b.path));
+}
+
+/** Move a leaf of an overlay's upper into the tree (same filesystem: a rename); a copy
+ *  when it cannot be renamed (another filesystem), a new symlink for a symlink. */
+function moveOut(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    const s = lstatSync(from);
+    if (s.isSymbolicLink()) symlinkSync(readlinkSync(from), to);
+    else {
+      copyFileSync(from, to);
+      chmodSync(to, s.mode & 0o7777);
+    }
+  }
 }
 
 function lstatOrUndefined(p: string): BigIntStats | undefined {

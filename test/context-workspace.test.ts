@@ -4,7 +4,7 @@
  * hashed). Asserted through their work counters, on real files.
  */
 import * as assert from 'uvu/assert';
-import { existsSync, statSync, utimesSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, utimesSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { suite, Rig } from './util/rig.js';
 import { createStore } from '../cache/store.js';
 import { ContextReader } from '../engine/context.js';
@@ -12,6 +12,7 @@ import { createMatcher } from '../engine/dockerignore.js';
 import { Workspace } from '../engine/workspace.js';
 import { mergeLayers, chainOf } from '../engine/union-view.js';
 import type { LayerEntry } from '../cache/layer-types.js';
+import type { UpperChange } from '../engine/sandbox/snapshot.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const t = suite('context and workspace');
@@ -138,6 +139,92 @@ t.test('a RUN saves the stat rows once, after its snapshot; the dirty marker cov
   const again = new Workspace(store, 'once');
   assert.equal(again.sync([l1.digest], chainOf([l1.digest]), view), { written: 0, removed: 0, ms: 0 }, 'the next build trusts the saved records');
   again.release();
+});
+
+t.test('applyUpper: the layer of an overlay upper equals the full walk\'s, and only the upper\'s paths are read', async () => {
+  const store = createStore(rig.path('store'));
+  const entries: LayerEntry[] = [];
+  for (let i = 0; i < 20; i++) entries.push(file(`big/f${i}`, store, `f${i}`));
+  for (let i = 0; i < 5; i++) entries.push(file(`gone/g${i}`, store, `g${i}`), file(`again/a${i}`, store, `a${i}`));
+  entries.push(file('keep.txt', store, 'keep'), file('edit.txt', store, 'edit'), file('todir', store, 'was a file'), file('tofile/x', store, 'x'));
+  entries.push({ path: 'mode', type: 'dir', mode: 0o755 }, file('mode/m', store, 'm'), { path: 'ln', type: 'symlink', mode: 0o777, target: 'keep.txt' });
+  const l1 = store.putLayer(entries);
+  const view = mergeLayers([l1.entries]);
+  const walked = new Workspace(store, 'walked');
+  const over = new Workspace(store, 'over');
+  for (const ws of [walked, over]) {
+    ws.sync([l1.digest], chainOf([l1.digest]), view);
+    await ws.beginRun();
+  }
+  // The same RUN twice: on one tree directly, and as an overlay's upper over the other.
+  const up = rig.path('upper');
+  const onTree = (root: string) => {
+    rmSync(`${root}/gone`, { recursive: true });
+    rmSync(`${root}/again`, { recursive: true });
+    mkdirSync(`${root}/again`);
+    writeFileSync(`${root}/again/new`, 'n');
+    writeFileSync(`${root}/edit.txt`, 'EDIT');
+    rmSync(`${root}/todir`);
+    mkdirSync(`${root}/todir`);
+    writeFileSync(`${root}/todir/in`, 'in');
+    rmSync(`${root}/tofile`, { recursive: true });
+    writeFileSync(`${root}/tofile`, 'now a file');
+    chmodSync(`${root}/mode`, 0o700);
+    rmSync(`${root}/ln`);
+    symlinkSync('edit.txt', `${root}/ln`);
+    mkdirSync(`${root}/big/sub`);
+    writeFileSync(`${root}/big/sub/deep`, 'deep');
+    writeFileSync(`${root}/fresh`, 'fresh', { mode: 0o600 });
+    chmodSync(`${root}/fresh`, 0o600);
+  };
+  onTree(walked.root);
+  mkdirSync(up);
+  for (const d of ['again', 'todir', 'mode', 'big', 'big/sub']) mkdirSync(`${up}/${d}`);
+  chmodSync(`${up}/mode`, 0o700);
+  writeFileSync(`${up}/again/new`, 'n');
+  writeFileSync(`${up}/edit.txt`, 'EDIT');
+  writeFileSync(`${up}/todir/in`, 'in');
+  writeFileSync(`${up}/tofile`, 'now a file');
+  symlinkSync('edit.txt', `${up}/ln`);
+  writeFileSync(`${up}/big/sub/deep`, 'deep');
+  writeFileSync(`${up}/fresh`, 'fresh');
+  chmodSync(`${up}/fresh`, 0o600);
+  const changes: UpperChange[] = [
+    { path: 'again', kind: 'opaque', mode: 0o755, file: false, linked: false },
+    { path: 'again/new', kind: 'other', mode: 0o644, file: true, linked: false },
+    { path: 'big', kind: 'dir', mode: 0o755, file: false, linked: false },
+    { path: 'big/sub', kind: 'dir', mode: 0o755, file: false, linked: false },
+    { path: 'big/sub/deep', kind: 'other', mode: 0o644, file: true, linked: false },
+    { path: 'edit.txt', kind: 'other', mode: 0o644, file: true, linked: false },
+    { path: 'fresh', kind: 'other', mode: 0o600, file: true, linked: false },
+    { path: 'gone', kind: 'whiteout', mode: 0, file: false, linked: false },
+    { path: 'ln', kind: 'other', mode: 0o777, file: false, linked: false },
+    { path: 'mode', kind: 'dir', mode: 0o700, file: false, linked: false },
+    { path: 'todir', kind: 'dir', mode: 0o755, file: false, linked: false },
+    { path: 'todir/in', kind: 'other', mode: 0o644, file: true, linked: false },
+    { path: 'tofile', kind: 'other', mode: 0o644, file: true, linked: false },
+  ];
+  // A file the RUN did not touch, changed behind the engine's back: the walk reads it, the
+  // upper's apply never looks at it (no rewalk of unchanged trees).
+  writeFileSync(`${over.root}/big/f3`, 'F3');
+  const walk = walked.snapshot(view);
+  const applied = over.applyUpper(view, up, changes);
+  assert.equal(applied.entries, walk.entries, 'the same layer (and big/f3 not in it)');
+  assert.is(applied.hashed, 6, 'the upper\'s six files, nothing else');
+  assert.is(readFileSync(`${over.root}/todir/in`, 'utf8'), 'in');
+  assert.not.ok(existsSync(`${over.root}/gone`) || existsSync(`${over.root}/again/a0`) || existsSync(`${up}/fresh`), 'deletions applied, leaves moved out of the upper');
+  assert.is(statSync(`${over.root}/mode`).mode & 0o777, 0o700);
+  const l2 = store.putLayer(applied.entries);
+  over.commit([l1.digest, l2.digest], chainOf([l1.digest, l2.digest]));
+  over.release();
+  walked.release();
+  // The records describe the tree: a later full walk against them finds only big/f3.
+  const next = new Workspace(store, 'over');
+  await next.beginRun();
+  const check = next.snapshot(mergeLayers([l1.entries, l2.entries]));
+  assert.equal(check.entries.map((e) => e.path), ['big/f3']);
+  assert.is(check.hashed, 1);
+  next.release();
 });
 
 t.test('past decidedBelow segments a path has its parent directory\'s .dockerignore verdict', () => {

@@ -5,6 +5,8 @@ import { normalizeEntries } from '../cache/layer-digest.js';
 import type { LayerEntry, ViewEntry } from '../cache/layer-types.js';
 import { IMPLICIT_DIR_MODE, mergeLayers, UnionView } from '../engine/union-view.js';
 import { diffViews, sameViewEntry, toLayerEntry } from '../engine/layer-diff.js';
+import { chainSuffixDiff } from '../engine/chain-diff.js';
+import type { LayerDigest } from '../cache/digest.js';
 
 const t = suite('layer-diff');
 
@@ -265,6 +267,48 @@ t.test('random round trip: applying diffViews(from, to) on from gives to (4,000 
     assert.equal(diffViews(to, to), [], `${label}: a view against itself`);
   }
   assert.ok(nonEmpty > 3000, `most pairs differ (${nonEmpty})`);
+});
+
+t.test('chainSuffixDiff equals diffViews of the two merged chains whenever it answers (6,000 seeded chain pairs)', () => {
+  let answered = 0;
+  let nonEmpty = 0;
+  for (let seed = 1; seed <= 6000; seed++) {
+    const rand = rng(seed * 7919);
+    const deep = seed % 3 === 0;
+    // Mostly plain layers (files, dirs, symlinks), as COPY and most RUNs make; some with
+    // whiteouts and opaque dirs, where it must decline or still be exact.
+    // Plain ones name their parent dirs, as a COPY's layer does.
+    const withParents = (entries: LayerEntry[]) => {
+      const byPath = new Map(entries.map((e) => [e.path, e]));
+      for (const e of entries) {
+        for (let p = e.path.slice(0, Math.max(0, e.path.lastIndexOf('/'))); p !== ''; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) {
+          const have = byPath.get(p);
+          if (!have) byPath.set(p, d(p, pick(rand, [0o755, 0o700])));
+          else if (have.type !== 'dir') byPath.delete(e.path);
+        }
+      }
+      return [...byPath.values()];
+    };
+    const plain = () => (seed % 4 === 0 ? randomLayer(rand, deep) : withParents(randomLayer(rand, deep).filter((e) => e.type !== 'whiteout' && e.type !== 'opaque')));
+    const layers = new Map<string, LayerEntry[]>();
+    const add = (entries: LayerEntry[]) => {
+      const id = `L${layers.size}` as LayerDigest;
+      layers.set(id, normalizeEntries(entries));
+      return id;
+    };
+    const prefix = Array.from({ length: Math.floor(rand() * 3) }, () => add(plain()));
+    const from = [...prefix, ...Array.from({ length: Math.floor(rand() * 3) }, () => add(plain()))];
+    const toL = [...prefix, ...Array.from({ length: Math.floor(rand() * 3) }, () => add(plain()))];
+    const merged = (ids: LayerDigest[]) => mergeLayers(ids.map((id) => layers.get(id)!));
+    const to = merged(toL);
+    const want = diffViews(merged(from), to);
+    const got = chainSuffixDiff(from, toL, to, (d) => (layers.has(d) ? { entries: layers.get(d)! } : undefined));
+    if (got === undefined) continue;
+    answered++;
+    if (want.length) nonEmpty++;
+    assert.equal(showLayer(got), showLayer(want), `seed ${seed}: from ${JSON.stringify(from.map((id) => showLayer(layers.get(id)!)))} to ${JSON.stringify(toL.map((id) => showLayer(layers.get(id)!)))}`);
+  }
+  assert.ok(answered > 1200 && nonEmpty > 500, `it answers most plain pairs (${answered} answered, ${nonEmpty} non-empty)`);
 });
 
 t.test('v2 random round trip with hardlink groups, owners, devices and fifos (2,000 seeded pairs)', () => {

@@ -23,7 +23,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync, chownSync, rmdirSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, join, posix } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 import type { ChainDigest, LayerDigest } from '../../cache/digest.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
@@ -34,7 +34,7 @@ import type { SandboxCaps } from './detect.js';
 import { buildTree, extractLayer, layersDir } from './extract.js';
 import { removeInNs } from './ns.js';
 import { runInSandbox } from './run.js';
-import { snapshotUpper } from './snapshot.js';
+import { snapshotUpper, upperChanges } from './snapshot.js';
 import type { HelperStandby } from './standby.js';
 
 /** Lowerdirs the kernel accepts in one overlay (500) minus the init layer. */
@@ -300,9 +300,31 @@ function ancestorsUpTo(target: string, top: string): string[] {
   return out;
 }
 
+/**
+ * Whether host-tools RUNs write to an overlay over the workspace (lower = the tree, upper = the
+ * RUN's changes; the snapshot then reads the upper only) or straight into the tree (the
+ * workspace is walked after every RUN). Decided once per process: the overlay unless
+ * STRATUM_HOST_TOOLS_OVERLAY=0, a path the mount options cannot carry, or the first mount
+ * failing (some kernels refuse overlayfs in a user namespace, or over this filesystem).
+ */
+let wsOverlay: 'untried' | 'works' | 'off' | undefined;
+
+const OVERLAY_FAILED = /^mount overlay on /;
+
+/** STRATUM_HOST_TOOLS_OVERLAY=refuse-for-test: the first mount names a missing upper, so the
+ *  kernel refuses it and the fallback is taken as on a machine without the overlay. */
+const refusedForTest = () => process.env.STRATUM_HOST_TOOLS_OVERLAY === 'refuse-for-test' && wsOverlay === 'untried';
+
+function overlayWanted(...paths: string[]): boolean {
+  wsOverlay ??= process.env.STRATUM_HOST_TOOLS_OVERLAY === '0' ? 'off' : 'untried';
+  // overlayfs options are split at ',' and ':' (and '\\' escapes): such a path cannot be named.
+  return wsOverlay !== 'off' && paths.every((p) => !/[,:\\]/.test(p));
+}
+
 export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
   const { store, caps } = opts;
   let held: Workspace | undefined;
+  let swept = false;
   return {
     kind: 'host-tools',
     close() {
@@ -311,6 +333,14 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
       held = undefined;
     },
     async prepare(chain: ChainRef): Promise<PreparedRoot> {
+      if (!swept) {
+        // Run dirs (and their uppers) a killed stratum left: removed in the background.
+        swept = true;
+        const p = sweepSandboxLeftovers(store, caps)
+          .catch(() => undefined)
+          .finally(() => pendingRemovals.delete(p));
+        pendingRemovals.add(p);
+      }
       const ws = (held ??= await opts.workspace());
       const view: ViewLike = chain.view ?? mergeChain(chain.layers, (d) => store.getLayer(d)) ?? missingLayer();
       ws.sync([...chain.layers], chain.chain, view);
@@ -318,6 +348,11 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
       const run = newRunDir(store);
       const mnt = join(run, 'm');
       mkdirSync(mnt);
+      const upper = join(run, 'u');
+      const work = join(run, 'w');
+      /** This step's RUNs go to the upper; false once the first mount failed (then the tree). */
+      let overlay = overlayWanted(ws.root, upper, work);
+      if (overlay) for (const d of [upper, work]) mkdirSync(d, { mode: 0o755 });
       const skip = new Set<string>();
       let released = false;
       return {
@@ -326,7 +361,8 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           if (released) throw new Error('host-tools: exec after release');
           const inWs = (p: string) => join(ws.root, posix.normalize('/' + p));
           const cwd = inWs(req.cwd);
-          mkdirSync(cwd, { recursive: true });
+          // Over the overlay the helper makes the cwd, in the upper, as the RUN's own change.
+          if (!overlay) mkdirSync(cwd, { recursive: true });
           // Mount points the tree lacks are made for the RUN and removed after it (deepest
           // first), so they never reach the layer or the next build's tree.
           const made: string[] = [];
@@ -346,7 +382,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
             return { ...m, target };
           });
           let argv = req.argv;
-          const extra: ExecMount[] = [{ type: 'bind', source: ws.root, target: ws.root, readonly: false }];
+          const extra: ExecMount[] = [];
           if (req.script !== undefined) {
             // Beside the tree, not in it, bound at its own path (the store may lie under the
             // RUN's private /tmp).
@@ -355,11 +391,37 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
             argv = [...argv, file];
             extra.push({ type: 'bind', source: file, target: file, readonly: true });
           }
+          const wsBind: ExecMount = { type: 'bind', source: ws.root, target: ws.root, readonly: false };
           await ws.beginRun();
           try {
+            // Paths in the environment (SSH_AUTH_SOCK of an ssh mount) name the image's root: here, the workspace.
             const env = { ...req.env };
             for (const k of req.pathEnv ?? []) if (env[k] !== undefined) env[k] = inWs(env[k]!);
-            const res = await runInSandbox(caps, { kind: 'host-tools', mountpoint: mnt }, { ...req, argv, cwd, mounts, env }, extra, opts.standby);
+            const go = (over: boolean, onLine: ExecRequest['onLine']) =>
+              runInSandbox(
+                caps,
+                { kind: 'host-tools', mountpoint: mnt, ...(over ? { wsOverlay: { parent: dirname(ws.root), name: basename(ws.root), upper: refusedForTest() ? join(run, 'no-upper') : upper, work } } : {}) },
+                { ...req, onLine, argv, cwd, mounts, env },
+                over ? extra : [wsBind, ...extra],
+                opts.standby,
+              );
+            let res: ExecResult;
+            if (overlay && wsOverlay === 'untried') {
+              // The first overlay of this process: a refused mount runs the RUN again on the
+              // tree (nothing ran: the mount comes before the command) and decides for the rest.
+              let refused: string | undefined;
+              res = await go(true, (stream, line) => {
+                if (stream === 'stderr' && OVERLAY_FAILED.test(line.replace(/^stratum-sandbox: /, ''))) refused = line;
+                else req.onLine(stream, line);
+              });
+              if (!res.ok && refused !== undefined && res.spawnError !== undefined && OVERLAY_FAILED.test(res.spawnError)) {
+                wsOverlay = 'off';
+                overlay = false;
+                req.onLine('stderr', `stratum: ${res.spawnError}; host-tools RUNs write to the workspace directly in this process (each snapshot walks the whole workspace)`);
+                mkdirSync(cwd, { recursive: true });
+                res = await go(false, req.onLine);
+              } else if (res.ok) wsOverlay = 'works';
+            } else res = await go(overlay, req.onLine);
             if (!res.ok) failed = true;
             return res;
           } finally {
@@ -376,6 +438,10 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           }
         },
         async collect() {
+          if (overlay) {
+            const snap = ws.applyUpper(view, upper, await upperChanges(caps, upper, view), skip);
+            return { entries: snap.entries, after: snap.after };
+          }
           const snap = ws.snapshot(view, skip);
           return { entries: snap.entries, after: snap.after };
         },
@@ -387,7 +453,8 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
           released = true;
           // A failed or cancelled RUN leaves the tree in an unknown state: the next sync re-reads it.
           if (failed) ws.markDirty();
-          rmSync(run, { recursive: true, force: true });
+          // The upper may hold what a rootless RUN chowned to a sub-id: removed in the namespace.
+          await removeRunDir(store, caps, run);
         },
       };
     },

@@ -67,15 +67,18 @@ sub mnt {
   sc('mount', defined $src ? $src : 0, $tgt, defined $type ? $type : 0, 0+$flags, defined $data ? $data : 0) == 0
     or fail("mount " . ($type // 'bind') . " on $tgt: $!");
 }
+sub make_point {
+  my ($tgt, $dir) = @_;
+  return if -e $tgt;
+  my $p = ''; my @seg = grep { length } split m{/}, $tgt; my $leaf = pop @seg;
+  for (@seg) { $p .= "/$_"; mkdir $p; }
+  if ($dir) { mkdir "$p/$leaf"; } else { if (open(my $fh, '>', "$p/$leaf")) { close $fh; } }
+}
 sub bind_mount {
   my ($src, $tgt, $ro) = @_;
   # A target missing here lies in a tmpfs this helper mounted (a host-tools workspace under
   # /tmp): make it. Overlay roots get theirs from the init layer, never from here.
-  unless (-e $tgt) {
-    my $p = ''; my @seg = grep { length } split m{/}, $tgt; my $leaf = pop @seg;
-    for (@seg) { $p .= "/$_"; mkdir $p; }
-    if (-d $src) { mkdir "$p/$leaf"; } else { if (open(my $fh, '>', "$p/$leaf")) { close $fh; } }
-  }
+  make_point($tgt, -d $src);
   mnt($src, $tgt, undef, MS_BIND|MS_REC);
   return unless $ro;
   # A bind remount must keep the flags the kernel locked on the source mount (nosuid, nodev,
@@ -184,6 +187,16 @@ if ($op eq 'run') {
   mnt('proc', "$root/proc", 'proc', MS_NOSUID|MS_NODEV|MS_NOEXEC);
   mnt('tmpfs', "$root/tmp", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777');
   mnt('tmpfs', "$root/dev/shm", 'tmpfs', MS_NOSUID|MS_NODEV, 'mode=1777') if -d "$root/dev/shm";
+  if ($one{wsovl}) {
+    # The workspace as an overlay over itself (lower = its tree, named relative to its parent,
+    # upper = the RUN's changes): the snapshot reads only the upper, and the tree is changed
+    # only by the engine, after the RUN. Mounted before the binds that lie inside it.
+    my ($parent, $name, $upper, $work) = @{$one{wsovl}};
+    my $tgt = "$root$parent/$name";
+    make_point($tgt, 1);
+    chdir $parent or fail("chdir $parent: $!");
+    mnt('overlay', $tgt, 'overlay', 0, "lowerdir=$name,upperdir=$upper,workdir=$work,userxattr");
+  }
 }
 for my $r (@recs) {
   my ($t, @a) = @$r;

@@ -23,7 +23,16 @@ import { mergeStderr } from '../merged-output.js';
 
 export type RootSpec =
   | { kind: 'overlay'; mountpoint: string; layersDir: string; lowerdir: string; upper: string; work: string }
-  | { kind: 'host-tools'; mountpoint: string };
+  | { kind: 'host-tools'; mountpoint: string; wsOverlay?: WsOverlay };
+
+/** host-tools over an overlay: the workspace tree `parent/name` is the lower and is mounted
+ *  over itself; the RUN's writes land in `upper` (engine/sandbox/executor.ts). */
+export interface WsOverlay {
+  parent: string;
+  name: string;
+  upper: string;
+  work: string;
+}
 
 /** Mounts as the helper reads them; targets are absolute paths inside the root. */
 function mountRecs(mounts: readonly ExecMount[]): Rec[] {
@@ -49,6 +58,7 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
     }
     const recs: Rec[] = [['op', root.kind === 'overlay' ? 'run' : 'hosttools'], ['mnt', root.mountpoint], ['cwd', req.cwd], ['argv', ...mergeStderr(req.argv)]];
     if (root.kind === 'overlay') recs.push(['overlay', root.layersDir, root.lowerdir, root.upper, root.work]);
+    else if (root.wsOverlay) recs.push(['wsovl', root.wsOverlay.parent, root.wsOverlay.name, root.wsOverlay.upper, root.wsOverlay.work]);
     if (req.network === 'none') recs.push(['netnone']);
     if (req.user && (req.user.uid !== 0 || req.user.gid !== 0 || req.user.groups?.length)) {
       recs.push(['user', req.user.uid, req.user.gid, ...(req.user.groups ?? [])]);

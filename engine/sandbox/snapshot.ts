@@ -43,7 +43,9 @@ export interface SnapshotOptions {
   skip?: ReadonlySet<string>;
 }
 
-export async function snapshotUpper(store: Store, caps: SandboxCaps, upper: string, lower: ViewReader, opts: SnapshotOptions = {}): Promise<LayerEntry[]> {
+/** The upper's records, sorted by path (parents first), as the helper read them in the
+ *  namespace; for a rootless user it also made them readable here. */
+export async function readUpper(caps: SandboxCaps, upper: string): Promise<Raw[]> {
   const out = await runNs(caps.tools, caps.mapping, [['op', 'snapshot'], ['dir', upper], ...(caps.mapping.kind === 'root' ? [] : [['open'] as ['open']])]);
   const raws: Raw[] = [];
   let last: Raw | undefined;
@@ -54,7 +56,51 @@ export async function snapshotUpper(store: Store, caps: SandboxCaps, upper: stri
       raws.push(last);
     } else if (r[0] === 'x' && last) last.xattrs.push([r[1]!, r[2]!]);
   }
-  raws.sort((a, b) => compareLayerPaths(a.path, b.path));
+  return raws.sort((a, b) => compareLayerPaths(a.path, b.path));
+}
+
+/** A 0/0 character device: overlayfs's whiteout. */
+function isWhiteout(r: Raw): boolean {
+  return r.t === 'c' && r.major === 0 && r.minor === 0;
+}
+
+/** Marked opaque; an entry only where a lower dir is there to hide (see the file's comment). */
+function isOpaque(r: Raw, lower: ViewReader): boolean {
+  return r.t === 'd' && r.xattrs.some(([name, hex]) => name === 'user.overlay.opaque' && Buffer.from(hex, 'hex').toString() === 'y') && lower.get(r.path)?.type === 'dir';
+}
+
+/** What a path of the upper does to the tree below it, for a caller that applies the upper
+ *  to that tree itself (host-tools over its workspace: engine/workspace.ts applyUpper). */
+export interface UpperChange {
+  path: string;
+  /** whiteout: the path and its subtree are gone; opaque: a dir that hides the lower's subtree;
+   *  dir: a dir over the lower's (or a new one); other: a file, symlink or node replacing
+   *  whatever was there. */
+  kind: 'whiteout' | 'opaque' | 'dir' | 'other';
+  mode: number;
+  /** A regular file: `mode` is its own, though the helper may have opened it up for reading. */
+  file: boolean;
+  /** More than one name of one inode in the upper. */
+  linked: boolean;
+}
+
+/** The upper's changes relative to `lower`, classified exactly as snapshotUpper classifies
+ *  whiteouts and opaque dirs, sorted by path. */
+export async function upperChanges(caps: SandboxCaps, upper: string, lower: ViewReader): Promise<UpperChange[]> {
+  // The helper opens each file up after printing it: a later name of the same inode shows the
+  // opened mode, so every name takes its first name's.
+  const firstMode = new Map<string, number>();
+  return (await readUpper(caps, upper)).map((r) => ({
+    path: r.path,
+    kind: isWhiteout(r) ? 'whiteout' : isOpaque(r, lower) ? 'opaque' : r.t === 'd' ? 'dir' : 'other',
+    mode: r.t === 'f' && r.nlink > 1 ? (firstMode.get(r.ino) ?? (firstMode.set(r.ino, r.mode), r.mode)) : r.mode,
+    file: r.t === 'f',
+    linked: r.t === 'f' && r.nlink > 1,
+  }));
+}
+
+export async function snapshotUpper(store: Store, caps: SandboxCaps, upper: string, lower: ViewReader, opts: SnapshotOptions = {}): Promise<LayerEntry[]> {
+  const raws = await readUpper(caps, upper);
   const skip = opts.skip ?? new Set<string>();
   const skipped = (p: string) => {
     for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1)) if (skip.has(p.slice(0, i))) return true;
@@ -64,12 +110,8 @@ export async function snapshotUpper(store: Store, caps: SandboxCaps, upper: stri
   const entries: LayerEntry[] = [];
   for (const r of raws) {
     if (skipped(r.path)) continue;
-    let opaque = false;
     const xattrs: Record<string, string> = {};
-    for (const [name, hex] of r.xattrs) {
-      if (name === 'user.overlay.opaque') opaque = Buffer.from(hex, 'hex').toString() === 'y';
-      else xattrs[name] = Buffer.from(hex, 'hex').toString('base64');
-    }
+    for (const [name, hex] of r.xattrs) if (name !== 'user.overlay.opaque') xattrs[name] = Buffer.from(hex, 'hex').toString('base64');
     const meta = {
       ...(r.uid !== 0 || r.gid !== 0 ? { uid: r.uid, gid: r.gid } : {}),
       ...(Object.keys(xattrs).length ? { xattrs } : {}),
@@ -87,13 +129,13 @@ export async function snapshotUpper(store: Store, caps: SandboxCaps, upper: stri
         break;
       }
       case 'd':
-        entries.push({ path: r.path, type: opaque && lower.get(r.path)?.type === 'dir' ? 'opaque' : 'dir', mode: r.mode, ...meta });
+        entries.push({ path: r.path, type: isOpaque(r, lower) ? 'opaque' : 'dir', mode: r.mode, ...meta });
         break;
       case 'l':
         entries.push({ path: r.path, type: 'symlink', mode: 0o777, target: r.target, ...meta });
         break;
       case 'c':
-        if (r.major === 0 && r.minor === 0) entries.push({ path: r.path, type: 'whiteout' });
+        if (isWhiteout(r)) entries.push({ path: r.path, type: 'whiteout' });
         else entries.push({ path: r.path, type: 'char', mode: r.mode, major: r.major, minor: r.minor, ...meta });
         break;
       case 'b':

@@ -48,7 +48,9 @@ exec ${real} "$@"
   chmodSync(rig.path('bin/perl'), 0o755);
   return {
     env: { PATH: `${rig.path('bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` },
-    log: () => (existsSync(rig.path('perl.log')) ? readFileSync(rig.path('perl.log'), 'utf8').trim().split('\n').filter(Boolean) : []),
+    // The helper spawns that set up or check a sandbox: the host-tools overlay's own snapshot
+    // of its upper and its clean-up (a rootless run dir removed in the namespace) are neither.
+    log: () => (existsSync(rig.path('perl.log')) ? readFileSync(rig.path('perl.log'), 'utf8').trim().split('\n').filter((l) => l && l !== 'snapshot' && l !== 'remove') : []),
   };
 }
 
