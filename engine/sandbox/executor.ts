@@ -37,6 +37,20 @@ import { runInSandbox } from './run.js';
 import { snapshotUpper, upperChanges } from './snapshot.js';
 import type { HelperStandby } from './standby.js';
 
+/** What a killed stratum left (run dirs of dead pids and their uppers, trash), removed in the
+ *  background the first time an executor prepares a root. */
+function sweepOnce(store: Store, caps: SandboxCaps): () => void {
+  let swept = false;
+  return () => {
+    if (swept) return;
+    swept = true;
+    const p = sweepSandboxLeftovers(store, caps)
+      .catch(() => undefined)
+      .finally(() => pendingRemovals.delete(p));
+    pendingRemovals.add(p);
+  };
+}
+
 /** Lowerdirs the kernel accepts in one overlay (500) minus the init layer. */
 export const MAX_CHAIN_LAYERS = 499;
 
@@ -185,21 +199,14 @@ export async function sweepSandboxLeftovers(store: Store, caps: SandboxCaps): Pr
 
 export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
   const { store, caps } = opts;
-  let swept = false;
+  const sweep = sweepOnce(store, caps);
   return {
     kind: 'sandbox',
     close() {
       opts.standby?.discard();
     },
     async prepare(chain: ChainRef): Promise<PreparedRoot> {
-      if (!swept) {
-        // What a killed stratum left (run dirs of dead pids, trash): removed in the background.
-        swept = true;
-        const p = sweepSandboxLeftovers(store, caps)
-          .catch(() => undefined)
-          .finally(() => pendingRemovals.delete(p));
-        pendingRemovals.add(p);
-      }
+      sweep();
       if (chain.layers.length > MAX_CHAIN_LAYERS) {
         throw new Error(`sandbox: the chain has ${chain.layers.length} layers; overlayfs takes at most ${MAX_CHAIN_LAYERS} (squash the base image)`);
       }
@@ -324,7 +331,7 @@ function overlayWanted(...paths: string[]): boolean {
 export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executor {
   const { store, caps } = opts;
   let held: Workspace | undefined;
-  let swept = false;
+  const sweep = sweepOnce(store, caps);
   return {
     kind: 'host-tools',
     close() {
@@ -333,14 +340,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
       held = undefined;
     },
     async prepare(chain: ChainRef): Promise<PreparedRoot> {
-      if (!swept) {
-        // Run dirs (and their uppers) a killed stratum left: removed in the background.
-        swept = true;
-        const p = sweepSandboxLeftovers(store, caps)
-          .catch(() => undefined)
-          .finally(() => pendingRemovals.delete(p));
-        pendingRemovals.add(p);
-      }
+      sweep();
       const ws = (held ??= await opts.workspace());
       const view: ViewLike = chain.view ?? mergeChain(chain.layers, (d) => store.getLayer(d)) ?? missingLayer();
       ws.sync([...chain.layers], chain.chain, view);

@@ -9,7 +9,7 @@ import { freePort } from '../registry/kit.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { suite, Rig } from '../util/rig.js';
+import { alive, suite, Rig } from '../util/rig.js';
 import { runCli, startCli, type CliResult } from '../util/cli.js';
 import { busyboxBase } from '../util/base-images.js';
 import { WatchSession } from '../util/watch-session.js';
@@ -34,15 +34,6 @@ t.after(async () => {
 function ok(r: CliResult, what: string): CliResult {
   assert.is(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   return r;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function state(name: string): Promise<{ id: string; state: { status: string; exitCode?: number | null; helperPid?: number; pid?: number } }> {

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { suite } from '../util/rig.js';
+import { alive, suite } from '../util/rig.js';
 import { makeKit, type Kit } from './kit.js';
 import { createHostToolsExecutor, createSandboxExecutor } from '../../engine/sandbox/executor.js';
 import { extractLayer } from '../../engine/sandbox/extract.js';
@@ -301,15 +301,6 @@ await root.exec({ argv: ['/bin/sh', '-c', 'echo started; ${marker} & ${marker}']
   });
 
   return t;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function countProcs(needle: string): number {

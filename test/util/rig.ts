@@ -159,3 +159,13 @@ export function suite<C extends Ctx = Ctx>(name: string, opts: { timeoutMs?: num
     run: () => s.run(),
   };
 }
+
+/** Whether a process of this pid exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
