@@ -39,16 +39,21 @@ use strict; # no warnings.pm, POSIX.pm or constant.pm: loading them tripled star
 my %NR = (
   x86_64  => { unshare=>272, mount=>165, umount2=>166, pivot_root=>155, prctl=>157, mknodat=>259,
                lsetxattr=>189, lgetxattr=>192, llistxattr=>195, fchownat=>260, mount_setattr=>442, exit_group=>231,
-               setsid=>112, setns=>308, sethostname=>170 },
+               setsid=>112, setns=>308, sethostname=>170, rt_sigprocmask=>14 },
   aarch64 => { unshare=>97, mount=>40, umount2=>39, pivot_root=>41, prctl=>167, mknodat=>33,
                lsetxattr=>6, lgetxattr=>9, llistxattr=>12, fchownat=>54, mount_setattr=>442, exit_group=>94,
-               setsid=>157, setns=>268, sethostname=>161 },
+               setsid=>157, setns=>268, sethostname=>161, rt_sigprocmask=>135 },
 );
 # The architecture comes from Node (process.arch) as $ARGV[0]: POSIX.pm alone costs 7 ms to load.
 my $arch = $ARGV[0] // '';
 our $S = $NR{$arch} or fail("unsupported architecture $arch");
 sub _exit { my $c = 0 + shift; syscall($S->{exit_group}, $c) if $S; CORE::exit($c); }
-sub fail { print STDERR "stratum-sandbox: $_[0]\n"; _exit(125); }
+# $stopped: the stop signal this process got (P's handler sets it). What fails after one is
+# the stop itself (a killed newuidmap, a child gone before its id map): it ends as the signal
+# would, 128 + n, not as a set-up error.
+our $stopped;
+my %SIGNUM = (HUP => 1, INT => 2, TERM => 15);
+sub fail { _exit(128 + $SIGNUM{$stopped}) if $stopped; print STDERR "stratum-sandbox: $_[0]\n"; _exit(125); }
 sub sc { my ($n, @a) = @_; return syscall($S->{$n}, @a); }
 # Output buffers must be the caller's own variables: scb passes its arguments by alias.
 sub scb { my $n = shift; return syscall($S->{$n}, @_); }
@@ -61,6 +66,12 @@ sub CLONE_NEWNET () { 0x40000000 }
 # The tty ioctls are the same on x86_64 and aarch64 (asm-generic numbering).
 sub TIOCSCTTY () { 0x540E } sub TIOCSWINSZ () { 0x5414 } sub TIOCGPTN () { 0x80045430 }
 sub TIOCSPTLCK () { 0x40045431 } sub O_RDWR_NOCTTY () { 2|0400 }
+
+# The signals a stop sends (HUP, INT, TERM), blocked and unblocked around a fork: one that
+# lands between the fork and the child's own dispositions waits in the kernel instead of
+# reaching a Perl handler that the child is about to drop.
+sub STOP_SIGS () { pack('Q', (1 << 0) | (1 << 1) | (1 << 14)) }
+sub stop_sigs { my $how = shift; sc('rt_sigprocmask', $how eq 'block' ? 0 : 1, STOP_SIGS, 0, 8) == 0 or fail("sigprocmask: $!"); }
 
 sub mnt {
   my ($src, $tgt, $type, $flags, $data) = @_;
@@ -111,7 +122,11 @@ pipe(my $go_r, my $go_w) or fail("pipe: $!");
 my $c = fork(); defined $c or fail("fork: $!");
 if ($c) {
   close $rdy_w; close $go_r;
-  for my $sig (qw(TERM INT HUP)) { $SIG{$sig} = sub { kill $sig, $c; }; }
+  # A stop signal also reaches newuidmap (in this process group) and may end C before its
+  # map is written: fail() then exits as the signal would. SIGPIPE is ignored here only (C
+  # gone before its "go": the write fails, and C's status is what this process reports).
+  for my $sig (qw(TERM INT HUP)) { $SIG{$sig} = sub { $stopped = $sig; kill $sig, $c; }; }
+  $SIG{PIPE} = 'IGNORE';
   my $b; sysread($rdy_r, $b, 1) == 1 or do { waitpid($c, 0); exit_like($?) };
   for my $r (@recs) {
     my ($t, $how, @a) = @$r;
@@ -151,16 +166,26 @@ if ($op eq 'remove') { exec('rm', '-rf', '--', @{$one{paths}}) or fail("exec rm:
 if ($op eq 'extract') { extract(); _exit(0); }
 if ($op eq 'snapshot') { snapshot(); close STDOUT or fail("write: $!"); _exit(0); }
 
+# Blocked across the fork: G is PID 1 of its namespace, and a signal that reached it before
+# its handler would be dropped (the kernel gives PID 1 only what it handles). Unblocked in C
+# once its forwarders stand, in G once it holds what comes (below).
+stop_sigs('block');
 my $g = fork(); defined $g or fail("fork: $!");
 if ($g) {
   for my $sig (qw(TERM INT HUP)) { $SIG{$sig} = sub { kill $sig, $g; }; }
+  stop_sigs('unblock');
   while (waitpid($g, 0) < 0) { last unless $! == 4; }
   exit_like($?);
 }
 
 # --- G: PID 1 of the sandbox -----------------------------------------------------------
+# PID 1 of a namespace never gets a signal it has no handler for: one that lands while the
+# root is being set up is held here, and passed on once the command runs (run_argv, run_init),
+# not dropped (a stratum run stopped during its start would wait out the grace for SIGKILL).
 sc('prctl', 1, 9, 0, 0, 0);
-$SIG{$_} = 'DEFAULT' for qw(TERM INT HUP);
+my %pend;
+$SIG{$_} = sub { $pend{$_[0]} = 1; } for qw(TERM INT HUP);
+stop_sigs('unblock');
 mnt(undef, '/', undef, MS_REC|MS_PRIVATE);
 my $root = $one{mnt}[0];
 if ($op eq 'run') {
@@ -246,7 +271,11 @@ sub run_argv {
   %ENV = ();
   for my $r (@recs) { $ENV{$r->[1]} = $r->[2] if $r->[0] eq 'env'; }
   my @argv = @{$one{argv}};
-  if ($mode eq 'exec' || ($mode eq 'enter' && !$pty)) { exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127); }
+  if ($mode eq 'exec' || ($mode eq 'enter' && !$pty)) {
+    # A signal held during the set-up ends the command before it starts, as it would have.
+    if ($mode eq 'exec') { for my $s (qw(TERM INT HUP)) { _exit(128 + $SIGNUM{$s}) if $pend{$s}; } $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP); }
+    exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127);
+  }
   run_init($mode, $pty, @argv);
 }
 `;
@@ -261,9 +290,15 @@ sub run_init {
   # select() is entered would otherwise be missed).
   pipe(my $sig_r, my $sig_w) or fail("pipe: $!");
   if ($pty) { fcntl($sig_w, 4, 04000); $SIG{CHLD} = sub { syswrite($sig_w, 'c'); }; } # F_SETFL O_NONBLOCK
+  stop_sigs('block');
   my $kid = fork(); defined $kid or fail("fork: $!");
   if ($kid == 0) {
     $SIG{CHLD} = 'DEFAULT';
+    $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP);
+    # What PID 1 held before the fork ends the command as it would have; what came since is
+    # pending in the kernel and lands on unblock, with the default action.
+    for my $s (qw(TERM INT HUP)) { kill $s, $$ if $pend{$s}; }
+    stop_sigs('unblock');
     if ($pty) {
       # The session leader, with the pty as its controlling terminal: job control, tty, stty.
       sc('setsid') >= 0 or fail("setsid: $!");
@@ -276,6 +311,9 @@ sub run_init {
     exec { $argv[0] } @argv; print STDERR "stratum-sandbox: exec $argv[0]: $!\n"; _exit(127);
   }
   for my $sig (qw(TERM INT HUP QUIT USR1 USR2 WINCH)) { $SIG{$sig} = sub { kill $sig, $kid; }; }
+  # What arrived during the set-up; what came since the block lands on unblock, forwarded.
+  for my $s (qw(TERM INT HUP)) { kill $s, $kid if delete $pend{$s}; }
+  stop_sigs('unblock');
   my $st;
   my $reap = sub {
     while (1) {

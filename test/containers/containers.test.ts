@@ -209,6 +209,45 @@ t.test('PID 1 reaps orphans; a SIGTERM to a foreground stratum reaches the conta
   ok(await s('rm', 'term'), 'rm');
 });
 
+t.test('a SIGTERM that lands while the container is still starting is not lost (PID 1 holds it)', async () => {
+  // The record reads "running" as soon as the helper is spawned, while it forks into its
+  // namespaces and PID 1 mounts the root. A stop then used to be lost three ways: PID 1 drops
+  // what it has no handler for (the run waited out the grace: 137), the command's fork took
+  // it in the instant before its own dispositions, and the helper died of SIGPIPE writing to a
+  // child the signal had ended. Polled from the record file itself, so that the signal lands
+  // as early as a user's could, at every few milliseconds of the start.
+  for (const [i, delayMs] of Array.from({ length: 16 }, (_, k) => 2 * k).entries()) {
+    const name = `early${i}`;
+    const run = startCli(['run', '--cache-dir', rig.path('store'), '--name', name, '--stop-timeout', '20', 'busybox', 'sleep', '600'], { cwd: rig.dir });
+    const root = rig.path('store', 'containers-v1');
+    for (let n = 0; n < 20_000 && !runningRecord(root, name); n++) await sleep(1);
+    await sleep(delayMs);
+    run.child.kill('SIGTERM');
+    const done = await run.done;
+    assert.is(done.code, 143, `signal after ${delayMs} ms: ${done.stderr}`);
+    ok(await s('rm', name), 'rm');
+  }
+});
+
+/** Whether the record of container `name` under `root` reads running, with its helper. */
+function runningRecord(root: string, name: string): boolean {
+  let ids: string[] = [];
+  try {
+    ids = readdirSync(root);
+  } catch {
+    return false;
+  }
+  for (const id of ids) {
+    try {
+      const rec = JSON.parse(readFileSync(`${root}/${id}/state.json`, 'utf8')) as { name: string; state: { status: string; helperPid?: number } };
+      if (rec.name === name && rec.state.status === 'running' && rec.state.helperPid) return true;
+    } catch {
+      // not written yet, or being renamed
+    }
+  }
+  return false;
+}
+
 t.test('prune keeps the layers of a container whose image tag was removed', async () => {
   ok(await s('run', '--name', 'base', 'busybox', 'sh', '-c', 'echo only-here > /mine'), 'run');
   ok(await s('commit', 'base', 'tmp:gone'), 'commit');
