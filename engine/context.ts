@@ -75,6 +75,11 @@ export class ContextReader {
   readonly #store: Store | undefined;
   readonly #cache: StatCache;
   readonly #seen = new Map<string, CtxEntry | null>();
+  /** With `retain`: each directory's sorted names, as read (invalidate() drops a changed
+   *  path's own listing and its parent's), so a watch re-key reads no unchanged directory. */
+  readonly #listings = new Map<string, string[]>();
+  /** Directories read (readdir) by this reader: the work the kept listings did not save. */
+  listed = 0;
   /** Files hashed (read) in this build: the work the stat cache did not save. */
   hashed = 0;
   statted = 0;
@@ -115,13 +120,36 @@ export class ContextReader {
   invalidate(rels?: Iterable<string>): void {
     if (!rels) {
       this.#seen.clear();
+      this.#listings.clear();
       return;
     }
     for (const r of rels) {
       this.#seen.delete(r);
       const prefix = r === '' ? '' : r + '/';
       for (const k of this.#seen.keys()) if (k.startsWith(prefix)) this.#seen.delete(k);
+      // A path added, removed or renamed changes its directory's names; a changed directory
+      // may hold anything new.
+      const slash = r.lastIndexOf('/');
+      this.#listings.delete(slash < 0 ? '' : r.slice(0, slash));
+      this.#listings.delete(r);
+      for (const k of this.#listings.keys()) if (k.startsWith(prefix)) this.#listings.delete(k);
     }
+  }
+
+  /** The sorted names in a context directory (kept with `retain`, see #listings). */
+  #names(rel: string, abs: string): string[] {
+    const kept = this.#listings.get(rel);
+    if (kept) return kept;
+    let names: string[];
+    try {
+      names = readdirSync(abs);
+    } catch (err) {
+      throw new ContextError('IO', `cannot read directory ${abs}: ${(err as Error).message}`, 'check the permissions of the build context');
+    }
+    this.listed++;
+    names.sort();
+    if (this.#retain) this.#listings.set(rel, names);
+    return names;
   }
 
   #isExcluded(rel: string): boolean {
@@ -194,14 +222,7 @@ export class ContextReader {
     const decided = Math.max(this.#ignore.decidedBelow, ...this.#excluded.map((x) => x.split('/').length));
     const mayReinclude = this.#ignore.mayReinclude;
     const visitDir = (rel: string, depth: number, dirExcluded: boolean) => {
-      const abs = rel === '' ? this.root : this.#prefix + rel;
-      let names: string[];
-      try {
-        names = readdirSync(abs);
-      } catch (err) {
-        throw new ContextError('IO', `cannot read directory ${abs}: ${(err as Error).message}`, 'check the permissions of the build context');
-      }
-      names.sort();
+      const names = this.#names(rel, rel === '' ? this.root : this.#prefix + rel);
       const childDepth = depth + 1;
       /** Subdirectories not walked yet, sorted by `name/`: [key, rel, excluded]. */
       const waiting: [string, string, boolean][] = [];

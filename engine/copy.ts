@@ -181,7 +181,7 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
  * children, a child with the same path (a symlink followed into its own parent) in its stead.
  */
 function copyTree(m: Omit<SourceMatch, 'children'>, ctx: ContextReader, exclude: IgnoreMatcher | undefined, chmod: number | undefined, dest: { rel: string }, below: ViewLike): CopyResult {
-  const list = new FileListWriter();
+  const list = new FileListWriter({ keepRows: ctx.retains });
   /** Per row: the file's size (0 for others); the top's row is `topAt`. */
   const sizes: number[] = [];
   const top = m.top;
@@ -206,7 +206,7 @@ function copyTree(m: Omit<SourceMatch, 'children'>, ctx: ContextReader, exclude:
     sizes.push(c.size);
   });
   if (!topDone) topRow();
-  const files = list.finish(ctx.retains);
+  const files = list.finish();
   let layer: { entries: LayerEntry[]; blobs: CopyResult['blobs'] } | undefined;
   const build = () => {
     const entries: LayerEntry[] = [];

@@ -126,6 +126,13 @@ export class FileListWriter {
   #text = '[';
   #count = 0;
   #last: string | undefined;
+  /** With `keepRows`, the rows as they come (watch mode reads them on every edit's miss, and
+   *  parsing them back from the JSON was most of its re-key). */
+  readonly #rows: FileRow[] | undefined;
+
+  constructor(opts: { keepRows?: boolean } = {}) {
+    if (opts.keepRows) this.#rows = [];
+  }
 
   get count(): number {
     return this.#count;
@@ -137,6 +144,7 @@ export class FileListWriter {
     this.#last = path;
     // Each string as JSON.stringify(rows) writes it (escapes and all).
     this.#text += `${this.#count++ === 0 ? '' : ','}[${jsonString(path)},"${type}",${mode},${jsonString(digestOrTarget)}]`;
+    this.#rows?.push([path, type, mode, digestOrTarget]);
     if (this.#text.length >= 65536) this.#flush();
   }
 
@@ -147,16 +155,16 @@ export class FileListWriter {
     this.#text = '';
   }
 
-  /** The finished list; the writer is not used after this. `keepRows`: parse the rows once
-   *  and keep them (watch mode, which explains each edit against the list before); else each
+  /** The finished list; the writer is not used after this. Made with `keepRows`, it holds
+   *  the rows (watch mode, which explains each edit against the list before); else each
    *  rows() parses them again, and nothing holds them once read (a 200k-row list is ~40 MB of
    *  arrays and strings). */
-  finish(keepRows = false): FileList {
+  finish(): FileList {
     this.#text += ']';
     this.#flush();
     const chunks = this.#chunks;
     const count = this.#count;
-    let rows: FileRow[] | undefined;
+    const rows = this.#rows;
     const json = () => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     const parse = () => JSON.parse(json().toString('utf8')) as FileRow[];
     const eachRow = (visit: (row: FileRow, index: number) => void) => {
@@ -170,6 +178,6 @@ export class FileListWriter {
         for (const r of JSON.parse(`[${text}]`) as FileRow[]) visit(r, i++);
       });
     };
-    return { digest: this.#hash.digest('hex'), count, rows: keepRows ? () => (rows ??= parse()) : parse, eachRow, json };
+    return { digest: this.#hash.digest('hex'), count, rows: rows ? () => rows : parse, eachRow, json };
   }
 }

@@ -227,6 +227,40 @@ t.test('applyUpper: the layer of an overlay upper equals the full walk\'s, and o
   next.release();
 });
 
+t.test('a kept reader (watch) reads again only the directories invalidate() names, and sees every add, delete and new tree there', () => {
+  const files: Record<string, string> = {};
+  for (let d = 0; d < 5; d++) for (let i = 0; i < 4; i++) files[`ctx/src/d${d}/f${i}.js`] = `${d}.${i}\n`;
+  rig.write(files);
+  const ctx = new ContextReader(rig.path('ctx'), createMatcher([], undefined));
+  const rels = () => ctx.walk('src').map((e) => e.rel);
+  const first = rels();
+  assert.is(first.length, 5 + 20);
+  const listed = ctx.listed;
+  assert.equal(rels(), first);
+  assert.is(ctx.listed, listed, 'an unchanged tree: no directory read again');
+  // What chokidar reports for: a new file, a deleted one, a new directory with a file in it.
+  writeFileSync(rig.path('ctx/src/d1/new.js'), 'n\n');
+  rmSync(rig.path('ctx/src/d3/f0.js'));
+  mkdirSync(rig.path('ctx/src/d2/sub'));
+  writeFileSync(rig.path('ctx/src/d2/sub/x.js'), 'x\n');
+  ctx.invalidate(['src/d1/new.js', 'src/d3/f0.js', 'src/d2/sub', 'src/d2/sub/x.js']);
+  const after = rels();
+  assert.ok(after.includes('src/d1/new.js') && after.includes('src/d2/sub') && after.includes('src/d2/sub/x.js'), after.join(' '));
+  assert.not.ok(after.includes('src/d3/f0.js'));
+  assert.is(after.length, first.length + 3 - 1);
+  assert.is(ctx.listed - listed, 4, 'd1, d2, d2/sub and d3 read again, nothing else');
+  // A removed directory, and its parent's listing with it.
+  rmSync(rig.path('ctx/src/d4'), { recursive: true });
+  ctx.invalidate(['src/d4']);
+  assert.not.ok(rels().some((r) => r.startsWith('src/d4')));
+  // A one-shot reader keeps no listing: every walk reads every directory.
+  const once = new ContextReader(rig.path('ctx'), createMatcher([], undefined), undefined, [], { retain: false });
+  once.walk('src');
+  const n = once.listed;
+  once.walk('src');
+  assert.is(once.listed, 2 * n);
+});
+
 t.test('past decidedBelow segments a path has its parent directory\'s .dockerignore verdict', () => {
   const sets = [['*.log', 'tmp/'], ['a/*/c', '!a/b/c'], ['*', '!b'], ['a', '!a/b/x.log', 'b?/c'], ['/x/y/', './z']];
   const names = ['a', 'b', 'c', 'x', 'y', 'z', 'tmp', 'x.log', 'b1'];

@@ -123,6 +123,17 @@ t.test('FileListWriter refuses rows out of path order (a walk bug would change k
   });
   assert.equal(seen, big);
   assert.equal(list.rows(), big);
+  // keepRows (watch mode): the same digest, JSON and rows, held instead of parsed back.
+  const kept = new FileListWriter({ keepRows: true });
+  for (const r of big) kept.add(...r);
+  const k = kept.finish();
+  assert.is(k.digest, list.digest);
+  assert.ok(k.json().equals(list.json()));
+  assert.equal(k.rows(), big);
+  assert.ok(k.rows() === k.rows(), 'held, not parsed per call');
+  const each: FileRow[] = [];
+  k.eachRow((r) => each.push(r));
+  assert.equal(each, big);
 });
 
 t.test('a one-shot build hits its own keys again and explains a changed file by path', async () => {
