@@ -158,6 +158,12 @@ export class ContextReader {
     return false;
   }
 
+  /** What entry() last gave for this path, if it was asked since the last invalidate() of
+   *  it (undefined: not asked; null: absent then). Stats nothing. */
+  peek(rel: string): CtxEntry | null | undefined {
+    return this.#seen.get(rel);
+  }
+
   /** Fingerprint one context path (no symlink following). null when absent. */
   entry(rel: string): CtxEntry | null {
     const seen = this.#seen.get(rel);

@@ -28,7 +28,7 @@ import type { FSWatcher } from 'chokidar';
 import type { Store } from '../cache/store-types.js';
 import type { StepMemo } from './steps/cached-step.js';
 import { build, type BuildOptions, type BuildResult } from './build.js';
-import { ContextReader } from './context.js';
+import { ContextReader, type CtxEntry } from './context.js';
 import { loadDockerignore, type IgnoreMatcher } from './dockerignore.js';
 import { EventBus, type BuildEvent } from './events.js';
 
@@ -54,6 +54,14 @@ interface Speculation {
   gen: number;
   stop: AbortController;
   done: Promise<DryRun | undefined>;
+}
+
+/** Past chokidar's 50 ms throttle of a path's change events (see Watcher#recheckLater). */
+const RECHECK_MS = 60;
+
+function sameEntry(a: CtxEntry | null, b: CtxEntry | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.type === b.type && a.mode === b.mode && a.size === b.size && a.digest === b.digest && a.target === b.target;
 }
 
 export type WatchState = 'watching' | 'debouncing' | 'building' | 'cancelling' | 'stopped';
@@ -104,6 +112,8 @@ export class Watcher {
   #flushing = false;
   /** Keys of the last finished build and whether it succeeded: what is published now. */
   #last: { ok: boolean; keys: (string | undefined)[] } | undefined;
+  /** Files chokidar reported changed, to be looked at again past its throttle (RECHECK_MS). */
+  readonly #rechecks = new Map<string, NodeJS.Timeout>();
 
   constructor(opts: WatchOptions) {
     this.#opts = opts;
@@ -144,7 +154,10 @@ export class Watcher {
       ignoreInitial: true,
       ignored: (p: string) => this.#ignored(p),
     });
-    this.#fs.on('all', (_event: string, p: string) => this.#onChange(p));
+    this.#fs.on('all', (event: string, p: string) => {
+      this.#onChange(p);
+      if (event === 'change') this.#recheckLater(p);
+    });
     this.#fs.on('error', (err: unknown) => this.#bus.emit({ type: 'warning', message: `watcher: ${String(err)}` }));
     await new Promise<void>((r) => this.#fs!.once('ready', () => r()));
     void this.#build();
@@ -172,6 +185,35 @@ export class Watcher {
       this.#ctx = new ContextReader(this.#contextReal, this.#ignore, this.#store, inside.map((r) => r.split(sep).join('/')));
     }
     return this.#ctx;
+  }
+
+  /**
+   * chokidar reports a file's change and then drops that file's change events for 50 ms (its
+   * `_throttle('change', path, 50)`): a second write inside the window (a formatter after the
+   * save, a tool writing twice) would never reach us, and what the reader hashed in between
+   * would be built and published as current. So each reported file is looked at again once
+   * the window has passed: re-fingerprinted (the stat cache's racy rule re-reads a file
+   * written in the same instant), and a difference from what the reader had is a change.
+   */
+  #recheckLater(abs: string): void {
+    clearTimeout(this.#rechecks.get(abs));
+    const timer = setTimeout(() => {
+      this.#rechecks.delete(abs);
+      if (this.#state === 'stopped') return;
+      const ctx = this.#ctx;
+      const rel = relative(this.#contextReal, abs).split(sep).join('/');
+      if (!ctx || rel.startsWith('..')) return;
+      // Not read since the event: the next read is fresh anyway.
+      const before = ctx.peek(rel);
+      if (before === undefined) return;
+      ctx.invalidate([rel]);
+      const now = ctx.entry(rel);
+      if (sameEntry(before, now)) return;
+      this.#onChange(abs);
+      this.#recheckLater(abs);
+    }, RECHECK_MS);
+    timer.unref();
+    this.#rechecks.set(abs, timer);
   }
 
   #onChange(abs: string): void {
@@ -383,6 +425,8 @@ export class Watcher {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     if (this.#timer) clearTimeout(this.#timer);
+    for (const t of this.#rechecks.values()) clearTimeout(t);
+    this.#rechecks.clear();
     const running = this.#running;
     const spec = this.#spec;
     this.#spec = undefined;

@@ -56,6 +56,32 @@ t.test('an edit rebuilds exactly the steps after the first changed one', async (
   assert.is(w.builds().length, 2, 'no rebuild loop from our own output');
 });
 
+t.test('a second write within chokidar\'s 50 ms change throttle is still built (the watcher re-checks what it was told of)', async () => {
+  rig.write({
+    'ctx/Dockerfile': 'FROM scratch\nCOPY src/ /src/\nRUN cat src/a.txt > seen.txt\n',
+    'ctx/src/a.txt': 'A0\n',
+  });
+  const w = watch('-o', rig.path('ctx/out'));
+  await w.waitFor('first build', builds(1));
+  // chokidar drops a path's change events for 50 ms after one it reported: the second write
+  // (same size, so only its content tells it apart) comes inside that window, after the
+  // watcher has read the first.
+  writeFileSync(rig.path('ctx/src/a.txt'), 'A1\n');
+  await new Promise((r) => setTimeout(r, 20));
+  writeFileSync(rig.path('ctx/src/a.txt'), 'A2\n');
+  await w.waitFor('the last write built and published', () => {
+    try {
+      return rig.read('ctx/out/seen.txt') === 'A2\n';
+    } catch {
+      return false;
+    }
+  }, 10_000);
+  await w.waitFor('a successful build after it', (ev) => (ev as { type: string; ok?: boolean }[]).filter((e) => e.type === 'build-done').at(-1)?.ok === true, 10_000);
+  // Before the re-check, the build keyed on the first write found the second one while
+  // copying: it failed rather than store a layer under the wrong key; the re-check rebuilt.
+  assert.is(rig.read('ctx/out/src/a.txt'), 'A2\n');
+});
+
 // A duration no other test file uses: files run two at a time and ps sees them all.
 const sleeper = `sleep 30.${process.pid}`;
 t.test('a change to the running step\'s inputs cancels it and a new build completes', async () => {
