@@ -4,7 +4,7 @@
  */
 import * as assert from 'uvu/assert';
 import { execSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { suite, Rig } from './util/rig.js';
 import { WatchSession, verdicts } from './util/watch-session.js';
 
@@ -84,6 +84,35 @@ t.test('a second write within chokidar\'s 50 ms change throttle is still built (
 
 // A duration no other test file uses: files run two at a time and ps sees them all.
 const sleeper = `sleep 30.${process.pid}`;
+t.test('added, deleted and renamed files, a new directory and an editor\'s atomic save are all built', async () => {
+  rig.write({
+    'ctx/Dockerfile': 'FROM scratch\nCOPY src/ /src/\nRUN find src -type f | LC_ALL=C sort > list.txt && cat src/a.txt >> list.txt\n',
+    'ctx/src/a.txt': 'A0\n',
+    'ctx/src/old.txt': 'old\n',
+    'ctx/src/d/x.txt': 'x\n',
+  });
+  const w = watch('-o', rig.path('ctx/out'));
+  await w.waitFor('first build', builds(1));
+  assert.is(rig.read('ctx/out/list.txt'), 'src/a.txt\nsrc/d/x.txt\nsrc/old.txt\nA0\n');
+  // The watcher's reader keeps every directory's listing between builds: each of these must
+  // reach the listing it changes.
+  mkdirSync(rig.path('ctx/src/new/deep'), { recursive: true });
+  writeFileSync(rig.path('ctx/src/new/deep/b.txt'), 'b\n');
+  rmSync(rig.path('ctx/src/old.txt'));
+  renameSync(rig.path('ctx/src/d/x.txt'), rig.path('ctx/src/d/y.txt'));
+  writeFileSync(rig.path('ctx/src/.a.txt.swp'), 'A1\n');
+  renameSync(rig.path('ctx/src/.a.txt.swp'), rig.path('ctx/src/a.txt'));
+  const want = 'src/a.txt\nsrc/d/y.txt\nsrc/new/deep/b.txt\nA1\n';
+  await w.waitFor('the changes built and published', () => {
+    try {
+      return rig.read('ctx/out/list.txt') === want;
+    } catch {
+      return false;
+    }
+  }, 15_000);
+  assert.is(rig.read('ctx/out/src/new/deep/b.txt'), 'b\n');
+});
+
 t.test('a change to the running step\'s inputs cancels it and a new build completes', async () => {
   rig.write({
     'ctx/Dockerfile': `FROM scratch\nCOPY mode.txt /\nRUN echo "run $(cat mode.txt)"; if grep -q slow mode.txt; then ${sleeper}; fi\n`,
