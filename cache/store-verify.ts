@@ -68,7 +68,7 @@ export function verifyStore(s: StoreState, opts: VerifyOptions = {}): VerifyRepo
     for (const f of walkFanned(L.layerDir, '.json')) {
       report.checkedLayers++;
       const text = f.digest !== undefined ? sfs.readFile(f.path) : undefined;
-      const layer = text && f.digest !== undefined ? decodeLayer(text.toString('utf8'), asLayerDigest(f.digest)) : undefined;
+      const layer = text && f.digest !== undefined ? decodeLayer(text.toString('utf8'), asLayerDigest(f.digest), { full: true }) : undefined;
       if (layer && layer.entries.every((e) => e.type !== 'file' || blobs.get(e.digest) === e.size)) layers.add(layer.digest);
       else {
         sfs.unlink(f.path);

@@ -5,6 +5,7 @@ import { suite, Rig } from './util/rig.js';
 import { createStore, defaultStoreRoot } from '../cache/store.js';
 import { fsCallCount, setStoreFault } from '../cache/fs.js';
 import { sha256, xxh64 } from '../cache/hash.js';
+import { decodeLayer } from '../cache/layer-manifest.js';
 import { asBlobDigest, asChainDigest, asLayerDigest, asStepKey, type BlobDigest, type LayerDigest } from '../cache/digest.js';
 import type { LayerEntry } from '../cache/layer-types.js';
 import { StoreError, type ImageRecord, type KeyRecord, type LocalStore } from '../cache/store-types.js';
@@ -243,6 +244,33 @@ t.test('a corrupt layer manifest is a miss', ({ store }) => {
   const otherPath = join(store.root, 'layers-v2', other.digest.slice(0, 2), `${other.digest}.json`);
   writeFileSync(otherPath, good);
   assert.is(createStore(store.root).getLayer(other.digest), undefined);
+});
+
+t.test('a manifest is read by its check when its entries match it, fully verified otherwise, and always by cache verify', ({ store }) => {
+  const { layer } = buildEntry(store);
+  const path = join(store.root, 'layers-v2', layer.digest.slice(0, 2), `${layer.digest}.json`);
+  const good = readFileSync(path, 'utf8');
+  const doc = JSON.parse(good) as { check: string; entries: LayerEntry[] };
+  assert.is(doc.check, xxh64(JSON.stringify(doc.entries)), 'the check is the entries\' xxh64');
+  // The checked read gives what the full one gives.
+  assert.equal(decodeLayer(good, layer.digest), decodeLayer(good, layer.digest, { full: true }));
+  assert.equal(createStore(store.root).getLayer(layer.digest)?.entries, layer.entries);
+  // A manifest written before the check existed: the full path reads it.
+  const old = JSON.stringify({ schema: (JSON.parse(good) as { schema: string }).schema, digest: layer.digest, size: layer.size, entries: doc.entries });
+  writeFileSync(path, old);
+  assert.equal(createStore(store.root).getLayer(layer.digest)?.entries, layer.entries);
+  // A size in the header is not trusted: it is counted from the entries.
+  writeFileSync(path, good.replace(`"size":${layer.size}`, `"size":${layer.size + 7}`));
+  assert.is(createStore(store.root).getLayer(layer.digest)?.size, layer.size);
+  // Entries edited with their check recomputed pass the check (the store trusts its own
+  // files at rest, as it trusts its blobs' names), but not cache verify, which re-hashes.
+  const edited = doc.entries.map((e) => (e.type === 'file' ? { ...e, mode: 0o777 } : e));
+  const forged = good.replace(JSON.stringify(doc.entries), JSON.stringify(edited)).replace(doc.check, xxh64(JSON.stringify(edited)));
+  writeFileSync(path, forged);
+  assert.ok(decodeLayer(forged, layer.digest));
+  assert.is(decodeLayer(forged, layer.digest, { full: true }), undefined);
+  assert.is(createStore(store.root).verify().badLayers, 1);
+  assert.not.ok(existsSync(path));
 });
 
 t.test('putKey refuses a key whose layer is missing', ({ store }) => {
