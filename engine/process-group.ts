@@ -4,6 +4,14 @@
  * runner, so a cancelled RUN ends the same way under every executor.
  */
 import type { ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+
+/** A finished child's status as a shell (and Docker) reports it: its exit code, or 128 + the
+ *  number of the signal that ended it (SIGSEGV 139, SIGPIPE 141, SIGKILL 137). */
+export function shellStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + ((signal && constants.signals[signal]) || constants.signals.SIGKILL);
+}
 
 export interface GroupKiller {
   /** Whether the abort signal fired while the child ran. */

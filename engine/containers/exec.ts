@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { SandboxCaps } from '../sandbox/detect.js';
 import { spawnNs, type Rec } from '../sandbox/ns.js';
 import type { ContainerRecord } from './records.js';
+import { shellStatus } from '../process-group.js';
 
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
@@ -87,7 +88,7 @@ export function execInContainer(caps: SandboxCaps, rec: ContainerRecord, pid: nu
     child.on('close', (code, sig) => {
       off?.();
       for (const [s, h] of sigs) process.off(s, h);
-      resolve(code ?? (sig === 'SIGKILL' ? 137 : 143));
+      resolve(shellStatus(code, sig));
     });
   });
 }

@@ -20,6 +20,7 @@ import type { SandboxCaps } from '../sandbox/detect.js';
 import { copyHostFile, initLayerEntries, writeInitLayer, MAX_CHAIN_LAYERS } from '../sandbox/executor.js';
 import { extractLayer, layersDir } from '../sandbox/extract.js';
 import { removeInNs, spawnNs, type Rec } from '../sandbox/ns.js';
+import { shellStatus } from '../process-group.js';
 import { imageView } from './create.js';
 import { containerDir, loadContainer, procStart, saveContainer, supervisorAlive, type ContainerRecord, type RestartPolicy } from './records.js';
 import { ensureVolume, removeVolume } from './volumes.js';
@@ -256,7 +257,7 @@ async function runOnce(store: Store, caps: SandboxCaps, id: string, io: Supervis
     child.on('error', (e) => {
       setupError = e.message;
     });
-    child.on('close', (c, sig) => resolve(c ?? 128 + (SIGNALS[sig ?? 'SIGKILL'] ?? 9)));
+    child.on('close', (c, sig) => resolve(shellStatus(c, sig)));
   });
   offResize?.();
   group('SIGKILL');

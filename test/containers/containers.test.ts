@@ -310,9 +310,14 @@ t.test('-d -t: a detached container with a tty; its output is in the logs', asyn
   ok(await s('rm', 'dt'), 'rm');
 });
 
-t.test('exec -w, -u with names from the container\'s /etc/passwd and /etc/group, -e, -t', async () => {
+t.test('exec -w, -u with names from the container\'s /etc/passwd and /etc/group, -e, -t, and 128 + n for a signal', async () => {
   ok(await s('run', '-d', '--name', 'ex', 'busybox', 'sleep', '611'), 'run -d');
   try {
+    // A command ended by a signal exits 128 + its number, as Docker's exec reports it (any
+    // signal other than KILL used to come out as 143).
+    assert.is((await s('exec', 'ex', 'sh', '-c', 'kill -SEGV $$')).code, 139);
+    assert.is((await s('exec', 'ex', 'sh', '-c', 'kill -PIPE $$')).code, 141);
+    assert.is((await s('exec', 'ex', 'sh', '-c', 'exit 7')).code, 7);
     // Users the container made after it started: resolved in its writable layer, not the image.
     ok(await s('exec', 'ex', 'sh', '-c', 'echo app:x:2000:3000::/srv/app:/bin/sh >> /etc/passwd; echo web:x:3000: >> /etc/group; echo extra:x:4000:app >> /etc/group; mkdir -p /srv/app'), 'add user');
     const r = ok(await s('exec', '-u', 'app', '-w', '/srv', '-e', 'X=1', 'ex', 'sh', '-c', 'id; pwd; echo $X $HOME'), 'exec -u app');
