@@ -11,6 +11,7 @@
  * signal and escalates to SIGKILL after the grace period.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,12 +97,27 @@ export async function prepareContainerRoot(store: Store, caps: SandboxCaps, rec:
   return recs;
 }
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
+/** Linux's real-time signals as the C library numbers them (glibc keeps 32 and 33), as Docker
+ *  names them in STOPSIGNAL (systemd images stop on SIGRTMIN+3). */
+const SIGRTMIN = 34;
+const SIGRTMAX = 64;
 
-function normSignal(s: string): NodeJS.Signals {
-  const up = s.toUpperCase();
-  const name = /^\d+$/.test(up) ? Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(up)) : up.startsWith('SIG') ? up : `SIG${up}`;
-  return (name && name in SIGNALS ? name : 'SIGTERM') as NodeJS.Signals;
+/** The image's STOPSIGNAL as process.kill takes it: any signal name (SIGQUIT for nginx,
+ *  SIGWINCH for httpd), a number, or RTMIN+n / RTMAX-n; anything else (the Dockerfile check
+ *  lets none through) is SIGTERM. */
+export function normSignal(s: string): NodeJS.Signals | number {
+  const up = s.toUpperCase().replace(/^SIG/, '');
+  if (/^\d+$/.test(up)) {
+    const n = Number(up);
+    return n >= 1 && n <= SIGRTMAX ? n : 'SIGTERM';
+  }
+  const rt = /^RT(MIN|MAX)([+-]\d+)?$/.exec(up);
+  if (rt) {
+    const n = (rt[1] === 'MIN' ? SIGRTMIN : SIGRTMAX) + Number(rt[2] ?? 0);
+    return n >= SIGRTMIN && n <= SIGRTMAX ? n : 'SIGTERM';
+  }
+  const name = `SIG${up}`;
+  return name in constants.signals ? (name as NodeJS.Signals) : 'SIGTERM';
 }
 
 export interface SuperviseIo {
@@ -139,7 +155,7 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
   if (!first) throw new Error(`container ${id} is gone`);
   if (first.state.status === 'running') throw new Error(`container ${first.name} is already running`);
   let stopping = false;
-  let current: { group: (sig: NodeJS.Signals) => void } | undefined;
+  let current: { group: (sig: NodeJS.Signals | number) => void } | undefined;
   let wake: (() => void) | undefined;
   let killTimer: NodeJS.Timeout | undefined;
   const stopSignal = normSignal(first.config.stopSignal);
@@ -193,7 +209,7 @@ export async function superviseContainer(store: Store, caps: SandboxCaps, id: st
   }
 }
 
-async function runOnce(store: Store, caps: SandboxCaps, id: string, io: SuperviseIo, onChild: (c: { group: (sig: NodeJS.Signals) => void }) => void): Promise<number> {
+async function runOnce(store: Store, caps: SandboxCaps, id: string, io: SuperviseIo, onChild: (c: { group: (sig: NodeJS.Signals | number) => void }) => void): Promise<number> {
   let rec = loadContainer(store, id)!;
   const dir = containerDir(store, id);
   let recs: Rec[];
@@ -245,7 +261,7 @@ async function runOnce(store: Store, caps: SandboxCaps, id: string, io: Supervis
   };
   saveContainer(store, rec);
   io.onStarted?.(rec);
-  const group = (sig: NodeJS.Signals) => {
+  const group = (sig: NodeJS.Signals | number) => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, sig);
     } catch {

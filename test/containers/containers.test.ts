@@ -192,6 +192,21 @@ t.test('a killed foreground stratum leaves no container process, and ps shows it
   ok(await s('rm', 'k9'), 'rm');
 });
 
+t.test('stop sends the image\'s STOPSIGNAL, whichever it is (httpd stops on SIGWINCH)', async () => {
+  rig.write({ 'winch/Dockerfile': 'FROM busybox:latest\nSTOPSIGNAL SIGWINCH\n' });
+  ok(await s('build', '-t', 'winch:1', rig.path('winch')), 'build');
+  ok(await s('run', '-d', '--name', 'wn', 'winch:1', 'sh', '-c', 'trap "echo got-winch; exit 0" WINCH; echo ready; while :; do sleep 0.1; done'), 'run -d');
+  let logs = '';
+  for (let i = 0; i < 200 && !logs.includes('ready'); i++) {
+    await sleep(50);
+    logs = ok(await s('logs', 'wn'), 'logs').stdout;
+  }
+  ok(await s('stop', '-t', '20', 'wn'), 'stop');
+  assert.match(ok(await s('logs', 'wn'), 'logs').stdout, /got-winch/);
+  assert.is((await state('wn')).state.exitCode, 0, 'ended by its own trap, not by SIGTERM or SIGKILL');
+  ok(await s('rm', 'wn'), 'rm');
+});
+
 t.test('PID 1 reaps orphans; a SIGTERM to a foreground stratum reaches the container', async () => {
   const r = ok(await s('run', '--rm', 'busybox', 'sh', '-c', '(sleep 0.2 &); (sleep 0.2 &); sleep 1; ps -o pid,stat,comm'), 'run');
   assert.not.match(r.stdout, /\sZ\s/, `a zombie is left:\n${r.stdout}`);
