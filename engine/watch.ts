@@ -201,7 +201,7 @@ export class Watcher {
       this.#rechecks.delete(abs);
       if (this.#state === 'stopped') return;
       const ctx = this.#ctx;
-      const rel = relative(this.#contextReal, abs).split(sep).join('/');
+      const rel = this.#relOf(abs);
       if (!ctx || rel.startsWith('..')) return;
       // Not read since the event: the next read is fresh anyway.
       const before = ctx.peek(rel);
@@ -216,6 +216,11 @@ export class Watcher {
     this.#rechecks.set(abs, timer);
   }
 
+  /** A watched path as a context path (`/`-separated; starts with `..` when outside). */
+  #relOf(abs: string): string {
+    return relative(this.#contextReal, abs).split(sep).join('/');
+  }
+
   #onChange(abs: string): void {
     if (this.#state === 'stopped') return;
     this.#gen++;
@@ -226,7 +231,7 @@ export class Watcher {
         this.#ctx = undefined;
       }
     }
-    const rel = relative(this.#contextReal, abs).split(sep).join('/');
+    const rel = this.#relOf(abs);
     if (!rel.startsWith('..')) this.#ctx?.invalidate([rel]);
     if (this.#ignore.ignores(rel) && abs !== this.#dockerfileReal) return;
     this.#pending.add(rel.startsWith('..') ? basename(abs) : rel);

@@ -70,8 +70,8 @@ sub TIOCSPTLCK () { 0x40045431 } sub O_RDWR_NOCTTY () { 2|0400 }
 # The signals a stop sends (HUP, INT, TERM), blocked and unblocked around a fork: one that
 # lands between the fork and the child's own dispositions waits in the kernel instead of
 # reaching a Perl handler that the child is about to drop.
-sub STOP_SIGS () { pack('Q', (1 << 0) | (1 << 1) | (1 << 14)) }
-sub stop_sigs { my $how = shift; sc('rt_sigprocmask', $how eq 'block' ? 0 : 1, STOP_SIGS, 0, 8) == 0 or fail("sigprocmask: $!"); }
+sub STOP_SIGS { my $m = 0; $m |= 1 << ($_ - 1) for values %SIGNUM; return pack('Q', $m); }
+sub stop_sigs { my $how = shift; sc('rt_sigprocmask', $how eq 'block' ? 0 : 1, STOP_SIGS(), 0, 8) == 0 or fail("sigprocmask: $!"); }
 
 sub mnt {
   my ($src, $tgt, $type, $flags, $data) = @_;
