@@ -51,6 +51,11 @@ export interface ExecRequest {
   signal?: AbortSignal;
   /** Grace period between SIGTERM and SIGKILL when cancelled. */
   killGraceMs?: number;
+  /** The caller runs nothing else in this root and collects right after a success: a sandbox
+   *  executor may then read the changes before its helper exits (one helper instead of two;
+   *  for a rootless user that read also opens the files up for the store, which a later exec
+   *  in the same root would see). */
+  lastExec?: boolean;
 }
 
 export type ExecResult =

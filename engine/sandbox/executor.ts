@@ -34,7 +34,7 @@ import type { SandboxCaps } from './detect.js';
 import { buildTree, extractLayer, layersDir } from './extract.js';
 import { removeInNs } from './ns.js';
 import { runInSandbox } from './run.js';
-import { snapshotUpper, upperChanges } from './snapshot.js';
+import { snapshotUpper, upperChanges, UpperRecords } from './snapshot.js';
 import type { HelperStandby } from './standby.js';
 
 /** What a killed stratum left (run dirs of dead pids and their uppers, trash), removed in the
@@ -216,6 +216,7 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
       const lower: ViewReader = chain.view ?? lowerView(store, chain.layers);
       const run = newRunDir(store);
       const upper = join(run, 'u');
+      const upperRecs = new UpperRecords(run, 'u', caps.mapping.kind !== 'root');
       const work = join(run, 'w');
       const mnt = join(run, 'm');
       for (const d of [upper, work, mnt]) mkdirSync(d, { mode: 0o755 });
@@ -264,10 +265,10 @@ export function createSandboxExecutor(opts: SandboxExecutorOptions): Executor {
             { type: 'bind', source: join(run, 'resolv.conf'), target: '/etc/resolv.conf', readonly: false },
             { type: 'bind', source: join(run, 'hosts'), target: '/etc/hosts', readonly: false },
           ];
-          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: cwdDir, lowerdir: [init, ...names].join(':'), upper, work }, req, extra, opts.standby);
+          return runInSandbox(caps, { kind: 'overlay', mountpoint: mnt, layersDir: cwdDir, lowerdir: [init, ...names].join(':'), upper, work }, req, extra, opts.standby, req.lastExec ? upperRecs : upperRecs.clear());
         },
         async collect() {
-          return { entries: await snapshotUpper(store, caps, upper, lower) };
+          return { entries: await snapshotUpper(store, caps, upper, lower, { made: upperRecs }) };
         },
         async release(): Promise<void> {
           if (released) return;
@@ -349,6 +350,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
       const mnt = join(run, 'm');
       mkdirSync(mnt);
       const upper = join(run, 'u');
+      const upperRecs = new UpperRecords(run, 'u', caps.mapping.kind !== 'root');
       const work = join(run, 'w');
       /** This step's RUNs go to the upper; false once the first mount failed (then the tree). */
       let overlay = overlayWanted(ws.root, upper, work);
@@ -404,6 +406,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
                 { ...req, onLine, argv, cwd, mounts, env },
                 over ? extra : [wsBind, ...extra],
                 opts.standby,
+                over && req.lastExec ? upperRecs : upperRecs.clear(),
               );
             let res: ExecResult;
             if (overlay && wsOverlay === 'untried') {
@@ -439,7 +442,7 @@ export function createHostToolsExecutor(opts: HostToolsExecutorOptions): Executo
         },
         async collect() {
           if (overlay) {
-            const snap = ws.applyUpper(view, upper, await upperChanges(caps, upper, view), skip);
+            const snap = ws.applyUpper(view, upper, await upperChanges(caps, upper, view, upperRecs), skip);
             return { entries: snap.entries, after: snap.after };
           }
           const snap = ws.snapshot(view, skip);

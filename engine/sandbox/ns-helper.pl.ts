@@ -169,13 +169,20 @@ if ($op eq 'snapshot') { snapshot(); close STDOUT or fail("write: $!"); _exit(0)
 # Blocked across the fork: G is PID 1 of its namespace, and a signal that reached it before
 # its handler would be dropped (the kernel gives PID 1 only what it handles). Unblocked in C
 # once its forwarders stand, in G once it holds what comes (below).
+# snapto (DIR UPPER FILE [open]): after a command that succeeded, C reads the upper itself
+# and leaves its records in DIR/FILE, which saves the engine a second helper for the snapshot.
+# C's working directory is DIR from here on: G's pivot_root moves only what points at the old
+# root, and DIR stays reachable from C through it once the old root is detached.
+if ($one{snapto}) { chdir $one{snapto}[0] or fail("chdir $one{snapto}[0]: $!"); }
 stop_sigs('block');
 my $g = fork(); defined $g or fail("fork: $!");
 if ($g) {
   for my $sig (qw(TERM INT HUP)) { $SIG{$sig} = sub { kill $sig, $g; }; }
   stop_sigs('unblock');
   while (waitpid($g, 0) < 0) { last unless $! == 4; }
-  exit_like($?);
+  my $st = $?;
+  snap_after() if $one{snapto} && $st == 0;
+  exit_like($st);
 }
 
 # --- G: PID 1 of the sandbox -----------------------------------------------------------
@@ -511,21 +518,38 @@ sub xattrs {
   }
   return @res;
 }
-sub snapshot {
-  my $top = $one{dir}[0];
-  my $open = $one{open} ? 1 : 0;
-  binmode STDOUT;
+sub snapshot { binmode STDOUT; walk_upper($one{dir}[0], $one{open} ? 1 : 0, \&fail); }
+# The records go to a temporary name, renamed when complete: a helper killed halfway leaves no
+# file, and an error leaves none either (the engine then reads the upper with a helper of its
+# own, which reports it).
+sub snap_after {
+  my (undef, $top, $file, $open) = @{$one{snapto}};
+  my $tmp = "$file.tmp";
+  my $ok = eval {
+    open(my $fh, '>', $tmp) or die "open $tmp: $!";
+    binmode $fh;
+    my $was = select($fh);
+    walk_upper($top, $open ? 1 : 0, sub { die "$_[0]\n"; });
+    select($was);
+    close $fh or die "write $tmp: $!";
+    rename($tmp, $file) or die "rename $tmp: $!";
+    1;
+  };
+  unlink $tmp unless $ok;
+}
+sub walk_upper {
+  my ($top, $open, $fail) = @_;
   my @stack = ('');
   while (@stack) {
     my $rel = pop @stack;
     my $abs = $rel eq '' ? $top : "$top/$rel";
-    opendir(my $dh, $abs) or fail("read $abs: $!");
+    opendir(my $dh, $abs) or $fail->("read $abs: $!");
     my @names = sort grep { $_ ne '.' && $_ ne '..' } readdir $dh;
     closedir $dh;
     for my $name (@names) {
       my $r = $rel eq '' ? $name : "$rel/$name";
       my $p = "$top/$r";
-      my @st = lstat($p) or fail("lstat $p: $!");
+      my @st = lstat($p) or $fail->("lstat $p: $!");
       my ($dev, $ino, $mode, $nlink, $uid, $gid, $rdev, $size) = @st;
       my $fmt = $mode & 0170000;
       my $t = $fmt == 0100000 ? 'f' : $fmt == 0040000 ? 'd' : $fmt == 0120000 ? 'l' : $fmt == 0020000 ? 'c' : $fmt == 0060000 ? 'b' : $fmt == 0010000 ? 'p' : 's';
@@ -560,7 +584,7 @@ export function helperScript(n: HelperNeeds): string {
   const id = `${op}:${init}`;
   let text = scripts.get(id);
   if (text === undefined) {
-    text = CORE + (init ? INIT : '') + (op === 'enter' ? ENTER : '') + (op === 'run' || op === 'hosttools' ? NET : '') + (op === 'extract' ? EXTRACT : '') + (op === 'snapshot' ? SNAPSHOT : '');
+    text = CORE + (init ? INIT : '') + (op === 'enter' ? ENTER : '') + (op === 'run' || op === 'hosttools' ? NET : '') + (op === 'extract' ? EXTRACT : '') + (op === 'snapshot' || op === 'run' || op === 'hosttools' ? SNAPSHOT : '');
     scripts.set(id, text);
   }
   return text;

@@ -106,10 +106,15 @@ export function spawnNs(tools: NsTools, mapping: IdMapping, recs: readonly Rec[]
   return child;
 }
 
+/** Helpers this process has started (each a perl and, once its spec comes, a namespace):
+ *  what the tests and the bench count per RUN. */
+export const helperSpawns = { count: 0 };
+
 /** The helper, started and waiting for its spec on fd 3 (perl's start-up and the script's
  *  compile happen meanwhile: standby.ts). Nothing runs until sendSpec(). `needs`: which
  *  operation it will get (ns-helper.pl.ts helperScript; by default a RUN's). */
 export function spawnHelper(tools: NsTools, stdio: HelperStdio, needs: HelperNeeds = {}): ChildProcess {
+  helperSpawns.count++;
   // fd 4 (`ctl`): a pipe for a tty's window size, one "ROWS COLS\n" line per change.
   const child = spawn(tools.perl, ['-e', helperScript(needs), PERL_ARCH, String(process.pid)], {
     stdio: [stdio.stdin ?? 'ignore', stdio.stdout, stdio.stderr, 'pipe', ...(stdio.ctl ? ['pipe'] : [])] as StdioOptions,

@@ -19,6 +19,7 @@ import type { SandboxCaps } from './detect.js';
 import { mappingNote } from './detect.js';
 import { sendSpec, spawnHelper, type Rec } from './ns.js';
 import type { HelperStandby } from './standby.js';
+import type { UpperRecords } from './snapshot.js';
 import { mergeStderr } from '../merged-output.js';
 
 export type RootSpec =
@@ -44,8 +45,9 @@ function mountRecs(mounts: readonly ExecMount[]): Rec[] {
 }
 
 /** `standby`: a helper already started (standby.ts), used instead of a new spawn when it is
- *  still waiting. */
-export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest, extraMounts: readonly ExecMount[] = [], standby?: HelperStandby): Promise<ExecResult> {
+ *  still waiting. `made`: the helper reads the upper after the command and leaves the records
+ *  there (snapshot.ts UpperRecords). */
+export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest, extraMounts: readonly ExecMount[] = [], standby?: HelperStandby, made?: UpperRecords): Promise<ExecResult> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     if (req.signal?.aborted) {
@@ -65,6 +67,7 @@ export function runInSandbox(caps: SandboxCaps, root: RootSpec, req: ExecRequest
     }
     for (const [k, v] of Object.entries(req.env)) recs.push(['env', k, v]);
     recs.push(...mountRecs([...extraMounts, ...req.mounts]));
+    if (made) recs.push(made.rec());
 
     const child = standby?.take() ?? spawnHelper(caps.tools, { stdout: 'pipe', stderr: 'pipe' });
     sendSpec(child, caps.mapping, recs);

@@ -16,13 +16,14 @@
  * a rootless user it also adds read permission to what it walked, so that this process can
  * copy the files into the store. The upper is thrown away right after, so that is harmless.
  */
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { Store } from '../../cache/store-types.js';
 import { compareLayerPaths } from '../../cache/layer-digest.js';
 import type { ViewReader } from '../union-view.js';
 import type { SandboxCaps } from './detect.js';
-import { decodeRecs, runNs } from './ns.js';
+import { decodeRecs, runNs, type Rec } from './ns.js';
 
 interface Raw {
   path: string;
@@ -41,12 +42,60 @@ interface Raw {
 export interface SnapshotOptions {
   /** Paths (and their subtrees) to leave out. */
   skip?: ReadonlySet<string>;
+  /** The records the RUN's helper left, when it did. */
+  made?: UpperRecords;
 }
 
 /** The upper's records, sorted by path (parents first), as the helper read them in the
  *  namespace; for a rootless user it also made them readable here. */
-export async function readUpper(caps: SandboxCaps, upper: string): Promise<Raw[]> {
-  const out = await runNs(caps.tools, caps.mapping, [['op', 'snapshot'], ['dir', upper], ...(caps.mapping.kind === 'root' ? [] : [['open'] as ['open']])]);
+export async function readUpper(caps: SandboxCaps, upper: string, made?: UpperRecords): Promise<Raw[]> {
+  const kept = made?.take();
+  if (kept) return parseUpper(kept);
+  return parseUpper(await runNs(caps.tools, caps.mapping, [['op', 'snapshot'], ['dir', upper], ...(caps.mapping.kind === 'root' ? [] : [['open'] as ['open']])]));
+}
+
+/**
+ * The upper's records as the RUN's own helper left them (ns-helper.pl.ts `snapto`): after a
+ * command that succeeded it walks the upper before it exits, so a snapshot needs no second
+ * helper (a perl start and a namespace: ~20–30 ms a RUN). `rec` goes into the RUN's spec;
+ * `take()` returns the file's bytes once, or undefined when there is none (the command
+ * failed, the walk did not finish, an earlier helper): then a helper reads the upper.
+ */
+export class UpperRecords {
+  readonly #file: string;
+  constructor(
+    readonly runDir: string,
+    readonly upperName: string,
+    private readonly open: boolean,
+  ) {
+    this.#file = join(runDir, 'upper.recs');
+  }
+
+  /** The spec record; a file left by an earlier exec is removed first (it would describe an
+   *  older upper). */
+  rec(): Rec {
+    this.clear();
+    return ['snapto', this.runDir, this.upperName, 'upper.recs', ...(this.open ? ['open'] : [])];
+  }
+
+  /** No records for the next exec (they would describe an older upper). */
+  clear(): undefined {
+    rmSync(this.#file, { force: true });
+    return undefined;
+  }
+
+  take(): Buffer | undefined {
+    try {
+      const buf = readFileSync(this.#file);
+      rmSync(this.#file, { force: true });
+      return buf;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function parseUpper(out: Buffer): Raw[] {
   const raws: Raw[] = [];
   let last: Raw | undefined;
   for (const r of decodeRecs(out)) {
@@ -86,11 +135,11 @@ export interface UpperChange {
 
 /** The upper's changes relative to `lower`, classified exactly as snapshotUpper classifies
  *  whiteouts and opaque dirs, sorted by path. */
-export async function upperChanges(caps: SandboxCaps, upper: string, lower: ViewReader): Promise<UpperChange[]> {
+export async function upperChanges(caps: SandboxCaps, upper: string, lower: ViewReader, made?: UpperRecords): Promise<UpperChange[]> {
   // The helper opens each file up after printing it: a later name of the same inode shows the
   // opened mode, so every name takes its first name's.
   const firstMode = new Map<string, number>();
-  return (await readUpper(caps, upper)).map((r) => ({
+  return (await readUpper(caps, upper, made)).map((r) => ({
     path: r.path,
     kind: isWhiteout(r) ? 'whiteout' : isOpaque(r, lower) ? 'opaque' : r.t === 'd' ? 'dir' : 'other',
     mode: r.t === 'f' && r.nlink > 1 ? (firstMode.get(r.ino) ?? (firstMode.set(r.ino, r.mode), r.mode)) : r.mode,
@@ -100,7 +149,7 @@ export async function upperChanges(caps: SandboxCaps, upper: string, lower: View
 }
 
 export async function snapshotUpper(store: Store, caps: SandboxCaps, upper: string, lower: ViewReader, opts: SnapshotOptions = {}): Promise<LayerEntry[]> {
-  const raws = await readUpper(caps, upper);
+  const raws = await readUpper(caps, upper, opts.made);
   const skip = opts.skip ?? new Set<string>();
   const skipped = (p: string) => {
     for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1)) if (skip.has(p.slice(0, i))) return true;

@@ -122,6 +122,7 @@ export const runStep: FsHandler<RunInputs> = {
         mounts,
         ...(Object.keys(resolved.env).length ? { pathEnv: Object.keys(resolved.env) } : {}),
         network: ins.network === 'none' ? 'none' : 'host',
+        lastExec: true,
         signal,
         onContention: (resource, name, slot, waitedMs) => s.bus.emit({ type: 'contention', resource, name, index: step.index, slot, waitedMs }),
         ...(s.opts.killGraceMs !== undefined ? { killGraceMs: s.opts.killGraceMs } : {}),

@@ -13,7 +13,7 @@ import { makeKit, type Kit } from './kit.js';
 import { createHostToolsExecutor, createSandboxExecutor } from '../../engine/sandbox/executor.js';
 import { extractLayer } from '../../engine/sandbox/extract.js';
 import { rememberKin } from '../../engine/layer-kin.js';
-import { removeInNs } from '../../engine/sandbox/ns.js';
+import { helperSpawns, removeInNs } from '../../engine/sandbox/ns.js';
 import type { ExecRequest, PreparedRoot } from '../../engine/executor-types.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import type { LayerDigest } from '../../cache/digest.js';
@@ -78,6 +78,53 @@ export function defineCases(label: string) {
     assert.is(m.get('data/sub')?.type, 'opaque');
     assert.is(m.get('fresh')?.type, 'dir');
     assert.is(m.get('data/keep'), undefined);
+  });
+
+  t.test("a RUN's helper reads its own upper: exec and snapshot start one helper, and the layer is the one a snapshot helper reads", async () => {
+    const script = 'rm /etc/motd && rm -rf /tmp && mkdir /tmp && echo n > /tmp/n && mkdir -p /a/b && echo x > /a/b/x && ln /a/b/x /a/y && ln -s x /a/s && chmod 700 /a';
+    const ex = createSandboxExecutor({ store: kit.store, caps: kit.caps });
+    const folded = await ex.prepare({ layers: [kit.base.digest], chain: EMPTY_CHAIN });
+    const before = helperSpawns.count;
+    let entries: LayerEntry[];
+    try {
+      const r = req(script, { lastExec: true });
+      const res = await folded.exec(r);
+      assert.ok(res.ok, r.lines.join('\n'));
+      entries = (await folded.collect()).entries;
+      assert.is(helperSpawns.count - before, 1, 'the RUN and its snapshot: one helper');
+    } finally {
+      await folded.release();
+    }
+    // The same RUN once more, not the last exec: its upper is read by a helper of its own.
+    const again = await ex.prepare({ layers: [kit.base.digest], chain: EMPTY_CHAIN });
+    try {
+      assert.ok((await again.exec(req(script))).ok);
+      const n = helperSpawns.count;
+      const read = (await again.collect()).entries;
+      assert.is(helperSpawns.count - n, 1, 'a snapshot helper reads the upper');
+      assert.equal(read, entries);
+      const kinds = byPath(entries);
+      assert.is(kinds.get('etc/motd')?.type, 'whiteout');
+      assert.is(kinds.get('tmp')?.type, 'opaque');
+      assert.is(kinds.get('a/y')?.type, 'hardlink');
+      assert.is((kinds.get('a') as { mode?: number } | undefined)?.mode, 0o700);
+    } finally {
+      await again.release();
+    }
+  });
+
+  t.test('records of an earlier exec are never read for a later one', async () => {
+    const ex = createSandboxExecutor({ store: kit.store, caps: kit.caps });
+    const root = await ex.prepare({ layers: [kit.base.digest], chain: EMPTY_CHAIN });
+    try {
+      assert.ok((await root.exec(req('echo a > /a', { lastExec: true }))).ok);
+      // Fails after a write: its helper leaves no records, and the first exec's must not stand in.
+      assert.not.ok((await root.exec(req('echo b > /b; exit 3', { lastExec: true }))).ok);
+      const paths = byPath((await root.collect()).entries);
+      assert.ok(paths.has('a') && paths.has('b'), [...paths.keys()].join(' '));
+    } finally {
+      await root.release();
+    }
   });
 
   t.test('chown 1000:1000 f gives uid/gid 1000 in the entry; modes and special files are kept', async () => {
