@@ -143,11 +143,13 @@ export interface Store {
   /** undefined when absent, corrupt, or when its layer is missing (a key never points at
    *  nothing). Touches the last-use time. LRU-cached in memory. */
   getKey(key: StepKey): KeyRecord | undefined;
-  /** When `key` is stored and every blob of its layer is in the store (one listing per blob
-   *  folder), take them as present for the rest of this process: no stat per blob when they
-   *  are written or checked again. Returns that layer, else undefined. Touches nothing: a
-   *  probe, not a use of the key. */
-  trustBlobsOfKey(key: StepKey): LayerDigest | undefined;
+  /** The layer `key`'s record names, or undefined; the layer is not checked and nothing is
+   *  touched: a probe, not a use of the key. */
+  layerOfKey(key: StepKey): LayerDigest | undefined;
+  /** Those of `blobs` that a fresh listing of their blob folders names (one readdir per
+   *  folder) are taken as present for the rest of this process: no stat when they are written
+   *  or checked again. Returns how many. */
+  trustListedBlobs(blobs: readonly { digest: string; size: number }[]): number;
 
   // --- images ------------------------------------------------------------------------------
   /** Names are docker references, normalized as docker does for a missing tag (`webapp` is

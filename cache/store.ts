@@ -17,11 +17,11 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { BlobDigest, LayerDigest, StepKey } from './digest.js';
 import type { LocalStore, PruneOptions } from './store-types.js';
 import { createState, syncEpoch } from './store-state.js';
-import { adoptBlobFile, writeBlobBytes, writeBlobFromFile } from './write-blob.js';
+import { adoptBlobFile, trustListedBlobs, writeBlobBytes, writeBlobFromFile } from './write-blob.js';
 import { hasBlob, readBlob } from './read-blob.js';
 import { getLayer, putLayer } from './layer-store.js';
 import { getLayerOrigin, putLayerOrigin } from './layer-origin.js';
-import { getKey, putKey, trustBlobsOfKey } from './key-store.js';
+import { getKey, layerOfKey, putKey } from './key-store.js';
 import { getImage, listImages, putImage, removeImage } from './image-store.js';
 import { verifyStore } from './store-verify.js';
 import { pruneStore } from './store-prune.js';
@@ -81,9 +81,13 @@ export function createStore(root: string): LocalStore {
       syncEpoch(s);
       return getKey(s, key);
     },
-    trustBlobsOfKey(key: StepKey) {
+    layerOfKey(key: StepKey) {
       syncEpoch(s);
-      return trustBlobsOfKey(s, key);
+      return layerOfKey(s, key);
+    },
+    trustListedBlobs(blobs) {
+      syncEpoch(s);
+      return trustListedBlobs(s, blobs);
     },
 
     putImage(image) {

@@ -120,18 +120,25 @@ export function fileListOf(rows: FileRow[]): FileList {
  * an array per row. The JSON is kept in 64 KiB buffers (outside the JS heap) for the rare
  * reader of the rows; a 200k-file COPY holds ~24 MB of them until its step is done.
  */
+/** Rows a FileListWriter without `keepRows` holds at most (~6 MB of arrays and strings). */
+const KEEP_ROWS = 32_768;
+
 export class FileListWriter {
   readonly #hash = createHash('sha256');
   readonly #chunks: Buffer[] = [];
   #text = '[';
   #count = 0;
   #last: string | undefined;
-  /** With `keepRows`, the rows as they come (watch mode reads them on every edit's miss, and
-   *  parsing them back from the JSON was most of its re-key). */
-  readonly #rows: FileRow[] | undefined;
+  /** The rows as they come: always with `keepRows` (watch mode reads them on every edit's
+   *  miss, and parsing them back from the JSON was most of its re-key); otherwise up to
+   *  KEEP_ROWS of them, and none once a list grows past that (a miss builds its layer from
+   *  them: parsing 10k rows back was 31 ms of a one-file incremental; a 200k-row list would
+   *  hold ~40 MB of arrays). */
+  #rows: FileRow[] | undefined = [];
+  readonly #keepAll: boolean;
 
   constructor(opts: { keepRows?: boolean } = {}) {
-    if (opts.keepRows) this.#rows = [];
+    this.#keepAll = opts.keepRows === true;
   }
 
   get count(): number {
@@ -144,7 +151,10 @@ export class FileListWriter {
     this.#last = path;
     // Each string as JSON.stringify(rows) writes it (escapes and all).
     this.#text += `${this.#count++ === 0 ? '' : ','}[${jsonString(path)},"${type}",${mode},${jsonString(digestOrTarget)}]`;
-    this.#rows?.push([path, type, mode, digestOrTarget]);
+    if (this.#rows) {
+      this.#rows.push([path, type, mode, digestOrTarget]);
+      if (!this.#keepAll && this.#rows.length > KEEP_ROWS) this.#rows = undefined;
+    }
     if (this.#text.length >= 65536) this.#flush();
   }
 
@@ -155,10 +165,9 @@ export class FileListWriter {
     this.#text = '';
   }
 
-  /** The finished list; the writer is not used after this. Made with `keepRows`, it holds
-   *  the rows (watch mode, which explains each edit against the list before); else each
-   *  rows() parses them again, and nothing holds them once read (a 200k-row list is ~40 MB of
-   *  arrays and strings). */
+  /** The finished list; the writer is not used after this. Made with `keepRows` or short, it
+   *  holds the rows (watch mode explains each edit against the list before); else each
+   *  rows() parses them again, and nothing holds them once read. */
   finish(): FileList {
     this.#text += ']';
     this.#flush();

@@ -109,10 +109,11 @@ t.test('FileListWriter refuses rows out of path order (a walk bug would change k
   const ok = new FileListWriter();
   for (const r of rows) ok.add(...r);
   assert.is(ok.finish().digest, fileListOf(rows).digest);
-  // Past one 64 KiB piece: eachRow parses piece by piece and sees the same rows as rows().
+  // Past the rows a writer holds (32,768) and many 64 KiB pieces: eachRow parses piece by piece
+  // and sees the same rows as rows().
   const many = new FileListWriter();
   const big: FileRow[] = [];
-  for (let i = 0; i < 3000; i++) big.push([`d/${String(i).padStart(5, '0')}-ü"`, 'f', 0o644, 'ab'.repeat(32)]);
+  for (let i = 0; i < 33_000; i++) big.push([`d/${String(i).padStart(5, '0')}-ü"`, 'f', 0o644, 'ab'.repeat(32)]);
   for (const r of big) many.add(...r);
   const list = many.finish();
   assert.is(list.digest, filesDigest(big));
@@ -123,6 +124,13 @@ t.test('FileListWriter refuses rows out of path order (a walk bug would change k
   });
   assert.equal(seen, big);
   assert.equal(list.rows(), big);
+  assert.ok(list.rows() !== list.rows(), 'a long list is parsed per call, not held');
+  const short = new FileListWriter();
+  for (const r of big.slice(0, 3000)) short.add(...r);
+  const sl = short.finish();
+  assert.ok(sl.rows() === sl.rows(), 'a short one is held');
+  assert.equal(sl.rows(), big.slice(0, 3000));
+  assert.is(sl.digest, filesDigest(big.slice(0, 3000)));
   // keepRows (watch mode): the same digest, JSON and rows, held instead of parsed back.
   const kept = new FileListWriter({ keepRows: true });
   for (const r of big) kept.add(...r);

@@ -315,12 +315,13 @@ t.test('getKey is undefined when a blob of its layer was deleted', ({ store }) =
   assert.is(store.getLayer(layer.digest), undefined, 'verify removed the layer that lost a blob');
 });
 
-t.test("trustBlobsOfKey takes a stored key's blobs as present from a listing, and trusts nothing when one is gone", ({ store, rig }) => {
+t.test('trustListedBlobs takes the blobs a fresh listing names as present, and leaves one deleted by hand to the writers', ({ store, rig }) => {
   const { a, b, layer } = buildEntry(store);
   rig.write({ 'src.txt': 'alpha' });
   // A new process (store object): without the trust, each write with `expect` stats its blob.
   const fresh = createStore(store.root);
-  assert.is(fresh.trustBlobsOfKey(KEY1), layer.digest);
+  assert.is(fresh.layerOfKey(KEY1), layer.digest);
+  assert.is(fresh.trustListedBlobs([a, b]), 2);
   setStoreFault(undefined);
   assert.equal(fresh.writeBlobFromFile(rig.path('src.txt'), a), a);
   assert.equal(fresh.writeBlobFromFile(rig.path('src.txt'), b), b, 'trusted: not even read, so its bytes are not compared');
@@ -328,12 +329,22 @@ t.test("trustBlobsOfKey takes a stored key's blobs as present from a listing, an
 
   rmSync(store.blobPath(b.digest), { force: true });
   const other = createStore(store.root);
-  assert.is(other.trustBlobsOfKey(KEY1), undefined, 'a blob deleted by hand is missing from the listing');
+  assert.is(other.trustListedBlobs([a, b]), 1, 'a blob deleted by hand is missing from the listing');
   assert.not.ok(other.hasBlob(b.digest));
   setStoreFault(undefined);
   assert.equal(other.writeBlobFromFile(rig.path('src.txt'), a), a);
-  assert.is(fsCallCount(), 1, 'untrusted: one stat, as without the call');
-  assert.is(createStore(store.root).trustBlobsOfKey(asStepKey('00000000000000000000000000000000000000000000000000000000000000ff')), undefined, 'an unknown key');
+  assert.is(fsCallCount(), 0, 'the listed one costs no I/O');
+  assert.throws(() => other.putLayer(layer.entries), /not in the store/, 'the layer still needs the deleted one');
+
+  // A listing made before another store object deleted a blob is not reused.
+  const early = createStore(store.root);
+  early.writeBlob(Buffer.from('beta'));
+  assert.is(early.trustListedBlobs([a, b]), 2);
+  const gone = createStore(store.root);
+  rmSync(store.blobPath(a.digest), { force: true });
+  gone.verify();
+  assert.is(early.trustListedBlobs([a]), 0, 'a deletion elsewhere (the epoch) drops what was trusted, and the folder is listed afresh');
+  assert.is(createStore(store.root).layerOfKey(asStepKey('00000000000000000000000000000000000000000000000000000000000000ff')), undefined, 'an unknown key');
 });
 
 t.test('a bulk write stats no absent blob after the first 64, and a blob stored by another store object meanwhile stays correct', ({ rig, store }) => {

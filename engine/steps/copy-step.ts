@@ -65,10 +65,12 @@ export const copyStep: FsHandler<CopyInputs> = {
     // Leased before they are written: one may exist already, unreferenced, and a prune must
     // not take it between our "present" and our layer.
     s.lease?.pending(copy.blobs.map((b) => b.digest));
-    // The blobs of this step's last complete layer are present (and leased now): only the
-    // changed files need writing; a one-file change of a 10k-file COPY stat'ed all 10k.
+    // A new version of this step's layer: most of its blobs are in the store already, and one
+    // listing per blob folder finds them (only the changed files are written; a one-file
+    // change of a 10k-file COPY stat'ed all 10k).
     const prevKey = s.history.previousKey(step);
-    const earlier = prevKey ? s.store.trustBlobsOfKey(prevKey) : undefined;
+    const earlier = prevKey ? s.store.layerOfKey(prevKey) : undefined;
+    if (earlier) s.store.trustListedBlobs(copy.blobs);
     for (const b of copy.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
     const entries = copyEntries(copy, step.instr as CopyInstr, (c) => s.store.writeBlob(Buffer.from(c)));
     if (archives?.length) {
