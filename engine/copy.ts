@@ -14,6 +14,7 @@ import { hasGlob, segmentRegExp } from './glob.js';
 import { fileListOf, FileListWriter, type FileList, type FileRow } from './step-key.js';
 import type { ViewLike } from './workspace.js';
 import { toLayerEntry } from './layer-diff.js';
+import type { RemoteFile } from './add-url.js';
 
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 
@@ -85,21 +86,29 @@ function heredocBody(h: Heredoc): string {
 }
 
 /** The layer of a COPY/ADD from the build context (and heredocs). */
-export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextReader, below: ViewLike): CopyResult {
+export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextReader, below: ViewLike, remote?: ReadonlyMap<string, RemoteFile>): CopyResult {
   refuseParents(ins);
   const chmod = parseChmod(ins.chmod);
-  const { sources, docs } = heredocSources(ins);
-  const tops = sources.flatMap((s) => {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
-      throw new CopyError(`${ins.kind} from a URL (${s}) is not supported`, 'download the file into the build context first, or fetch it in a RUN step');
+  const { sources: all, docs } = heredocSources(ins);
+  const urls: RemoteFile[] = [];
+  const sources = all.filter((s) => {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return true;
+    const r = ins.kind === 'ADD' ? remote?.get(s) : undefined;
+    if (!r) {
+      throw new CopyError(
+        `${ins.kind} from a URL (${s}) is not supported${ins.kind === 'ADD' ? ' for this scheme' : ''}`,
+        ins.kind === 'COPY' ? 'use ADD for a remote file (COPY takes files of the build context only)' : 'ADD downloads http:// and https:// URLs; download anything else into the build context first',
+      );
     }
-    return ctx.matches(s);
+    urls.push(r);
+    return false;
   });
+  const tops = sources.flatMap((s) => ctx.matches(s));
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
-  const dest = destination(ins, workdir, tops.length + docs.length, below);
+  const dest = destination(ins, workdir, tops.length + docs.length + urls.length, below);
   // One directory (`COPY src/ ./src/`, `COPY . .`): its rows come sorted from the walk and are
   // hashed as they come, with no entry kept per file.
-  const only = tops.length === 1 && docs.length === 0 && tops[0]!.top.type === 'dir' ? tops[0]! : undefined;
+  const only = tops.length === 1 && docs.length === 0 && urls.length === 0 && tops[0]!.top.type === 'dir' ? tops[0]! : undefined;
   if (only) return copyTree(only, ctx, exclude, chmod, dest, below);
   const matches: SourceMatch[] = tops.map((m) => ({ ...m, children: m.top.type === 'dir' ? ctx.walk(m.base) : [] }));
   /** Every (source, target) of the copy, in order; `dirTarget` for a directory source's destination. */
@@ -151,8 +160,16 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
         if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.set(dest.rel, { path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
       },
     );
+    // Downloaded already (engine/add-url.ts): in the store, so no blob to write.
+    for (const r of urls) {
+      const target = dest.isDir ? join(dest.rel, r.name) : dest.rel;
+      if (target !== '') entries.set(target, { path: target, type: 'file', mode: chmod ?? 0o600, size: r.size, digest: r.digest });
+    }
     return { entries: [...entries.values()], blobs: [...blobs.values()] };
   };
+  // A remote file's row: its URL and its content (the name it gets under a directory is in
+  // the key's instruction: engine/steps/copy-step.ts).
+  for (const r of urls) rows.set(r.url, [r.url, 'f', chmod ?? 0o600, r.digest]);
   const inline: { path: string; content: string }[] = [];
   for (const h of docs) {
     const target = dest.isDir ? join(dest.rel, h.name) : dest.rel;

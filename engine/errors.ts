@@ -90,6 +90,7 @@ export type ErrorCode =
   | 'OUTPUT_BAD_INDEX'
   | 'RUN_MOUNT'
   | 'ADD_ARCHIVE'
+  | 'ADD_URL'
   | 'RUN_USER'
   | 'ESANDBOX'
   | `REGISTRY_${string}`

@@ -45,6 +45,9 @@ export type Produced =
   | Exclude<StepOutcome, { kind: 'ok' }>;
 
 export interface FsHandler<I extends KeyInputs> {
+  /** What the key needs from outside the store and the context, fetched first (ADD's remote
+   *  files: engine/add-url.ts). */
+  prefetch?(s: Session, step: PlannedStep, run: StageRun, signal: AbortSignal): Promise<void>;
   inputs(s: Session, step: PlannedStep, run: StageRun): I;
   /** A dry run's layer, computed from the inputs alone; undefined when only running tells (RUN). */
   dryEntries(s: Session, step: PlannedStep, run: StageRun, inputs: I): LayerEntry[] | undefined;
@@ -72,6 +75,7 @@ export async function cachedStep<I extends KeyInputs>(
   const readsStage = ('from' in step.instr && step.instr.from !== undefined) || (step.instr.kind === 'RUN' && step.instr.mounts.some((m) => m.from !== undefined));
   const reuse = memo && memo.parent === run.chain && memo.text === step.text && !readsStage && memo.before === JSON.stringify(step.before) ? memo : undefined;
   let inputs: I;
+  if (!reuse) await handler.prefetch?.(s, step, run, signal);
   try {
     inputs = reuse ? (reuse.inputs as I) : handler.inputs(s, step, run);
   } catch (err) {

@@ -6,6 +6,7 @@ import type { LayerEntry } from '../../cache/layer-types.js';
 import { stepError, type Session } from '../build-session.js';
 import { CopyError, copyFromContext, copyFromView, type CopyResult } from '../copy.js';
 import { archiveKind, unpackedEntries } from '../add-archive.js';
+import { fetchRemote, isGitSource, isHttpSource, type RemoteFile } from '../add-url.js';
 import type { CtxEntry } from '../context.js';
 import type { ViewLike } from '../workspace.js';
 import { posix } from 'node:path';
@@ -25,7 +26,31 @@ interface CopyInputs extends KeyInputs {
   below?: ViewLike;
 }
 
+/** ADD's remote files, fetched for a step before its inputs are computed. */
+const fetched = new WeakMap<PlannedStep, Map<string, RemoteFile>>();
+
 export const copyStep: FsHandler<CopyInputs> = {
+  async prefetch(s, step, _run, signal) {
+    const ins = step.instr as CopyInstr;
+    if (ins.kind !== 'ADD' || ins.from !== undefined) return;
+    const urls = ins.sources.filter((src) => isHttpSource(src) || isGitSource(src));
+    if (!urls.length) return;
+    const files = new Map<string, RemoteFile>();
+    for (const url of urls) {
+      if (isGitSource(url)) throw stepError(s, step, 'ADD_URL', `ADD ${url}: adding a git repository is not supported yet`, 'clone it in a RUN (RUN git clone …), or into the build context before the build');
+      if (ins.unpack) throw stepError(s, step, 'ADD_URL', `ADD --unpack ${url}: unpacking a remote archive is not supported yet`, 'ADD the archive without --unpack and unpack it in a RUN (RUN tar -xf …)');
+      try {
+        const f = await fetchRemote(s.store, url, { ...(ins.checksum !== undefined ? { checksum: ins.checksum } : {}), signal });
+        // Leased before the layer names it: a prune in between must not take it.
+        s.lease?.pending([f.digest]);
+        files.set(url, f);
+      } catch (err) {
+        if (err instanceof CopyError) throw stepError(s, step, 'ADD_URL', err.message, err.hint);
+        throw err;
+      }
+    }
+    fetched.set(step, files);
+  },
   inputs(s, step, run) {
     const ins = step.instr as CopyInstr;
     const record: CopyInputs['record'] = { schema: KEY_SCHEMA, op: ins.kind, platform: s.platform, executor: s.executorKind(step), parent: run.chain, instruction: `${ins.sources.join(' ')} ${ins.dest}`, flags: {} };
@@ -36,8 +61,10 @@ export const copyStep: FsHandler<CopyInputs> = {
     record.workdir = step.before.workdir;
     const below = lazyView(s.store, run, s.dryLayers);
     if (ins.from === undefined) {
-      const copy = copyFromContext(ins, step.before.workdir, s.ctx, below);
+      const remote = fetched.get(step);
+      const copy = copyFromContext(ins, step.before.workdir, s.ctx, below, remote);
       const files = copy.files!;
+      if (remote?.size) record.instruction += ` ${JSON.stringify([...remote.values()].map((r) => r.name))}`;
       record.files = { digest: files.digest, count: files.count };
       const archives = ins.kind === 'ADD' ? localArchives(s, step, ins) : [];
       if (!archives.length) return { record, files, copy };
