@@ -76,6 +76,9 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Reuse a context reader across builds (watch mode). */
   context?: ContextReader;
+  /** A source file that changes while it is copied cancels the build (result.changedDuring)
+   *  instead of failing it: watch mode, where the change starts the build that replaces it. */
+  changedIsStale?: boolean;
   /** Grace period between SIGTERM and SIGKILL when a RUN is cancelled. */
   killGraceMs?: number;
   /** Compute keys and report hits and misses without executing anything (`stratum plan`).
@@ -105,6 +108,8 @@ export interface BuildResult {
   ok: boolean;
   exitCode: number;
   cancelled: boolean;
+  /** Cancelled because this file (an absolute path) changed while it was copied (changedIsStale). */
+  changedDuring?: string;
   error?: UserError;
   hits: number;
   misses: number;
@@ -309,7 +314,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (!(opts.dryRun && opts.context)) ctx.save();
   }
   if (outcome.kind === 'ok') return done({ ok: true, exitCode: EXIT.ok });
-  if (outcome.kind === 'cancelled') return done({ ok: false, exitCode: EXIT.stepFailed, cancelled: true });
+  if (outcome.kind === 'cancelled') return done({ ok: false, exitCode: EXIT.stepFailed, cancelled: true, ...(outcome.changed !== undefined ? { changedDuring: outcome.changed } : {}) });
   return done({ ok: false, exitCode: outcome.error.exitCode, error: outcome.error });
 }
 

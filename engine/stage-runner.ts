@@ -52,6 +52,15 @@ export async function runStage(s: Session, stage: PlannedStage, signal: AbortSig
   } catch (err) {
     const error = toUserError(err);
     if (!error) throw err;
+    // Watch mode: a file saved while it was copied is not a failure to show; the build the
+    // save starts replaces this one.
+    if (error.code === 'ECHANGED' && s.opts.changedIsStale) {
+      if (current) {
+        if (!started) s.bus.emit({ type: 'step-start', ...current, time: Date.now() });
+        s.bus.emit({ type: 'step-cancelled', ...current, ms: 0 });
+      }
+      return { kind: 'cancelled', ...(error.path !== undefined ? { changed: error.path } : {}) };
+    }
     // A --cache-from layer that failed verification is no step's failure: the build runs again.
     if (current && error.code !== 'CACHE_FALLBACK') {
       // A step that failed before it ran (a COPY source missing, an unknown image…).

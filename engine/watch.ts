@@ -402,6 +402,7 @@ export class Watcher {
       bus: this.#bus,
       signal: controller.signal,
       build: ++this.#buildNo,
+      changedIsStale: true,
       noCache: force || this.#opts.noCache === true,
       context: this.#reader(),
       onStepKey: (index, key) => running.keys.set(index, key),
@@ -418,6 +419,18 @@ export class Watcher {
     this.#running = undefined;
     if (!result.cancelled) this.#last = { ok: result.ok, keys: [...result.keys] };
     if (this.state === 'stopped') return;
+    if (result.changedDuring !== undefined) {
+      // Saved while it was copied: its watcher event may not have come yet (or chokidar's
+      // throttle ate it), so the file is looked at again here, and the next build follows.
+      const rel = this.#relOf(result.changedDuring);
+      if (rel.startsWith('..')) {
+        this.#ctx?.invalidate();
+        this.#dockerfileChanged = true;
+      } else {
+        this.#ctx?.invalidate([rel]);
+        this.#pending.add(rel);
+      }
+    }
     if (result.cancelled || this.#pending.size || this.#dockerfileChanged || this.#force) {
       this.#to('debouncing');
       this.#schedule();

@@ -4,7 +4,8 @@
  */
 import * as assert from 'uvu/assert';
 import { execSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite, Rig } from './util/rig.js';
 import { WatchSession, verdicts } from './util/watch-session.js';
 
@@ -54,6 +55,47 @@ t.test('an edit rebuilds exactly the steps after the first changed one', async (
   const decision = await w.decision('the decision about unread.txt', afterBuild2);
   assert.equal(decision, { type: 'watch-skip', files: ['unread.txt'], reason: 'no key changed' }, 'only the sentinel was seen');
   assert.is(w.builds().length, 2, 'no rebuild loop from our own output');
+});
+
+t.test('a file saved while a build copies it cancels that build (no failure shown), and the next build has the last save', async () => {
+  const big = (c: string) => Buffer.alloc(48 << 20, c);
+  rig.write({ 'ctx/Dockerfile': 'FROM scratch\nCOPY big.bin /\n' });
+  writeFileSync(rig.path('ctx/big.bin'), big('a'));
+  // A long debounce: the watcher's own reaction to the second save comes well after the copy
+  // has found it, so the copy's ECHANGED is what ends the build.
+  const w = watch('--debounce', '1500', '-o', rig.path('out'));
+  await w.waitFor('first build', builds(1));
+  const from = w.events.length;
+  const c = big('c');
+  writeFileSync(rig.path('ctx/big.bin'), big('b'));
+  // The copy is one synchronous loop, so its events reach us only after it: its temp file in
+  // the store, growing, says it is under way.
+  const tmp = rig.path('store/tmp');
+  const copying = await new Promise<boolean>((resolve) => {
+    const deadline = Date.now() + 20_000;
+    const iv = setInterval(() => {
+      for (const n of readdirSync(tmp)) {
+        if ((statSync(join(tmp, n), { throwIfNoEntry: false })?.size ?? 0) > 0) {
+          clearInterval(iv);
+          return resolve(true);
+        }
+      }
+      if (Date.now() > deadline) {
+        clearInterval(iv);
+        resolve(false);
+      }
+    }, 1);
+  });
+  assert.ok(copying, 'the second save was being copied');
+  writeFileSync(rig.path('ctx/big.bin'), c);
+  await w.waitFor('the build after the third save', builds(3), 30_000);
+  const [, second, third] = w.builds();
+  assert.ok(second!.cancelled && second!.error === undefined, JSON.stringify(second));
+  assert.ok(third!.ok, JSON.stringify(third));
+  assert.not.ok(w.events.some((e) => e.type === 'step-failed'), 'no step shown as failed');
+  assert.ok(w.events.slice(from).some((e) => e.type === 'step-cancelled'));
+  const out = readFileSync(rig.path('out/big.bin'));
+  assert.ok(out.length === 48 << 20 && out[0] === 'c'.charCodeAt(0) && out[out.length - 1] === 'c'.charCodeAt(0), 'the last save is built');
 });
 
 t.test('a second write within chokidar\'s 50 ms change throttle is still built (the watcher re-checks what it was told of)', async () => {
