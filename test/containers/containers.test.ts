@@ -177,8 +177,14 @@ t.test('a killed foreground stratum leaves no container process, and ps shows it
   assert.is(c?.state.status, 'running');
   const helper = c!.state.helperPid!;
   assert.ok(alive(helper));
-  // The container's own `sleep 600` (other suites on the machine may run one too).
-  const mine = descendants(helper).filter((p) => cmdline(p) === 'sleep 600');
+  // The container's own `sleep 600` (other suites on the machine may run one too). "running" is
+  // recorded once the helper is up; its init may not have exec'd the command yet.
+  const ownSleep = () => descendants(helper).filter((p) => cmdline(p) === 'sleep 600');
+  let mine = ownSleep();
+  for (let i = 0; i < 200 && mine.length === 0; i++) {
+    await sleep(25);
+    mine = ownSleep();
+  }
   assert.is(mine.length, 1, 'the container runs its sleep');
   run.child.kill('SIGKILL');
   await run.done;
