@@ -4,6 +4,7 @@
  * (engine/solver.ts); everything here is touched only between awaits, so no two steps ever
  * interleave inside one update.
  */
+import type { LayerOrigin } from '../cache/layer-origin.js';
 import type { LayerDigest, StepKey } from '../cache/digest.js';
 import type { ImageRecord, Store } from '../cache/store-types.js';
 import type { Lease } from '../cache/leases.js';
@@ -56,6 +57,11 @@ export interface Session {
   readonly stepRecords?: Map<PlannedStep, { record: KeyRecordV1; files?: FileRow[] }>;
   /** `--cache-to`: the base image each image-based stage started from (stage index →). */
   readonly baseImages?: Map<number, ImageRecord>;
+  /** Stages whose --cache-from hits have their blob downloaded at once (an OCI output only:
+   *  the image ships the blobs, engine/cache-import.ts blobsOf). */
+  readonly prefetchStages?: ReadonlySet<number>;
+  /** Layers of the target that came from a --cache-from as blobs only (an OCI output). */
+  blobOrigins?: ReadonlyMap<string, LayerOrigin>;
 }
 
 /** Timestamp for image history: SOURCE_DATE_EPOCH (seconds) when set, else `ms`. */

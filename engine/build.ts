@@ -9,6 +9,7 @@ import { realpathSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { StepKey } from '../cache/digest.js';
 import type { ImageRecord, Store } from '../cache/store-types.js';
+import type { LayerOrigin } from '../cache/layer-origin.js';
 import { createdAt, type Session } from './build-session.js';
 import { ContextReader } from './context.js';
 import { loadDockerignore } from './dockerignore.js';
@@ -108,6 +109,9 @@ export interface BuildResult {
   ok: boolean;
   exitCode: number;
   cancelled: boolean;
+  /** Layers of `image` the store has as blobs only (a --cache-from hit shipped to an OCI
+   *  output, engine/cache-import.ts blobsOf): what imageDigests() needs for them. */
+  blobOrigins?: ReadonlyMap<string, LayerOrigin>;
   /** Cancelled because this file (an absolute path) changed while it was copied (changedIsStale). */
   changedDuring?: string;
   error?: UserError;
@@ -132,8 +136,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
    *  released when it ends, however it ends. */
   let lease: Lease | undefined;
   const executorsHeld: Executor[] = [];
+  // --cache-from (opened below, before planning); declared here for releaseAll.
+  let remoteCache: RemoteCache | undefined;
   const releaseAll = async () => {
     for (const ex of executorsHeld.splice(0)) await ex.close?.();
+    await remoteCache?.drain();
     lease?.release();
     lease = undefined;
   };
@@ -193,7 +200,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const historyId = `${contextReal}\0${dockerfileReal}`;
   if (!opts.dryRun) lease = store.openLease(`build ${historyId.replace('\0', ' ')}`);
   // Opened before planning: a cache can carry a base image that only its exporter had.
-  let remoteCache: RemoteCache | undefined;
   if (opts.cacheFrom?.length && !opts.noCache) {
     const { openRemoteCache } = await import('./cache-import.js');
     remoteCache = await openRemoteCache(opts.cacheFrom, { store, bus, lease, insecure: opts.insecureRegistries });
@@ -255,6 +261,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     lease,
     created: createdAt(sourceDateEpoch),
     ...(remoteCache ? { remoteCache } : {}),
+    ...(remoteCache && blobsOnly(opts) ? { prefetchStages: imageStages(plan) } : {}),
     ...(opts.cacheTo?.length ? { stepRecords: new Map(), baseImages: new Map() } : {}),
     platform: opts.platform ? formatPlatform(opts.platform) : ociPlatform(),
     executorKind: (step) => executorKind(plan, step.stage, choice),
@@ -298,7 +305,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           bus.emit({ type: 'warning', message: `cache exported to ${spec.type === 'local' ? spec.dir : spec.ref} (mode=${spec.mode}): ${r.entries} steps, ${r.layers} layers${r.mounts ? `, ${r.mounts} cache mounts` : ''}${r.digest ? `, ${r.digest}` : ''}` });
         }
       }
-      return done({ ok: true, exitCode: EXIT.ok, image, ...(pushed.length ? { pushed } : {}) });
+      return done({ ok: true, exitCode: EXIT.ok, image, ...(pushed.length ? { pushed } : {}), ...(session.blobOrigins ? { blobOrigins: session.blobOrigins } : {}) });
     }
   } catch (err) {
     const error = toUserError(err);
@@ -318,6 +325,20 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   return done({ ok: false, exitCode: outcome.error.exitCode, error: outcome.error });
 }
 
+/** Whether every output is an OCI layout or archive and nothing else keeps the image: then
+ *  a --cache-from hit's layer need not be unpacked (RemoteCache.blobsOf). */
+function blobsOnly(opts: BuildOptions): boolean {
+  const outs = opts.outputs ?? [];
+  return outs.length > 0 && outs.every((o) => o.type === 'oci') && !opts.tags?.length && !opts.push?.length && !opts.cacheTo?.length;
+}
+
+/** The target stage and the stages it is FROM, transitively: those whose layers the image holds. */
+function imageStages(plan: Plan): Set<number> {
+  const out = new Set<number>();
+  for (let st: PlannedStage | undefined = plan.stages[plan.target]; st && !out.has(st.index); st = st.base.kind === 'stage' ? plan.stages[st.base.stage] : undefined) out.add(st.index);
+  return out;
+}
+
 /** A pass per remote layer that failed to come in, at most (each one leaves a blob out). */
 const MAX_PASSES = 16;
 
@@ -333,7 +354,13 @@ async function runPasses(s: Session, remote: RemoteCache | undefined, buildNo: n
     let outcome: StepOutcome;
     try {
       outcome = await runStages(s, opts.signal);
-      if (outcome.kind === 'ok' && !opts.dryRun && (opts.tags?.length || opts.outputs?.length || opts.push?.length || opts.cacheTo?.length)) await remote?.materialize();
+      if (outcome.kind === 'ok' && !opts.dryRun && remote) {
+        // Outputs that ship blobs only (OCI) take the cache's blobs as they are; anything that
+        // reads files or keeps the image (a directory, a docker-archive, a tag, a push, a cache
+        // export) has the layers brought in whole.
+        if (blobsOnly(opts)) s.blobOrigins = await remote.blobsOf((s.runs.get(s.plan.target) as StageRun).layers);
+        else if (opts.tags?.length || opts.outputs?.length || opts.push?.length || opts.cacheTo?.length) await remote.materialize();
+      }
     } catch (err) {
       if (!(err instanceof UserError && err.code === 'CACHE_FALLBACK')) throw err;
       outcome = { kind: 'failed', error: err };
@@ -415,7 +442,7 @@ async function publish(s: Session): Promise<ImageRecord> {
     if (out.type === 'local') publishLocal(store, viewOf(store, final), final.chain, resolve(out.dest));
     else {
       const { exportImage } = await import('./oci/export.js');
-      await exportImage(store, { ...image, name: normalizeRef(opts.tags?.[0] ?? 'stratum-build:latest') }, out);
+      await exportImage(store, { ...image, name: normalizeRef(opts.tags?.[0] ?? 'stratum-build:latest') }, out, s.blobOrigins ? { origins: s.blobOrigins } : {});
     }
   }
   return image;

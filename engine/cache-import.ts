@@ -12,7 +12,9 @@
  * resulting layer must be the one the key names) only when something needs the bytes: a step
  * that runs, the image's outputs, tags and pushes, a cache export. A build whose every step
  * hits and that has no output downloads no layer blob. Once a layer is in, its keys are
- * written to the local store, so the next build hits locally.
+ * written to the local store, so the next build hits locally. An output that ships blobs and
+ * no files (an OCI layout or archive, and nothing else asked of the build) takes the blobs
+ * alone (blobsOf()): downloaded and verified into the store, not unpacked.
  *
  * Keys are sha256 over records that include the platform and the executor: machine B hits
  * only with the executor machine A used. Errors reading a cache are warnings: the steps build.
@@ -21,7 +23,8 @@ import { createReadStream, existsSync, mkdtempSync, readFileSync, renameSync, rm
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChainDigest, LayerDigest, StepKey } from '../cache/digest.js';
+import { isDigestHex, type BlobDigest, type ChainDigest, type LayerDigest, type StepKey } from '../cache/digest.js';
+import type { LayerOrigin } from '../cache/layer-origin.js';
 import type { ImageRecord, Store } from '../cache/store-types.js';
 import type { CacheSpec } from './build.js';
 import type { EventBus } from './events.js';
@@ -235,14 +238,15 @@ export class RemoteCache {
 
   /** The entry for `key` in the first cache that has it and still has its layer's blob (a
    *  HEAD, not a download; a cache that cannot say is a warning, and the step builds). */
-  async lookup(key: StepKey): Promise<{ entry: CacheEntry; size: number } | undefined> {
+  async lookup(key: StepKey, o: { prefetch?: boolean } = {}): Promise<{ entry: CacheEntry; size: number } | undefined> {
     for (const source of this.#sources) {
       const entry = source.config.entries.find((e) => e.key === key);
       if (!entry) continue;
       const ref = entry.layer ? source.config.layers.find((l) => l.layer === entry.layer) : undefined;
       if (entry.layer && !ref) continue;
       if (ref && this.#bad.has(badName(source, ref.blob.digest))) continue;
-      if (ref && !this.#store.getLayer(ref.layer)) {
+      // A blob this store already holds (an earlier build's blobsOf()) needs no word from the cache.
+      if (ref && !this.#store.getLayer(ref.layer) && !this.#storeHas(ref)) {
         let has: boolean;
         try {
           has = await source.has(ref.blob);
@@ -254,6 +258,12 @@ export class RemoteCache {
       }
       if (entry.layer && !this.#store.getLayer(entry.layer)) {
         if (!this.#pending.some((p) => p.entry.key === entry.key)) this.#pending.push({ entry, source });
+        // The image ships this blob (blobsOf() takes it): the download starts now, beside
+        // the later steps' context hashing, instead of after the last step.
+        if (o.prefetch && ref) {
+          const blob = blobOfRef(ref);
+          if (blob) void this.#fetchBlob(ref.layer, source, blob);
+        }
       }
       else if (entry.layer) this.#putKey(entry);
       return { entry, size: ref?.size ?? 0 };
@@ -377,6 +387,97 @@ export class RemoteCache {
     this.#settle(want);
   }
 
+  /**
+   * The blobs of the layers among `layers` that only a cache has, for outputs that ship blobs
+   * and need no files (an OCI layout or archive): each is downloaded into the store as a plain
+   * blob, verified against its digest, and its layer is not unpacked. So none of them becomes
+   * a store layer, no key of theirs is written to the store (the next build on this machine
+   * asks the cache again, and finds the blobs here), and nothing trusts a layer digest it has
+   * not computed. Returns, per such layer, what the cache says of it (blob, media type,
+   * diffID): the cache's word, as the hit that chose the layer already is. A blob that cannot
+   * be had is rejected as in materialize() (CACHE_FALLBACK: the stages run again).
+   */
+  async blobsOf(layers: readonly LayerDigest[]): Promise<Map<LayerDigest, LayerOrigin>> {
+    const out = new Map<LayerDigest, LayerOrigin>();
+    const jobs: { layer: LayerDigest; source: Source; blob: { digest: BlobDigest; size: number } }[] = [];
+    for (const layer of new Set(layers)) {
+      if (this.#store.getLayer(layer) || out.has(layer)) continue;
+      const source = this.#sourceOf(layer);
+      const ref = source?.config.layers.find((l) => l.layer === layer);
+      if (!source || !ref) continue; // not the cache's: the export finds it in the store or says it is missing
+      const blob = blobOfRef(ref);
+      const diffId = ref.diffId.startsWith('sha256:') ? ref.diffId.slice('sha256:'.length) : '';
+      if (!blob || !isDigestHex(diffId)) this.#reject(layer, source, new Error(`the cache describes it as ${JSON.stringify(ref.blob)} with diffID ${JSON.stringify(ref.diffId)}`));
+      out.set(layer, { layer, diffId, tarSize: 0, compressed: { mediaType: ref.blob.mediaType, digest: blob.digest, size: blob.size } });
+      this.#lease?.add({ blobs: [blob.digest] });
+      jobs.push({ layer, source, blob });
+    }
+    // Started by lookup() already, most of them; every one settles before the first failure
+    // (in image order) is reported.
+    const errors = await Promise.all(jobs.map((j) => this.#fetchBlob(j.layer, j.source, j.blob)));
+    for (let i = 0; i < jobs.length; i++) {
+      const err = errors[i];
+      if (err === undefined) continue;
+      // A local cache's file that does not hash to its name is the cache's fault; any other
+      // store error (a full disk) is the build's.
+      if (err instanceof StoreError && err.code !== 'ECHANGED') throw err;
+      this.#reject(jobs[i]!.layer, jobs[i]!.source, err);
+    }
+    return out;
+  }
+
+  /** Blob downloads into the store (blobsOf()), by blob digest: each settles with its error,
+   *  or undefined once the blob is stored. At most DOWNLOADS_AHEAD run at once. */
+  readonly #fetching = new Map<string, Promise<unknown>>();
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  #fetchBlob(layer: LayerDigest, source: Source, blob: { digest: BlobDigest; size: number }): Promise<unknown> {
+    let p = this.#fetching.get(blob.digest);
+    if (p) return p;
+    p = (async () => {
+      if (this.#store.hasBlob(blob.digest)) return undefined;
+      while (this.#active >= DOWNLOADS_AHEAD) await new Promise<void>((r) => this.#waiting.push(r));
+      this.#active++;
+      try {
+        this.#lease?.add({ blobs: [blob.digest] });
+        const ref = source.config.layers.find((l) => l.layer === layer)!;
+        const d = await this.#fetchInto(this.#store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!, source, ref);
+        try {
+          if (d.verified) this.#store.adoptBlobFile(d.path, blob);
+          else this.#store.writeBlobFromFile(d.path, blob); // the cache's own file: hashed as it is copied
+        } finally {
+          d.dir.remove();
+        }
+        return undefined;
+      } finally {
+        this.#active--;
+        this.#waiting.shift()?.();
+      }
+    })().catch((err: unknown) => err ?? new Error('the download failed'));
+    this.#fetching.set(blob.digest, p);
+    return p;
+  }
+
+  /** Wait for the blob downloads still running (a build that stops early has started some):
+   *  none outlives the build's lease. */
+  async drain(): Promise<void> {
+    await Promise.all(this.#fetching.values());
+  }
+
+  /** Whether the store holds `ref`'s blob (the lease keeps it from here on). */
+  #storeHas(ref: CacheLayerRef): boolean {
+    const blob = blobOfRef(ref);
+    if (!blob) return false;
+    this.#lease?.add({ blobs: [blob.digest] });
+    return this.#store.hasBlob(blob.digest);
+  }
+
+  /** The source a pending hit or carried base layer comes from. */
+  #sourceOf(layer: LayerDigest): Source | undefined {
+    return this.#pending.find((p) => p.entry.layer === layer)?.source ?? this.#pendingLayers.find((p) => p.layer === layer)?.source;
+  }
+
   /** Whether a remote hit or a carried base still waits for `layer` (a failed one is dropped). */
   #isPending(layer: LayerDigest): boolean {
     return this.#pending.some((p) => p.entry.layer === layer) || this.#pendingLayers.some((p) => p.layer === layer);
@@ -419,7 +520,20 @@ export class RemoteCache {
    *  so the verified download can be linked in rather than copied). */
   async #download(layer: LayerDigest, source: Source): Promise<Download> {
     const ref = source.config.layers.find((l) => l.layer === layer)!;
+    // Fetched already as a blob (blobsOf(), or lookup()'s prefetch, in this build or an
+    // earlier one), then a step needed its files after all: the store's blob, verified when
+    // it went in, is the download. The lease keeps a prune from taking it meanwhile.
+    const blob = blobOfRef(ref);
+    const fetching = blob && this.#fetching.get(blob.digest);
+    if (fetching) await fetching;
     const dir = this.#store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+    if (blob) this.#lease?.add({ blobs: [blob.digest] });
+    if (blob && this.#store.hasBlob(blob.digest)) return { path: this.#store.blobPath(blob.digest), verified: true, dir };
+    return this.#fetchInto(dir, source, ref);
+  }
+
+  /** Fetch `ref`'s blob into the staging `dir` (removed if the fetch fails). */
+  async #fetchInto(dir: OwnedDir, source: Source, ref: CacheLayerRef): Promise<Download> {
     try {
       const dest = join(dir.path, 'blob');
       const path = await source.fetch(ref.blob, dest);
@@ -495,6 +609,13 @@ interface Download {
 }
 
 const badName = (source: Source, digest: string) => `${source.label} ${digest}`;
+
+/** A cache layer's blob as a store blob name and size, or undefined when the cache's
+ *  descriptor is not a sha256 one. */
+function blobOfRef(ref: CacheLayerRef): { digest: BlobDigest; size: number } | undefined {
+  const hex = ref.blob.digest.startsWith('sha256:') ? ref.blob.digest.slice('sha256:'.length) : '';
+  return isDigestHex(hex) && Number.isSafeInteger(ref.blob.size) && ref.blob.size >= 0 ? { digest: hex as BlobDigest, size: ref.blob.size } : undefined;
+}
 
 async function sha256File(path: string): Promise<{ digest: string; size: number }> {
   const h = createHash('sha256');

@@ -78,7 +78,7 @@ export async function buildCommand(opts: BuildCliOptions, io: Io): Promise<numbe
     if (opts.metadataFile || process.env.GITHUB_STEP_SUMMARY) {
       const ci = await import('./ci-report.js');
       // The manifest digest needs every layer's gzip digest: cached by an export, else one gzip pass.
-      const digests = result.ok && result.image ? await (await import('../../engine/oci/export.js')).imageDigests(store, result.image).catch((err: unknown) => void io.stderr.write(`stratum: the image's OCI digest could not be computed: ${(err as Error).message}\n`)) : undefined;
+      const digests = result.ok && result.image ? await (await import('../../engine/oci/export.js')).imageDigests(store, result.image, result.blobOrigins).catch((err: unknown) => void io.stderr.write(`stratum: the image's OCI digest could not be computed: ${(err as Error).message}\n`)) : undefined;
       const meta = ci.buildMetadata(result, opts.tags, opts.outputs, digests);
       if (opts.metadataFile) ci.writeMetadataFile(opts.metadataFile, meta);
       ci.appendStepSummary(meta, opts.target ?? (relative(process.cwd(), opts.context) || '.'), process.env, (l) => io.stderr.write(l + '\n'));

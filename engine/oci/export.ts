@@ -18,7 +18,7 @@
 import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import type { BlobDigest } from '../../cache/digest.js';
+import type { BlobDigest, LayerDigest } from '../../cache/digest.js';
 import { basename, dirname, join } from 'node:path';
 import type { Layer } from '../../cache/layer-types.js';
 import { sha256 } from '../../cache/hash.js';
@@ -38,9 +38,10 @@ import type { LayerOrigin } from '../../cache/layer-origin.js';
  *  (then `mediaType` is the origin's and `origin` its record). */
 type ExportInfo = LayerTarInfo & { mediaType?: string; origin?: LayerOrigin };
 
-/** The export info of a layer that has an origin, or undefined. */
-function originInfo(store: Store, layer: Layer): ExportInfo | undefined {
-  const origin = store.getLayerOrigin(layer.digest);
+/** The export info of a layer that has an origin (in the store, or among `origins`: a
+ *  --cache-from hit whose blob came without its files), or undefined. */
+function originInfo(store: Store, digest: string, origins?: ReadonlyMap<string, LayerOrigin>): ExportInfo | undefined {
+  const origin = store.getLayerOrigin(digest as LayerDigest) ?? origins?.get(digest);
   if (!origin) return undefined;
   return { diffId: origin.diffId, tarSize: origin.tarSize, gz: { digest: origin.compressed.digest, size: origin.compressed.size }, mediaType: origin.compressed.mediaType, origin };
 }
@@ -95,6 +96,9 @@ export interface ExportOptions {
    *  layer whose blob digest is known without compressing it (an origin, or remembered tar
    *  info) can be left out. */
   skipBlob?: (hex: string) => boolean;
+  /** OCI only: layers the store has only as a blob (engine/cache-import.ts `blobsOf`), by
+   *  layer digest; they are shipped as those blobs, under the diffIDs given here. */
+  origins?: ReadonlyMap<string, LayerOrigin>;
 }
 
 /** The sha256 hex of the blob each layer of `image` exports as, where it is known without
@@ -102,8 +106,8 @@ export interface ExportOptions {
 export function knownLayerBlobs(store: Store, image: ImageRecord): string[] {
   const epoch = exportEpoch();
   const out: string[] = [];
-  for (const [, layer] of uniqueLayers(store, image)) {
-    const gz = originInfo(store, layer)?.gz ?? cachedTarInfo(store, layer.digest, epoch)?.gz;
+  for (const [digest, layer] of uniqueLayers(store, image)) {
+    const gz = originInfo(store, digest)?.gz ?? (layer ? cachedTarInfo(store, layer.digest, epoch)?.gz : undefined);
     if (gz) out.push(gz.digest);
   }
   return out;
@@ -112,24 +116,35 @@ export function knownLayerBlobs(store: Store, image: ImageRecord): string[] {
 /** Export `image` (its name is the tag the archive carries) as `out` describes. */
 export async function exportImage(store: Store, image: ImageRecord, out: ArchiveOutput, opts: ExportOptions = {}): Promise<void> {
   const epoch = exportEpoch();
-  const layers = uniqueLayers(store, image);
-  if (out.type === 'oci') await (out.tar ? exportOciTar(store, image, layers, out.dest, epoch) : exportOciDir(store, image, layers, out.dest, epoch, opts));
-  else {
+  if (out.type === 'oci') {
+    const layers = uniqueLayers(store, image, opts.origins);
+    await (out.tar ? exportOciTar(store, image, layers, out.dest, epoch, opts.origins) : exportOciDir(store, image, layers, out.dest, epoch, opts));
+  } else {
     if (!out.tar) throw new UserError('OUTPUT_TYPE', 'type=docker writes a tar archive (docker load reads one)', 'write -o type=docker,dest=IMAGE.tar, or -o type=oci,dest=DIR,tar=false for a directory', EXIT.usage);
-    await exportDocker(store, image, layers, out.dest, epoch);
+    // A docker-archive holds the uncompressed tars: every layer must be in the store.
+    await exportDocker(store, image, uniqueLayers(store, image), out.dest, epoch);
   }
 }
 
-/** The image's layers, each once (two steps can make the same layer), in image order. */
-function uniqueLayers(store: Store, image: ImageRecord): Map<string, Layer> {
-  const out = new Map<string, Layer>();
+/** The image's layers, each once (two steps can make the same layer), in image order: the
+ *  store's layer, or undefined for one that `origins` has as a blob only. */
+function uniqueLayers(store: Store, image: ImageRecord, origins?: ReadonlyMap<string, LayerOrigin>): Map<string, Layer | undefined> {
+  const out = new Map<string, Layer | undefined>();
   for (const d of image.layers) {
     if (out.has(d)) continue;
     const layer = store.getLayer(d);
-    if (!layer) throw new StoreError('EMISSING', `layer ${d} of ${image.name} is missing from the store`, { layer: d });
+    if (!layer && !origins?.has(d)) throw missing(image, d);
     out.set(d, layer);
   }
   return out;
+}
+
+const missing = (image: ImageRecord, d: string) => new StoreError('EMISSING', `layer ${d} of ${image.name} is missing from the store`, { layer: d });
+
+/** The store's layer, for a layer that is not shipped as an origin blob. */
+function stored(image: ImageRecord, digest: string, layer: Layer | undefined): Layer {
+  if (!layer) throw missing(image, digest);
+  return layer;
 }
 
 const json = (x: unknown) => Buffer.from(JSON.stringify(x));
@@ -162,12 +177,17 @@ function ociDocuments(image: ImageRecord, infos: Map<string, ExportInfo>, epoch:
  * gzip digest is not cached is gzipped once, to nowhere, and its digests are cached, so a
  * later export does not gzip it again.
  */
-export async function imageDigests(store: Store, image: ImageRecord): Promise<{ manifest: Descriptor; config: string }> {
+export async function imageDigests(store: Store, image: ImageRecord, origins?: ReadonlyMap<string, LayerOrigin>): Promise<{ manifest: Descriptor; config: string }> {
   const epoch = exportEpoch();
   const infos = new Map<string, ExportInfo>();
-  for (const [digest, layer] of uniqueLayers(store, image)) {
-    const fromOrigin = originInfo(store, layer);
-    let info: ExportInfo | undefined = fromOrigin ?? cachedTarInfo(store, layer.digest, epoch);
+  for (const [digest, found] of uniqueLayers(store, image, origins)) {
+    let info: ExportInfo | undefined = originInfo(store, digest, origins);
+    if (info) {
+      infos.set(digest, info);
+      continue;
+    }
+    const layer = stored(image, digest, found);
+    info = cachedTarInfo(store, layer.digest, epoch);
     if (!info?.gz) {
       info = await produceLayer(store, layer, epoch, true, async (s) => {
         for await (const _ of s) void _;
@@ -185,19 +205,20 @@ const OCI_LAYOUT = json({ imageLayoutVersion: '1.0.0' });
 
 // --- OCI layout directory ----------------------------------------------------------------------
 
-async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number, opts: ExportOptions = {}): Promise<void> {
+async function exportOciDir(store: Store, image: ImageRecord, layers: Map<string, Layer | undefined>, dest: string, epoch: number, opts: ExportOptions = {}): Promise<void> {
   checkLayoutDest(dest);
   const blobDir = join(dest, 'blobs', 'sha256');
   mkdirSync(blobDir, { recursive: true });
   const infos = new Map<string, ExportInfo>();
-  for (const [digest, layer] of layers) {
-    const fromOrigin = originInfo(store, layer);
+  for (const [digest, found] of layers) {
+    const fromOrigin = originInfo(store, digest, opts.origins);
     if (fromOrigin) {
       const gz = fromOrigin.gz!;
       if (!opts.skipBlob?.(gz.digest) && !blobPresent(blobDir, gz.digest, gz.size)) await placeOrigin(store, fromOrigin.origin!, join(blobDir, gz.digest));
       infos.set(digest, fromOrigin);
       continue;
     }
+    const layer = stored(image, digest, found);
     const cached = cachedTarInfo(store, layer.digest, epoch);
     if (cached?.gz && (opts.skipBlob?.(cached.gz.digest) || blobPresent(blobDir, cached.gz.digest, cached.gz.size))) {
       infos.set(digest, cached);
@@ -330,7 +351,7 @@ function writeAtomic(path: string, data: Buffer): void {
 
 // --- OCI layout as one tar (oci-archive) ------------------------------------------------------------
 
-async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number): Promise<void> {
+async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string, Layer | undefined>, dest: string, epoch: number, origins?: ReadonlyMap<string, LayerOrigin>): Promise<void> {
   checkFileDest(dest);
   // Layers whose digests are not cached are gzipped once into a staging folder: the index
   // needs every digest before the first blob goes into the archive.
@@ -339,12 +360,13 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
   const staged = new Map<string, string>();
   let writer: TarArchiveWriter | undefined;
   try {
-    for (const [digest, layer] of layers) {
-      const fromOrigin = originInfo(store, layer);
+    for (const [digest, found] of layers) {
+      const fromOrigin = originInfo(store, digest, origins);
       if (fromOrigin) {
         infos.set(digest, fromOrigin);
         continue;
       }
+      const layer = stored(image, digest, found);
       const cached = cachedTarInfo(store, layer.digest, epoch);
       if (cached?.gz) {
         infos.set(digest, cached);
@@ -383,7 +405,7 @@ async function exportOciTar(store: Store, image: ImageRecord, layers: Map<string
           ? () => w.stream(name, gz.size, originBytes(store, origin))
           : file
           ? () => w.stream(name, gz.size, createReadStream(file))
-          : async () => void (await produceLayer(store, layer, epoch, true, (s) => w.stream(name, gz.size, s), info)),
+          : async () => void (await produceLayer(store, stored(image, digest, layer), epoch, true, (s) => w.stream(name, gz.size, s), info)),
       });
     }
     const seen = new Set<string>();
@@ -444,15 +466,16 @@ export function checkFileDest(dest: string): void {
  * streamed straight into the archive; their size comes from the cache or from one
  * measuring pass.
  */
-async function exportDocker(store: Store, image: ImageRecord, layers: Map<string, Layer>, dest: string, epoch: number): Promise<void> {
+async function exportDocker(store: Store, image: ImageRecord, layers: Map<string, Layer | undefined>, dest: string, epoch: number): Promise<void> {
   checkFileDest(dest);
   const infos = new Map<string, ExportInfo>();
-  for (const [digest, layer] of layers) {
-    const fromOrigin = originInfo(store, layer);
+  for (const [digest, found] of layers) {
+    const fromOrigin = originInfo(store, digest);
     if (fromOrigin) {
       infos.set(digest, fromOrigin);
       continue;
     }
+    const layer = stored(image, digest, found);
     let info: ExportInfo | undefined = cachedTarInfo(store, layer.digest, epoch);
     if (!info) {
       info = await measureLayer(store, layer, epoch);
@@ -481,7 +504,7 @@ async function exportDocker(store: Store, image: ImageRecord, layers: Map<string
       await writer.dir(info.diffId);
       const origin = info.origin;
       if (origin) await writer.stream(layerName(digest), info.tarSize, originTar(store, origin));
-      else await produceLayer(store, layer, epoch, false, (s) => writer.stream(layerName(digest), info.tarSize, s), { diffId: info.diffId, tarSize: info.tarSize });
+      else await produceLayer(store, stored(image, digest, layer), epoch, false, (s) => writer.stream(layerName(digest), info.tarSize, s), { diffId: info.diffId, tarSize: info.tarSize });
     }
     await writer.file('manifest.json', json(manifest));
     await writer.file('repositories', json(repositories));

@@ -112,7 +112,7 @@ export async function cachedStep<I extends KeyInputs>(
 
   // --- hit (locally, else in a --cache-from cache, whose layer comes in when needed) --------
   const local = opts.noCache ? undefined : store.getKey(key);
-  const remote = local || opts.noCache ? undefined : await s.remoteCache?.lookup(key);
+  const remote = local || opts.noCache ? undefined : await s.remoteCache?.lookup(key, { prefetch: s.prefetchStages?.has(step.stage) === true });
   const cached = local ?? remote?.entry;
   if (cached) {
     if (local) s.lease?.add({ keys: [key], layers: cached.layer ? [cached.layer] : [] });

@@ -4,7 +4,8 @@
  * and each RUN appends to a log outside the build (hence --executor=host on both):
  * - B resolves the tag (a manifest GET), plans on the cache's record of the base, hits every
  *   step and downloads no blob of the base for a build with no output; an OCI output brings
- *   the base's layers from its registry and equals A's image; the base is then in B's store
+ *   the base's blobs from its registry (not unpacked) and equals A's image; an output of
+ *   files unpacks them from B's store, asking for none again; the base is then in B's store
  *   under its name, and a build without --cache-from asks no registry;
  * - a tag that now names another manifest is pulled as usual, and the steps on it build;
  * - a cache that claims a wrong layer for the base's blob: a warning, the base is pulled
@@ -80,6 +81,16 @@ t.test('B hits every step on a registry base it never pulls, downloads none of i
   assert.equal(runs(), ['run']);
   assert.ok(requests('lib/base', 'blobs') > blobs0, 'the output has the base layers');
   assert.is(imageDigest('ociB'), imageDigest('ociA'));
+
+  // The OCI output took the blobs alone (nothing unpacked, so no step key of the cache's went
+  // into B's store yet). An output of files unpacks them: from B's store, no blob asked again.
+  const blobs1 = requests('lib/base', 'blobs');
+  const files = await build('ctxB', 'storeB', [...cacheFrom, '-o', `type=local,dest=${rig.path('filesB')}`]);
+  assert.is(files.code, 0, files.stderr);
+  assert.ok(allCached(files), JSON.stringify(stepsDone(files)));
+  assert.is(requests('lib/base', 'blobs') - blobs1, 0, 'the blobs the OCI output brought were downloaded again');
+  assert.is(rig.read('filesB/b.txt'), 'one\n');
+  assert.equal(runs(), ['run']);
 
   // The base is in B's store under its name now: no cache, no request, every step hits.
   const seen = proxy.seen.length;

@@ -8,9 +8,10 @@
 import * as assert from 'uvu/assert';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { suite, Rig } from '../util/rig.js';
 import { buildDone, runCli, stepsDone } from '../util/cli.js';
-import { startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
+import { skopeo, startRegistry, type RunningRegistry, type TestServer } from '../registry/kit.js';
 import { startProxy } from './proxy.js';
 import { machines } from './machines.js';
 
@@ -173,6 +174,48 @@ t.test('with an OCI output, a layer downloaded from a registry cache is written 
   // Nothing is left in the import staging.
   const staging = rig.path('storeOB/dirs/import');
   assert.ok(!existsSync(staging) || readdirSync(staging).length === 0, existsSync(staging) ? readdirSync(staging).join(',') : '');
+});
+
+t.test('an OCI output of cache hits takes their blobs alone: the image is A\'s, no layer is unpacked, and an output of files later unpacks them from the store', async () => {
+  const epoch = machines(() => rig, { SOURCE_DATE_EPOCH: '1700000000' });
+  // No COPY --from: its key reads the other stage's files, which brings those layers in.
+  rig.write({ 'ctxU/Dockerfile': 'FROM scratch\nARG M\nCOPY a.txt /a.txt\nRUN ["/bin/sh", "-c", "echo u >> $M/runs.log; cat a.txt > b.txt"]\nCOPY c.txt /c.txt\n', 'ctxU/a.txt': 'blobs\n', 'ctxU/c.txt': 'c\n' });
+  const a = await epoch.build('ctxU', 'storeUA', ['--cache-to', `type=registry,ref=${reg.host}/cache/blobs:1,mode=max`, '-o', `type=oci,dest=${rig.path('ociUA')},tar=false`]);
+  assert.is(a.code, 0, a.stderr);
+  const ran = runs().length;
+  cpSync(rig.path('ctxU'), rig.path('ctxU2'), { recursive: true });
+  const cacheFrom = ['--cache-from', `type=registry,ref=${proxy.host}/cache/blobs:1`];
+  const b = await epoch.build('ctxU2', 'storeUB', [...cacheFrom, '-o', `type=oci,dest=${rig.path('ociUB')},tar=false`]);
+  assert.is(b.code, 0, b.stderr);
+  assert.ok(stepsDone(b).every((s) => s.cached || s.metadata !== undefined), JSON.stringify(stepsDone(b)));
+  assert.is(runs().length, ran);
+  const digest = (dir: string) => (JSON.parse(rig.read(`${dir}/index.json`)) as { manifests: { digest: string }[] }).manifests[0]!.digest;
+  assert.is(digest('ociUB'), digest('ociUA'), 'the same image as A\'s');
+  // skopeo checks every blob's digest and size as it copies.
+  await skopeo(['copy', `oci:${rig.path('ociUB')}`, `oci:${rig.path('ociUB-copy')}`]);
+  // No layer manifest was written to B's store: the blobs are there, unpacked nowhere.
+  const layers = rig.path('storeUB/layers-v2');
+  const unpacked = existsSync(layers) ? readdirSync(layers).flatMap((d) => readdirSync(join(layers, d))) : [];
+  assert.equal(unpacked, [], 'layers unpacked into B\'s store');
+  const manifest = JSON.parse(rig.read(`ociUB/blobs/sha256/${digest('ociUB').slice(7)}`)) as { layers: { digest: string }[] };
+  for (const l of manifest.layers) assert.ok(storeBlob('storeUB', l.digest.slice(7)), `B's store keeps blob ${l.digest}`);
+
+  // Files need the layers: they are unpacked from B's blobs, and not one is asked for again
+  // (not even a HEAD to check that the cache still has it).
+  const layerBlob = (url: string) => manifest.layers.some((l) => url.endsWith(`/blobs/${l.digest}`));
+  const seen = proxy.seen.length;
+  const files = await epoch.build('ctxU2', 'storeUB', [...cacheFrom, '-o', `type=local,dest=${rig.path('filesUB')}`]);
+  assert.is(files.code, 0, files.stderr);
+  assert.ok(stepsDone(files).every((s) => s.cached || s.metadata !== undefined), JSON.stringify(stepsDone(files)));
+  const asked = proxy.seen.slice(seen).filter((r) => layerBlob(r.url));
+  assert.equal(asked.map((r) => `${r.method} ${r.url}`), [], 'a layer blob already in the store was asked for again');
+  assert.is(rig.read('filesUB/b.txt'), 'blobs\n');
+  assert.is(rig.read('filesUB/c.txt'), 'c\n');
+  assert.is(runs().length, ran);
+  // Now the hits are B's own: a build with no cache at all hits every step.
+  const own = await epoch.build('ctxU2', 'storeUB', []);
+  assert.is(own.code, 0, own.stderr);
+  assert.ok(stepsDone(own).every((s) => s.cached || s.metadata !== undefined), JSON.stringify(stepsDone(own)));
 });
 
 t.test('a local cache directory\'s blobs are copied into the store, never linked (they are not the store\'s to share)', async () => {
