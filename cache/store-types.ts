@@ -180,6 +180,9 @@ export interface Store {
    *  `mode: 'shared'`, slot 0 unlocked); undefined when every allowed slot is busy. See
    *  cache/owned-dirs.ts. Release it when done; a dead owner's lock is broken by the next. */
   acquireDir(kind: string, name: string, opts?: AcquireOptions): OwnedDir | undefined;
+  /** A fresh staging directory for an import (`import/<pid>-<random>`, locked for this
+   *  process, on the blobs' file system so that a verified file can be linked in). */
+  importDir(): OwnedDir;
   /** The slots of `kind`/`name` that exist, most recently used first. */
   dirSlots(kind: string, name: string): { slot: number; lastUse: number }[];
 

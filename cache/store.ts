@@ -12,6 +12,7 @@
  * - what is read back is verified (blob bytes against their digest, manifests against
  *   theirs); a bad entry is deleted so the next build rewrites it.
  */
+import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { BlobDigest, LayerDigest, StepKey } from './digest.js';
@@ -110,6 +111,7 @@ export function createStore(root: string): LocalStore {
     },
 
     acquireDir: (kind, name, opts) => acquireDir(s, kind, name, opts),
+    importDir: () => acquireDir(s, 'import', `${process.pid}-${randomBytes(8).toString('hex')}`)!,
     dirSlots: (kind, name) => slotsOf(s, kind, name),
     openLease: (what) => openLease(s, what),
     dirLeased: (path, except) => dirLeased(s, path, except),

@@ -15,7 +15,7 @@
  * 0600 unless --chmod says otherwise; its name under a directory destination is the
  * response's Content-Disposition filename, else the last segment of the URL's path.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -113,7 +113,7 @@ export async function fetchRemote(store: Store, source: string, opts: { checksum
     throw new CopyError(`ADD ${source}: the server answered ${res.status} ${res.statusText}`.trimEnd(), res.status === 404 ? 'check the URL: the server has no file there' : res.status === 401 || res.status === 403 ? 'the file is not public: download it into the build context yourself, or fetch it in a RUN with the credentials it needs' : 'try again later, or download the file into the build context');
   }
   const name = fileName(new URL(res.url || source), res.headers.get('content-disposition'));
-  const dir = store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+  const dir = store.importDir();
   try {
     const tmp = join(dir.path, 'download');
     const { digest, size } = await streamToFile(res, tmp, source);

@@ -23,7 +23,7 @@ import { createReadStream, existsSync, mkdtempSync, readFileSync, renameSync, rm
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isDigestHex, type BlobDigest, type ChainDigest, type LayerDigest, type StepKey } from '../cache/digest.js';
+import { asBlobDigest, type BlobDigest, type ChainDigest, type LayerDigest, type StepKey } from '../cache/digest.js';
 import type { LayerOrigin } from '../cache/layer-origin.js';
 import type { ImageRecord, Store } from '../cache/store-types.js';
 import type { CacheSpec } from './build.js';
@@ -38,6 +38,7 @@ import { isEmptyDir, unpackTo } from './cache-mount-archive.js';
 import { normalizeRef } from './load.js';
 import { recordPulled, type PulledRecord } from './registry-base-record.js';
 import type { Platform } from './platform.js';
+import { sha256Hex } from './oci/oci-types.js';
 import type { RegistryClient } from './registry/client.js';
 
 export const CACHE_CONFIG = 'application/vnd.stratum.cache.config.v1+json';
@@ -262,7 +263,7 @@ export class RemoteCache {
         // the later steps' context hashing, instead of after the last step.
         if (o.prefetch && ref) {
           const blob = blobOfRef(ref);
-          if (blob) void this.#fetchBlob(ref.layer, source, blob);
+          if (blob) void this.#fetchBlob(source, ref, blob);
         }
       }
       else if (entry.layer) this.#putKey(entry);
@@ -399,22 +400,22 @@ export class RemoteCache {
    */
   async blobsOf(layers: readonly LayerDigest[]): Promise<Map<LayerDigest, LayerOrigin>> {
     const out = new Map<LayerDigest, LayerOrigin>();
-    const jobs: { layer: LayerDigest; source: Source; blob: { digest: BlobDigest; size: number } }[] = [];
+    const jobs: { layer: LayerDigest; source: Source; ref: CacheLayerRef; blob: { digest: BlobDigest; size: number } }[] = [];
     for (const layer of new Set(layers)) {
       if (this.#store.getLayer(layer) || out.has(layer)) continue;
       const source = this.#sourceOf(layer);
       const ref = source?.config.layers.find((l) => l.layer === layer);
       if (!source || !ref) continue; // not the cache's: the export finds it in the store or says it is missing
       const blob = blobOfRef(ref);
-      const diffId = ref.diffId.startsWith('sha256:') ? ref.diffId.slice('sha256:'.length) : '';
-      if (!blob || !isDigestHex(diffId)) this.#reject(layer, source, new Error(`the cache describes it as ${JSON.stringify(ref.blob)} with diffID ${JSON.stringify(ref.diffId)}`));
+      const diffId = sha256Hex(ref.diffId);
+      if (!blob || !diffId) this.#reject(layer, source, new Error(`the cache describes it as ${JSON.stringify(ref.blob)} with diffID ${JSON.stringify(ref.diffId)}`));
       out.set(layer, { layer, diffId, tarSize: 0, compressed: { mediaType: ref.blob.mediaType, digest: blob.digest, size: blob.size } });
       this.#lease?.add({ blobs: [blob.digest] });
-      jobs.push({ layer, source, blob });
+      jobs.push({ layer, source, ref, blob });
     }
     // Started by lookup() already, most of them; every one settles before the first failure
     // (in image order) is reported.
-    const errors = await Promise.all(jobs.map((j) => this.#fetchBlob(j.layer, j.source, j.blob)));
+    const errors = await Promise.all(jobs.map((j) => this.#fetchBlob(j.source, j.ref, j.blob)));
     for (let i = 0; i < jobs.length; i++) {
       const err = errors[i];
       if (err === undefined) continue;
@@ -432,7 +433,7 @@ export class RemoteCache {
   #active = 0;
   readonly #waiting: (() => void)[] = [];
 
-  #fetchBlob(layer: LayerDigest, source: Source, blob: { digest: BlobDigest; size: number }): Promise<unknown> {
+  #fetchBlob(source: Source, ref: CacheLayerRef, blob: { digest: BlobDigest; size: number }): Promise<unknown> {
     let p = this.#fetching.get(blob.digest);
     if (p) return p;
     p = (async () => {
@@ -441,8 +442,7 @@ export class RemoteCache {
       this.#active++;
       try {
         this.#lease?.add({ blobs: [blob.digest] });
-        const ref = source.config.layers.find((l) => l.layer === layer)!;
-        const d = await this.#fetchInto(this.#store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!, source, ref);
+        const d = await this.#fetchInto(this.#store.importDir(), source, ref);
         try {
           if (d.verified) this.#store.adoptBlobFile(d.path, blob);
           else this.#store.writeBlobFromFile(d.path, blob); // the cache's own file: hashed as it is copied
@@ -526,7 +526,7 @@ export class RemoteCache {
     const blob = blobOfRef(ref);
     const fetching = blob && this.#fetching.get(blob.digest);
     if (fetching) await fetching;
-    const dir = this.#store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+    const dir = this.#store.importDir();
     if (blob) this.#lease?.add({ blobs: [blob.digest] });
     if (blob && this.#store.hasBlob(blob.digest)) return { path: this.#store.blobPath(blob.digest), verified: true, dir };
     return this.#fetchInto(dir, source, ref);
@@ -613,8 +613,8 @@ const badName = (source: Source, digest: string) => `${source.label} ${digest}`;
 /** A cache layer's blob as a store blob name and size, or undefined when the cache's
  *  descriptor is not a sha256 one. */
 function blobOfRef(ref: CacheLayerRef): { digest: BlobDigest; size: number } | undefined {
-  const hex = ref.blob.digest.startsWith('sha256:') ? ref.blob.digest.slice('sha256:'.length) : '';
-  return isDigestHex(hex) && Number.isSafeInteger(ref.blob.size) && ref.blob.size >= 0 ? { digest: hex as BlobDigest, size: ref.blob.size } : undefined;
+  const hex = sha256Hex(ref.blob.digest);
+  return hex && Number.isSafeInteger(ref.blob.size) && ref.blob.size >= 0 ? { digest: asBlobDigest(hex), size: ref.blob.size } : undefined;
 }
 
 async function sha256File(path: string): Promise<{ digest: string; size: number }> {

@@ -9,7 +9,6 @@
  * leaves the archive is refused.
  */
 import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -28,7 +27,7 @@ export async function openArchive(store: Store, path: string): Promise<ArchiveSo
   }
   if (st.isDirectory()) return new DirSource(path, path);
   // Owned (locked) while we use it: prune removes only staging whose owner is gone.
-  const owned = store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+  const owned = store.importDir();
   const staging = owned.path;
   const cleanup = () => owned.remove();
   try {

@@ -94,7 +94,7 @@ export async function importLayer(store: Store, path: string, label: string, exp
   let outerSize = 0;
   const inner = createHash('sha256');
   let innerSize = 0;
-  const owned = store.acquireDir('import', `${process.pid}-${randomBytes(8).toString('hex')}`)!;
+  const owned = store.importDir();
   const spool = owned.path;
   const builder = new LayerBuilder(label);
   try {
