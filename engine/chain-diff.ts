@@ -10,7 +10,8 @@
  * hold what makes paths they do not name change too, and the caller merges instead:
  * - a whiteout, an opaque dir or a hardlink (in a suffix, or a hardlink anywhere in the chain:
  *   replacing a group's head changes its members);
- * - an entry beneath a non-dir of its own layer (the merge turns that into an implicit dir);
+ * - an entry beneath a non-dir of its own layer, at any depth (the merge turns that into an
+ *   implicit dir and hides the lower paths beneath it);
  * - an ancestor of a named path that is not a dir of the prefix (the merge makes it an
  *   implicit dir), or a path only the new suffix names whose old state a point lookup cannot
  *   tell;
@@ -36,9 +37,11 @@ function named(layers: readonly LayerDigest[], layerOf: LayerOf): Map<string, La
     const own = new Map<string, LayerEntry['type']>();
     for (const e of l.entries) {
       if (e.type === 'whiteout' || e.type === 'opaque' || e.type === 'hardlink') return undefined;
-      const parent = parentPath(e.path);
-      const pt = parent === '' ? 'dir' : own.get(parent);
-      if (pt !== undefined && pt !== 'dir') return undefined;
+      // Entries come sorted, so every ancestor the layer names is already in `own`.
+      for (let a = parentPath(e.path); a !== ''; a = parentPath(a)) {
+        const at = own.get(a);
+        if (at !== undefined && at !== 'dir') return undefined;
+      }
       own.set(e.path, e.type);
       const top = out.get(e.path);
       if (!top) out.set(e.path, e);

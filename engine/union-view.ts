@@ -332,10 +332,10 @@ export function chainOf(layers: readonly (LayerDigest | null)[]): ChainDigest {
 /**
  * One path of a chain's union view without merging it: the layers are read top-down and the
  * first one that decides the path answers (its entry, or a whiteout, an opaque or non-dir
- * ancestor that hides it). `'unknown'` when only a merge can tell: no layer names the path
- * (it may be an implicit parent dir) or the entry is a hardlink (its group follows the merge's
- * rules), or a layer that decides it also has entries beneath it (the path is then an implicit
- * dir of that layer, by the merge's rules). Each layer is searched by bisection over its sorted entries, so a lookup costs
+ * ancestor that hides it). A layer with entries beneath the path makes it a dir: its own dir
+ * entry, a lower layer's dir, or else an implicit dir (IMPLICIT_DIR_MODE), as the merge does;
+ * a path no layer names is absent. `'unknown'` when only a merge can tell: the entry is a
+ * hardlink (its group follows the merge's rules). Each layer is searched by bisection over its sorted entries, so a lookup costs
  * O(layers × depth × log entries) and decodes only the layers above the answer: a
  * `COPY --from=build /app/dist/` of the bench's Dockerfile reads the top (compile) layer only,
  * where merging the stage's view cost 52 ms of a warm 10k-file build.
@@ -353,7 +353,19 @@ export function lookupInChain(
     const entries = layer.entries;
     const own = findSorted(entries, path);
     // Entries beneath the path in this layer make it a dir whatever names it (or nothing).
-    if (hasBeneath(entries, path)) return own?.type === 'dir' || own?.type === 'opaque' ? toViewEntry(own) : 'unknown';
+    if (hasBeneath(entries, path)) {
+      if (own?.type === 'dir' || own?.type === 'opaque') return toViewEntry(own);
+      if (own?.type === 'hardlink') return 'unknown';
+      // A non-dir of its own layer with entries beneath becomes an implicit dir (the deeper
+      // entry wins); named by nothing, the path keeps a lower dir as it is unless an ancestor
+      // of this layer that is not a dir hides the lower ones, else it is implicit.
+      if (!own && !ancestors.some((a) => { const e = findSorted(entries, a); return e !== undefined && e.type !== 'dir'; })) {
+        const below = lookupInChain(digests.slice(0, i), layerOf, path);
+        if (below === 'unknown') return 'unknown';
+        if (below?.type === 'dir') return below;
+      }
+      return { type: 'dir', mode: IMPLICIT_DIR_MODE };
+    }
     if (own) {
       if (own.type === 'hardlink') return 'unknown';
       return toViewEntry(own);
@@ -364,10 +376,11 @@ export function lookupInChain(
       if (e && e.type !== 'dir') return undefined;
     }
   }
-  return 'unknown';
+  // No layer names the path, anything beneath it, or a non-dir above it: the merge never makes it.
+  return undefined;
 }
 
-/** Whether sorted entries have one beneath `path` (bisection to the first path ≥ `path/`;
+/** Whether sorted entries have one beneath `path` other than a whiteout (bisection to the first path ≥ `path/`;
  *  every descendant sorts at or after it, though not every path after it is a descendant). */
 function hasBeneath(entries: readonly LayerEntry[], path: string): boolean {
   const prefix = path + '/';
@@ -378,7 +391,9 @@ function hasBeneath(entries: readonly LayerEntry[], path: string): boolean {
     if (entries[mid]!.path < prefix) lo = mid + 1;
     else hi = mid;
   }
-  return lo < entries.length && entries[lo]!.path.startsWith(prefix);
+  // A whiteout makes no parent: only another kind of entry beneath the path does.
+  for (; lo < entries.length && entries[lo]!.path.startsWith(prefix); lo++) if (entries[lo]!.type !== 'whiteout') return true;
+  return false;
 }
 
 /** The entry at `path` in entries sorted by compareLayerPaths (as stored layers are). */

@@ -286,7 +286,7 @@ t.test('random stacks agree with the top-down reference resolver (2,000 seeds)',
   }
 });
 
-t.test('lookupInChain answers every path as the merge does, or says it cannot tell (2,000 seeds)', () => {
+t.test('lookupInChain answers every path as the merge does, or says it cannot tell (hardlinks only; 2,000 seeds)', () => {
   let told = 0;
   for (let seed = 1; seed <= 2000; seed++) {
     const rand = rng(seed);
@@ -302,7 +302,8 @@ t.test('lookupInChain answers every path as the merge does, or says it cannot te
       assert.equal(got, merged.get(p), `seed ${seed}, path ${p}: ${JSON.stringify(layers)}`);
     }
   }
-  assert.ok(told > 10_000, `only ${told} lookups answered`);
+  // Only hardlinks are left to the merge: every other path is answered.
+  assert.ok(told > 30_000, `only ${told} lookups answered`);
 });
 
 t.test('applyLayer mutates the view it is given; layers stack bottom first', () => {
