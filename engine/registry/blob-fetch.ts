@@ -7,6 +7,7 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { describe, RegistryError, type RegistryErrorFacts } from './registry-error.js';
+import type { HttpResponse } from './http.js';
 import { repoScope, statusError, type Transport } from './transport.js';
 
 /** Times a body may end early before the download fails with TRUNCATED. */
@@ -22,24 +23,31 @@ export interface FetchedBlob {
 
 /** Read a response body chunk by chunk, failing when no chunk comes for `idleMs`. One timer,
  *  re-armed per chunk (a timer and a race per chunk cost ~4k of each for a 64 MiB blob). */
-async function* chunks(res: Response, idleMs: number): AsyncGenerator<Uint8Array> {
-  const reader = res.body!.getReader();
+async function* chunks(res: HttpResponse, idleMs: number): AsyncGenerator<Uint8Array> {
+  const body = res.body!;
+  const it = body[Symbol.asyncIterator]();
   let idle = false;
   const timer = setTimeout(() => {
     idle = true;
-    reader.cancel().catch(() => {});
+    body.cancel().catch(() => {});
   }, idleMs);
+  const stalled = () => new Error(`no data for ${idleMs} ms`);
   try {
     for (;;) {
-      const next = await reader.read();
-      if (idle) throw new Error(`no data for ${idleMs} ms`);
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await it.next();
+      } catch (err) {
+        throw idle ? stalled() : err;
+      }
+      if (idle) throw stalled();
       if (next.done) return;
       timer.refresh();
       yield next.value;
     }
   } finally {
     clearTimeout(timer);
-    reader.cancel().catch(() => {});
+    body.cancel().catch(() => {});
   }
 }
 

@@ -9,10 +9,10 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headBlob } from './blob-fetch.js';
 import { describe, RegistryError, type RegistryErrorFacts } from './registry-error.js';
+import type { HttpResponse } from './http.js';
 import { repoScope, statusError, type Transport } from './transport.js';
 
 /** Above this a blob goes in PATCH chunks of this size (16 MiB, a common registry limit is far above). */
@@ -35,7 +35,7 @@ export interface PutBlobResult {
   how: 'existed' | 'mounted' | 'uploaded';
 }
 
-function location(res: Response, base: string, facts: RegistryErrorFacts): string {
+function location(res: HttpResponse, base: string, facts: RegistryErrorFacts): string {
   const loc = res.headers.get('location');
   if (!loc) throw new RegistryError('PROTOCOL', `${describe(facts)}: the registry started an upload without a Location`, facts);
   return new URL(loc, base).toString();
@@ -88,7 +88,7 @@ export async function putBlob(t: Transport, registry: string, repository: string
   const there = await headBlob(t, registry, repository, digest, 'pull,push');
   if (there) return { digest, size, how: 'existed' };
 
-  let start: Response;
+  let start: HttpResponse;
   if (opts.mountFrom && opts.mountFrom !== repository) {
     const q = new URLSearchParams({ mount: digest, from: opts.mountFrom });
     start = await t.request({ method: 'POST', registry, path: `/v2/${repository}/blobs/uploads/?${q}`, scopes: [push, repoScope(opts.mountFrom, 'pull')], headers: { 'content-length': '0' }, facts });
@@ -106,16 +106,16 @@ export async function putBlob(t: Transport, registry: string, repository: string
 
   const chunkSize = Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
   const chunked = opts.chunked ?? size > chunkSize;
-  let done: Response;
+  let done: HttpResponse;
   if (!chunked) {
-    const body = () => ('bytes' in src ? Buffer.from(src.bytes) : (Readable.toWeb(createReadStream(src.file)) as ReadableStream<Uint8Array>));
+    const body = () => ('bytes' in src ? Buffer.from(src.bytes) : createReadStream(src.file));
     done = await t.request({ method: 'PUT', registry, path: withDigest(url, digest), scopes: [push], headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, facts });
   } else {
     let recoveries = 0;
     for (let offset = 0; offset < size; ) {
       const n = Math.min(chunkSize, size - offset);
       const chunk = await slice(src, offset, n);
-      let res: Response | undefined;
+      let res: HttpResponse | undefined;
       let failure: RegistryError | undefined;
       try {
         // Not retried as is: a chunk may have landed in part. Recovery asks the registry instead.

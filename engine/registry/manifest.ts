@@ -11,6 +11,7 @@ import { ACCEPT_MANIFESTS, DOCKER_SCHEMA1, isIndexType, isManifestType } from '.
 import { choosePlatform } from './platform.js';
 import { formatReference, manifestTarget, type ImageReference } from './reference.js';
 import { describe, RegistryError, type RegistryErrorFacts } from './registry-error.js';
+import type { HttpResponse } from './http.js';
 import { repoScope, statusError, type Transport } from './transport.js';
 
 /** distribution refuses manifests over 4 MiB; so does stratum, before reading more. */
@@ -35,7 +36,7 @@ interface Raw {
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function readLimited(res: Response, facts: RegistryErrorFacts): Promise<Buffer> {
+async function readLimited(res: HttpResponse, facts: RegistryErrorFacts): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of res.body ?? []) {

@@ -1,5 +1,5 @@
 /**
- * HTTP to a registry on node's `fetch`: the scheme (http:// for loopback and `insecure`
+ * HTTP to a registry (on node:http, engine/registry/http.ts): the scheme (http:// for loopback and `insecure`
  * hosts, https:// otherwise), authentication (the bearer-token flow of the distribution spec
  * and basic auth, answered from a 401's `WWW-Authenticate`), and bounded retries with
  * exponential backoff on network errors, 429 and 5xx (honouring `Retry-After`, capped).
@@ -7,13 +7,16 @@
  * Tokens are cached per host and scope set until they expire; the challenge a host sent is
  * remembered, so later requests to it carry credentials from the first try.
  */
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Credentials } from './docker-config.js';
+import { nodeHttp, type HttpLike, type HttpResponse } from './http.js';
 import { describe, RegistryError, type RegistryErrorFacts } from './registry-error.js';
 import { apiHost, isLoopback } from './reference.js';
 import { parseWwwAuthenticate, type Challenge } from './www-authenticate.js';
 
-export type FetchLike = typeof fetch;
+/** The HTTP function: node:http by default; a `fetch` fits too (tests inject one). */
+export type FetchLike = HttpLike;
 export type CredentialSource = (registry: string) => Promise<Credentials | undefined> | Credentials | undefined;
 
 export interface TransportOptions {
@@ -42,7 +45,7 @@ export interface RequestSpec {
   scopes: string[];
   headers?: Record<string, string>;
   /** A body factory, so that a retry can send the body again. */
-  body?: () => Buffer | ReadableStream<Uint8Array> | undefined;
+  body?: () => Buffer | Readable | undefined;
   /** What error messages name. */
   facts: RegistryErrorFacts;
   /** Do not retry (a request whose body cannot be replayed). */
@@ -65,7 +68,7 @@ export class Transport {
 
   constructor(opts: TransportOptions = {}) {
     this.#opts = opts;
-    this.#fetch = opts.fetch ?? fetch;
+    this.#fetch = opts.fetch ?? nodeHttp;
   }
 
   get timeoutMs(): number {
@@ -117,7 +120,7 @@ export class Transport {
     const url = new URL(realm);
     if (ch.params.service) url.searchParams.set('service', ch.params.service);
     const creds = await this.#credentials(spec.registry);
-    let res: Response;
+    let res: HttpResponse;
     if (creds && 'identityToken' in creds) {
       // docker's OAuth2 flow: exchange the refresh token (docker login's identitytoken).
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'stratum', ...(ch.params.service ? { service: ch.params.service } : {}) });
@@ -153,7 +156,7 @@ export class Transport {
   }
 
   /** One fetch with retries on network errors, 429 and 5xx. Returns the last response. */
-  async #send(url: string, init: { method: string; headers: Record<string, string>; body?: RequestSpec['body'] }, facts: RegistryErrorFacts, once = false): Promise<Response> {
+  async #send(url: string, init: { method: string; headers: Record<string, string>; body?: RequestSpec['body'] }, facts: RegistryErrorFacts, once = false): Promise<HttpResponse> {
     const attempts = once ? 1 : Math.max(1, this.#opts.attempts ?? 4);
     let delay = this.#opts.backoffMs ?? 200;
     const cap = this.#opts.maxBackoffMs ?? 5000;
@@ -161,7 +164,7 @@ export class Transport {
       const body = init.body?.();
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(new Error(`no response within ${this.timeoutMs} ms`)), this.timeoutMs);
-      let res: Response | undefined;
+      let res: HttpResponse | undefined;
       let failure: unknown;
       try {
         res = await this.#fetch(url, {
@@ -170,7 +173,7 @@ export class Transport {
           ...(body !== undefined ? { body, duplex: 'half' } : {}),
           redirect: 'follow',
           signal: ac.signal,
-        } as RequestInit);
+        });
       } catch (err) {
         failure = err;
       } finally {
@@ -196,7 +199,7 @@ export class Transport {
    * response whatever its status, except: unreachable, and 429/5xx after the retries
    * (UNAVAILABLE), which throw.
    */
-  async request(spec: RequestSpec): Promise<Response> {
+  async request(spec: RequestSpec): Promise<HttpResponse> {
     const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.baseUrl(spec.registry)}${spec.path}`;
     const facts: RegistryErrorFacts = { registry: spec.registry, ...spec.facts };
     for (let round = 0; ; round++) {
@@ -233,7 +236,7 @@ export function repoScope(repository: string, actions: 'pull' | 'pull,push'): st
 }
 
 /** Map a final non-2xx response to a RegistryError (after reading the registry's error text). */
-export async function statusError(res: Response, what: string, facts: RegistryErrorFacts): Promise<RegistryError> {
+export async function statusError(res: HttpResponse, what: string, facts: RegistryErrorFacts): Promise<RegistryError> {
   let detail = '';
   try {
     const text = await res.text();

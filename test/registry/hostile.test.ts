@@ -251,6 +251,26 @@ t.test('retries a manifest PUT answered with 502', async () => {
   assert.is(server.seen.length, 2);
 });
 
+t.test('follows a blob redirect to another origin (object storage) without sending it the credentials', async () => {
+  const storage = await startServer((req, res) => serveRange(req, res, blob));
+  try {
+    handler = (req, res) => {
+      if (!req.headers.authorization) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="evil"' }).end();
+      res.writeHead(307, { location: `http://${storage.host}/bucket/blob?sig=1` }).end();
+    };
+    const dest = rig.path('blob');
+    const got = await createRegistryClient({ auth: { username: 'u', password: 'p' }, backoffMs: 5, timeoutMs: 2000 }).fetchBlob(repo(), digest, blob.length, dest);
+    assert.is(got.size, blob.length);
+    assert.ok(readFileSync(dest).equals(blob));
+    assert.match(server.seen.at(-1)!.headers.authorization ?? '', /^Basic /, 'the registry got the credentials');
+    assert.is(storage.seen.length, 1);
+    assert.is(storage.seen[0]!.url, '/bucket/blob?sig=1');
+    assert.is(storage.seen[0]!.headers.authorization, undefined, 'the other origin did not');
+  } finally {
+    await storage.stop();
+  }
+});
+
 t.test('reports an unreachable registry by name', async () => {
   const port = await freePort();
   const e = await fails(createRegistryClient({ auth: false, backoffMs: 1, attempts: 2 }).getManifest(parseReference(`127.0.0.1:${port}/a/b:1`)), 'UNREACHABLE', new RegExp(`127\\.0\\.0\\.1:${port}/a/b: cannot reach http://127\\.0\\.0\\.1:${port}`));
