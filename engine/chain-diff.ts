@@ -28,19 +28,30 @@ import { lookupInChain, parentPath, toViewEntry, type ViewReader } from './union
 type LayerOf = (d: LayerDigest) => { entries: readonly LayerEntry[] } | undefined;
 
 /** The top-most entry per path of `layers` (given bottom first), or undefined when one of
- *  them is missing or holds an entry this diff cannot reason about. */
+ *  them is missing or holds an entry this diff cannot reason about. Entries come sorted, an
+ *  ancestor before its descendants, so an ancestor walk stops at the first one this layer
+ *  names as a dir: its own walk has checked everything above it (one lookup per entry of a
+ *  layer that names its parents, as a COPY's does). */
 function named(layers: readonly LayerDigest[], layerOf: LayerOf): Map<string, LayerEntry> | undefined {
   const out = new Map<string, LayerEntry>();
   for (let i = layers.length - 1; i >= 0; i--) {
     const l = layerOf(layers[i]!);
     if (!l) return undefined;
+    const upper = i < layers.length - 1;
     const own = new Map<string, LayerEntry['type']>();
     for (const e of l.entries) {
       if (e.type === 'whiteout' || e.type === 'opaque' || e.type === 'hardlink') return undefined;
-      // Entries come sorted, so every ancestor the layer names is already in `own`.
       for (let a = parentPath(e.path); a !== ''; a = parentPath(a)) {
         const at = own.get(a);
+        // Beneath a non-dir of its own layer, at any depth: the merge makes that an implicit
+        // dir and hides the lower paths beneath it.
         if (at !== undefined && at !== 'dir') return undefined;
+        // Beneath an upper suffix layer's non-dir: hidden by it.
+        if (upper) {
+          const top = out.get(a);
+          if (top && top.type !== 'dir') return undefined;
+        }
+        if (at === 'dir') break;
       }
       own.set(e.path, e.type);
       const top = out.get(e.path);
@@ -49,17 +60,33 @@ function named(layers: readonly LayerDigest[], layerOf: LayerOf): Map<string, La
       // beneath it: they differ between the two sides without being named.
       else if ((top.type === 'dir') !== (e.type === 'dir')) return undefined;
     }
-    // A lower suffix layer's entry beneath an upper one's non-dir would be hidden by it.
-    if (i < layers.length - 1) {
-      for (const e of l.entries) {
-        for (let p = parentPath(e.path); p !== ''; p = parentPath(p)) {
-          const top = out.get(p);
-          if (top && top.type !== 'dir') return undefined;
-        }
-      }
-    }
   }
   return out;
+}
+
+/** Whether two layer entries leave the same visible state (type, mode, owners, xattrs and
+ *  content), without making view entries of them: sameViewEntry's rules. */
+function sameState(a: LayerEntry, b: LayerEntry): boolean {
+  if (a === b) return true;
+  if (a.type !== b.type || a.type === 'whiteout' || a.type === 'hardlink' || b.type === 'whiteout' || b.type === 'hardlink') return false;
+  if (a.mode !== b.mode || (a.uid ?? 0) !== (b.uid ?? 0) || (a.gid ?? 0) !== (b.gid ?? 0)) return false;
+  if (a.xattrs !== b.xattrs) {
+    const ax = a.xattrs ?? {};
+    const bx = b.xattrs ?? {};
+    const ak = Object.keys(ax);
+    if (ak.length !== Object.keys(bx).length || !ak.every((k) => ax[k] === bx[k])) return false;
+  }
+  switch (a.type) {
+    case 'file':
+      return b.type === 'file' && a.size === b.size && a.digest === b.digest;
+    case 'symlink':
+      return b.type === 'symlink' && a.target === b.target;
+    case 'char':
+    case 'block':
+      return (b.type === 'char' || b.type === 'block') && a.major === b.major && a.minor === b.minor;
+    default:
+      return true;
+  }
 }
 
 /** `diffViews(merge(from), to)` where `to` is the merged view of `toLayers`; undefined when
@@ -103,6 +130,9 @@ export function chainSuffixDiff(from: readonly LayerDigest[], toLayers: readonly
     const n = newNamed.get(path);
     // An old non-dir hid the prefix's children: a dir on the new side shows them again.
     if (!isDir(o) && (n ? isDir(n) : isDir(to.get(path)))) return undefined;
+    // The new suffix's top entry is what the new view shows there (nothing above it, no
+    // hardlink, no implicit dir: named() declined those): the same state is no change.
+    if (n && sameState(o, n)) continue;
     visit(path, toViewEntry(o));
   }
   for (const path of newNamed.keys()) {

@@ -16,7 +16,7 @@
  */
 import { compareLayerPaths } from '../cache/layer-digest.js';
 import type { EntryMeta, LayerEntry, ViewEntry } from '../cache/layer-types.js';
-import { parentPath, type ViewReader } from './union-view.js';
+import { parentPath, withMeta, type ViewReader } from './union-view.js';
 
 /** True when two visible entries are the same state: type, mode, owner, xattrs, and content
  *  (and hardlink group), link target or device numbers. */
@@ -38,6 +38,7 @@ export function sameViewEntry(a: ViewEntry, b: ViewEntry): boolean {
 
 function sameMeta(a: EntryMeta, b: EntryMeta): boolean {
   if ((a.uid ?? 0) !== (b.uid ?? 0) || (a.gid ?? 0) !== (b.gid ?? 0)) return false;
+  if (a.xattrs === b.xattrs) return true;
   const ax = a.xattrs ?? {};
   const bx = b.xattrs ?? {};
   const ak = Object.keys(ax);
@@ -45,26 +46,22 @@ function sameMeta(a: EntryMeta, b: EntryMeta): boolean {
   return ak.every((k) => ax[k] === bx[k]);
 }
 
-/** The owner and xattr fields of an entry, only those that are set. */
-function metaOf(e: EntryMeta): EntryMeta {
-  return { ...(e.uid ? { uid: e.uid } : {}), ...(e.gid ? { gid: e.gid } : {}), ...(e.xattrs && Object.keys(e.xattrs).length ? { xattrs: e.xattrs } : {}) };
-}
 
 /** The layer entry that sets `path` to `e` (a hardlink member becomes a plain file: a
  *  `hardlink` entry needs its group's file in the same layer, which diffViews arranges). */
 export function toLayerEntry(path: string, e: ViewEntry): LayerEntry {
   switch (e.type) {
     case 'file':
-      return { path, type: 'file', mode: e.mode, size: e.size, digest: e.digest, ...metaOf(e) };
+      return withMeta<LayerEntry & EntryMeta>({ path, type: 'file', mode: e.mode, size: e.size, digest: e.digest }, e);
     case 'dir':
-      return { path, type: 'dir', mode: e.mode, ...metaOf(e) };
+      return withMeta<LayerEntry & EntryMeta>({ path, type: 'dir', mode: e.mode }, e);
     case 'symlink':
-      return { path, type: 'symlink', mode: e.mode, target: e.target, ...metaOf(e) };
+      return withMeta<LayerEntry & EntryMeta>({ path, type: 'symlink', mode: e.mode, target: e.target }, e);
     case 'char':
     case 'block':
-      return { path, type: e.type, mode: e.mode, major: e.major, minor: e.minor, ...metaOf(e) };
+      return withMeta<LayerEntry & EntryMeta>({ path, type: e.type, mode: e.mode, major: e.major, minor: e.minor }, e);
     case 'fifo':
-      return { path, type: 'fifo', mode: e.mode, ...metaOf(e) };
+      return withMeta<LayerEntry & EntryMeta>({ path, type: 'fifo', mode: e.mode }, e);
   }
 }
 

@@ -36,7 +36,7 @@ import { EMPTY_CHAIN } from '../cache/digest.js';
 import { diffViews, sameViewEntry, toLayerEntry } from './layer-diff.js';
 import { compareLayerPaths } from '../cache/layer-digest.js';
 import { chainSuffixDiff } from './chain-diff.js';
-import { mergeChain, type UnionView, type ViewReader } from './union-view.js';
+import { mergeChain, withMeta, type UnionView, type ViewReader } from './union-view.js';
 import type { UpperChange } from './sandbox/snapshot.js';
 
 /** The read side of a union view: a UnionView or a plain Map of paths (what a snapshot
@@ -346,15 +346,17 @@ export class Workspace {
     if (s.isDirectory()) {
       // The base's own object when nothing changed: no copy per dir, and the diff after
       // the walk finds it unchanged at once.
-      return { row, hashed: false, entry: was?.type === 'dir' && was.mode === mode ? was : { type: 'dir', mode, ...(was?.type === 'dir' ? metaOf(was) : {}) } };
+      return { row, hashed: false, entry: was?.type === 'dir' && was.mode === mode ? was : withMeta<ViewEntry>({ type: 'dir', mode }, was?.type === 'dir' ? was : {}) };
     }
     if (known && known.type !== 'dir') return { row, hashed: false, entry: known };
-    if (s.isSymbolicLink()) return { row, hashed: false, entry: { type: 'symlink', mode, target: readlinkSync(abs), ...(was?.type === 'symlink' ? metaOf(was) : {}) } };
+    if (s.isSymbolicLink()) return { row, hashed: false, entry: withMeta<ViewEntry>({ type: 'symlink', mode, target: readlinkSync(abs) }, was?.type === 'symlink' ? was : {}) };
     if (s.isFile()) {
       const h = store ? this.#store.writeBlobFromFile(abs) : hashFileSync(abs);
       const digest = asBlobDigest(h.digest);
       const sameContent = was?.type === 'file' && was.digest === digest;
-      return { row, hashed: true, entry: { type: 'file', mode, size: h.size, digest, ...(sameContent ? metaOf(was) : {}), ...(sameContent && was.link !== undefined ? { link: was.link } : {}) } };
+      const entry = withMeta<ViewEntry & { type: 'file' }>({ type: 'file', mode, size: h.size, digest }, sameContent ? was : {});
+      if (sameContent && was.link !== undefined) entry.link = was.link;
+      return { row, hashed: true, entry };
     }
     // Sockets and FIFOs left by a RUN are not part of a layer.
     return { row, hashed: false, entry: undefined };
@@ -506,10 +508,6 @@ export class Workspace {
   }
 }
 
-/** The owner and xattr fields of an entry, only those that are set. */
-function metaOf(e: EntryMeta): EntryMeta {
-  return { ...(e.uid ? { uid: e.uid } : {}), ...(e.gid ? { gid: e.gid } : {}), ...(e.xattrs && Object.keys(e.xattrs).length ? { xattrs: e.xattrs } : {}) };
-}
 
 /** Make room for a file or symlink at `abs`: remove what is there (a directory with its
  *  subtree, then `onSubtreeGone`), or create the parent directories when nothing is. */
