@@ -114,7 +114,17 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-main(process.argv.slice(2)).then(
+// Node exits when nothing is left to run, even with the command's promise unsettled (a stream
+// that waits on a lock nobody holds): that must not look like success.
+let settled = false;
+process.once('exit', () => {
+  // process.exit(n) (a closed pipe, a signal) sets the code first: not this case.
+  if (settled || process.exitCode !== undefined) return;
+  process.stderr.write('stratum: internal error (this is a bug; please report it): the command stopped before it finished, with nothing left to wait for\n');
+  process.exitCode = EXIT.io;
+});
+
+main(process.argv.slice(2)).finally(() => (settled = true)).then(
   (code) => {
     process.exitCode = code;
   },
