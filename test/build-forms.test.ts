@@ -153,7 +153,7 @@ t.test('ADD unpacks a local tar, tar.gz or tar.zst into the destination, as Dock
   assert.is(rig.read('out/opt/pkg/doc.txt'), 'changed\n');
 });
 
-t.test('ADD refuses an archive whose names escape the destination, and a bzip2 archive, naming the file', async () => {
+t.test('ADD refuses an archive whose names escape the destination, naming the file', async () => {
   const { execSync } = await import('node:child_process');
   rig.write({ 'ctx/a.txt': 'a' });
   execSync('tar -cf evil.tar --absolute-names /etc/hostname 2>/dev/null || tar -cPf evil.tar /etc/hostname', { cwd: rig.path('ctx') });
@@ -161,12 +161,45 @@ t.test('ADD refuses an archive whose names escape the destination, and a bzip2 a
   assert.is(evil.code, 2, evil.stderr);
   assert.match(evil.stderr, /Dockerfile:2.*refusing entry "\/etc\/hostname": an absolute path/);
   assert.not.ok(rig.exists('out/etc/hostname'));
-  // A bzip2 stream's header (no bzip2 tool needed): detected by its magic, refused by name.
-  rig.write({ 'ctx/a.tar.bz2': Buffer.concat([Buffer.from('BZh91AY&SY', 'latin1'), Buffer.alloc(64, 7)]) });
-  const bz = await build('FROM scratch\nADD a.tar.bz2 /x/\n');
-  assert.is(bz.code, 2, bz.stderr);
-  assert.match(bz.stderr, 'ADD a.tar.bz2: unpacking bzip2 and xz archives is not supported yet');
-  assert.match(bz.stderr, 'hint:');
+  execSync('tar -cPf evil2.tar /etc/hostname && xz -k evil2.tar', { cwd: rig.path('ctx') });
+  const evilXz = await build('FROM scratch\nADD evil2.tar.xz /x/\n');
+  assert.is(evilXz.code, 2, evilXz.stderr);
+  assert.match(evilXz.stderr, /ADD evil2\.tar\.xz: .*refusing entry "\/etc\/hostname"/);
+});
+
+t.test('ADD unpacks tar.xz and tar.bz2 as Docker does; an xz or bzip2 that holds no tar, or does not decompress, is copied as it is', async () => {
+  const { execSync } = await import('node:child_process');
+  rig.write({ 'ctx/root/bin/sh-tool': '#!/bin/sh\necho tool\n', 'ctx/root/etc/os-release': 'ID=test\n', 'ctx/root/big.txt': 'line of text\n'.repeat(50_000) });
+  execSync('chmod 750 root/bin/sh-tool && ln -s ../etc/os-release root/bin/link && tar -cf rootfs.tar -C root . && xz -k rootfs.tar && bzip2 -k rootfs.tar && rm rootfs.tar && echo plain | xz > note.xz && echo plain | bzip2 > note.bz2', { cwd: rig.path('ctx') });
+  execSync('rm -r root', { cwd: rig.path('ctx') });
+  // The magic bytes of a bzip2 block, then junk: it looks like an archive and is not one.
+  rig.write({ 'ctx/junk.tar.bz2': Buffer.concat([Buffer.from('BZh91AY&SY', 'latin1'), Buffer.alloc(64, 7)]) });
+  const file = 'FROM scratch\nADD rootfs.tar.xz /\nADD rootfs.tar.bz2 /b/\nADD note.xz note.bz2 junk.tar.bz2 /n/\n';
+  const r = await build(file);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(rig.read('out/etc/os-release'), 'ID=test\n');
+  assert.is(rig.read('out/big.txt'), 'line of text\n'.repeat(50_000));
+  assert.is(statSync(rig.path('out/bin/sh-tool')).mode & 0o777, 0o750, 'modes as in the archive');
+  assert.is((await import('node:fs')).readlinkSync(rig.path('out/bin/link')), '../etc/os-release');
+  assert.is(rig.read('out/b/etc/os-release'), 'ID=test\n', 'bzip2 too');
+  assert.is(rig.read('out/b/big.txt'), 'line of text\n'.repeat(50_000));
+  assert.not.ok(rig.exists('out/rootfs.tar.xz'));
+  for (const f of ['note.xz', 'note.bz2', 'junk.tar.bz2']) assert.ok(statSync(rig.path(`out/n/${f}`)).size > 0, `${f} is copied as a file`);
+  assert.is(execSync('xz -dc out/n/note.xz', { cwd: rig.path('.') }).toString(), 'plain\n');
+  // The archive's bytes are the key: the same build hits, a changed archive rebuilds only its step.
+  const again = await build(file);
+  assert.ok(again.events.every((e) => e.type !== 'step-done' || e.cached || e.layer === null));
+  rig.write({ 'ctx/x/etc/os-release': 'ID=changed\n' });
+  execSync('tar -cf - -C x . | xz > rootfs.tar.xz', { cwd: rig.path('ctx') });
+  const changed = await build(file);
+  const add = changed.events.find((e) => e.type === 'step-done' && e.instruction === 'ADD rootfs.tar.xz /');
+  assert.ok(add && add.type === 'step-done' && !add.cached && add.reason === 'rootfs.tar.xz changed', JSON.stringify(add));
+  assert.is(rig.read('out/etc/os-release'), 'ID=changed\n');
+  // A cut-off one fails the step by name, and says why.
+  execSync('head -c 200000 /dev/urandom > x/noise && tar -cf - -C x . | xz -0 > whole.tar.xz && head -c $(( $(stat -c %s whole.tar.xz) - 50 )) whole.tar.xz > cut.tar.xz', { cwd: rig.path('ctx') });
+  const cut = await build('FROM scratch\nADD cut.tar.xz /\n');
+  assert.is(cut.code, 2, cut.stderr);
+  assert.match(cut.stderr, 'ADD cut.tar.xz: not a readable xz-compressed tar: invalid xz data: the data ends early');
 });
 
 t.test('RUN --mount=type=ssh reaches the agent given with --ssh; the key never enters the layer, and a required agent must be forwarded', async () => {

@@ -30,6 +30,7 @@ import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createDecompress } from '../registry/decompress.js';
+import type { ArchiveCompression } from '../archive-decompress.js';
 import { asBlobDigest, type BlobDigest } from '../../cache/digest.js';
 import { createSha256 } from '../../cache/hash.js';
 import type { EntryMeta, Layer, LayerEntry } from '../../cache/layer-types.js';
@@ -55,6 +56,9 @@ export interface LayerExpect {
    *  against `digest` and `size` while it streamed in (engine/registry/blob-fetch.ts): it is
    *  not hashed again here. */
   verified?: boolean;
+  /** The compression, when the caller knows it: ADD's xz and bzip2 archives (a layer's is
+   *  told by its first bytes, and is never either). */
+  compression?: ArchiveCompression;
 }
 
 export interface ImportedLayer {
@@ -65,7 +69,7 @@ export interface ImportedLayer {
   /** sha256 hex and size of the blob as it was (compressed or not), and whether it was gzip. */
   digest: string;
   size: number;
-  compression: 'gzip' | 'zstd' | 'none';
+  compression: ArchiveCompression;
 }
 
 async function* tap(source: AsyncIterable<Buffer>, onChunk: (b: Buffer) => void): AsyncGenerator<Buffer> {
@@ -88,7 +92,7 @@ export async function hashFile(path: string): Promise<{ digest: string; size: nu
 
 /** Import the layer blob at `path` into the store. `label` names it in errors. */
 export async function importLayer(store: Store, path: string, label: string, expect: LayerExpect): Promise<ImportedLayer> {
-  const kind = compressionOf(path);
+  const kind = expect.compression ?? compressionOf(path);
   const verified = expect.verified === true && expect.digest !== undefined;
   const outer = createHash('sha256');
   let outerSize = 0;
@@ -119,7 +123,8 @@ export async function importLayer(store: Store, path: string, label: string, exp
     // 1 MiB reads and 256 KiB gzip output chunks: per-chunk costs (stream callbacks, buffers
     // to collect) were a third of a 64 MiB import's CPU with the 64 KiB / 16 KiB defaults.
     const read = () => createReadStream(path, { highWaterMark: 1 << 20 });
-    if (kind !== 'none') await pipeline(read(), measureOuter, createDecompress(kind, { chunkSize: 256 << 10 }), measureInner, entries);
+    const inflate = kind === 'xz' || kind === 'bzip2' ? (await import('../archive-decompress.js')).createArchiveDecompress(kind) : kind !== 'none' ? createDecompress(kind, { chunkSize: 256 << 10 }) : undefined;
+    if (inflate) await pipeline(read(), measureOuter, inflate, measureInner, entries);
     else await pipeline(read(), measureOuter, measureInner, entries);
   } catch (err) {
     if (err instanceof ImportError) throw err;

@@ -3,6 +3,7 @@
  * streaming; node's zlib has zstd only from Node 22, and the native bindings fetch prebuilt
  * binaries at install time). The compression is told by the media type, and checked against
  * the blob's magic bytes, so a mislabelled blob fails with a message rather than garbage.
+ * ADD's xz and bzip2 are in engine/archive-decompress.ts, loaded only for them.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';

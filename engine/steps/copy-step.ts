@@ -20,8 +20,9 @@ import type { FsHandler, KeyInputs } from './cached-step.js';
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 interface CopyInputs extends KeyInputs {
   copy: CopyResult;
-  /** ADD: local tar archives, unpacked into `archiveDest` (engine/add-archive.ts). */
-  archives?: CtxEntry[];
+  /** ADD: local tar archives, unpacked into `archiveDest` (engine/add-archive.ts), with the
+   *  source that named each (copied as a file when it is no tar after all). */
+  archives?: { source: string; entry: CtxEntry }[];
   archiveDest?: string;
   below?: ViewLike;
 }
@@ -71,10 +72,9 @@ export const copyStep: FsHandler<CopyInputs> = {
       // The key covers every source (the archives by their bytes); the layer is the other
       // sources' copy plus each archive unpacked into the destination directory.
       const rest = ins.sources.filter((src) => !archives.some((a) => a.source === src));
-      const multi = ins.sources.length > 1 && !ins.dest.endsWith('/');
-      const others = rest.length ? copyFromContext({ ...ins, sources: rest, dest: multi ? `${ins.dest}/` : ins.dest }, step.before.workdir, s.ctx, below) : undefined;
+      const others = rest.length ? copySome(s, step, ins, rest, below) : undefined;
       const destRel = posix.resolve(step.before.workdir || '/', ins.dest).replace(/^\/+/, '');
-      return { record, files, copy: others ?? { entries: [], blobs: [], inline: [] }, archives: archives.map((a) => a.entry), archiveDest: destRel, below };
+      return { record, files, copy: others ?? { entries: [], blobs: [], inline: [] }, archives, archiveDest: destRel, below };
     }
     const src = sourceOf(s, step, ins);
     record.sourceChain = src.chain;
@@ -88,7 +88,7 @@ export const copyStep: FsHandler<CopyInputs> = {
     if (archives?.length) return undefined;
     return copyEntries(copy, step.instr as CopyInstr, (c) => ({ digest: asBlobDigest(sha256(c)), size: Buffer.byteLength(c) }));
   },
-  async produce(s, step, _run, { copy, archives, archiveDest, below }) {
+  async produce(s, step, run, { copy, archives, archiveDest, below }) {
     // Leased before they are written: one may exist already, unreferenced, and a prune must
     // not take it between our "present" and our layer.
     s.lease?.pending(copy.blobs.map((b) => b.digest));
@@ -105,7 +105,18 @@ export const copyStep: FsHandler<CopyInputs> = {
       const byPath = new Map(entries.map((e) => [e.path, e]));
       if (dest !== '' && below?.get(dest)?.type !== 'dir' && !byPath.has(dest)) byPath.set(dest, { path: dest, type: 'dir', mode: 0o755 });
       try {
-        for (const a of archives) for (const e of await unpackedEntries(s.store, a, dest)) byPath.set(e.path, e);
+        for (const a of archives) {
+          const unpacked = await unpackedEntries(s.store, a.entry, dest);
+          if (unpacked) {
+            for (const e of unpacked) byPath.set(e.path, e);
+            continue;
+          }
+          // An xz or bzip2 file that holds no tar: copied as it is, as Docker does.
+          const plain = copySome(s, step, step.instr as CopyInstr, [a.source], below ?? lazyView(s.store, run, s.dryLayers));
+          s.lease?.pending(plain.blobs.map((b) => b.digest));
+          for (const b of plain.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
+          for (const e of plain.entries) byPath.set(e.path, e);
+        }
       } catch (err) {
         if (err instanceof CopyError) throw stepError(s, step, 'ADD_ARCHIVE', err.message, err.hint);
         throw err;
@@ -118,6 +129,13 @@ export const copyStep: FsHandler<CopyInputs> = {
     return { kind: 'layer', entries, ...(committed ? { committed } : {}) };
   },
 };
+
+/** The copy of some of an ADD's context sources, into the destination as the whole
+ *  instruction names it (a directory when it has several sources). */
+function copySome(s: Session, step: PlannedStep, ins: CopyInstr, sources: string[], below: ViewLike): CopyResult {
+  const multi = ins.sources.length > 1 && !ins.dest.endsWith('/');
+  return copyFromContext({ ...ins, sources, dest: multi ? `${ins.dest}/` : ins.dest }, step.before.workdir, s.ctx, below);
+}
 
 /** The stage (or local image) a COPY --from reads. */
 function sourceOf(s: Session, step: PlannedStep, ins: CopyInstr): StageRun {
