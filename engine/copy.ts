@@ -37,10 +37,29 @@ export class CopyError extends Error {
   }
 }
 
-/** `COPY --parents` keeps each source's parent directories under the destination. Not done
- *  yet; copying without them would silently build a different tree, so it is refused. */
+/** `COPY --from=… --parents` is not done yet; copying without the parents would silently
+ *  build a different tree, so it is refused. */
 function refuseParents(ins: CopyInstr): void {
-  if (ins.parents) throw new CopyError(`${ins.kind} --parents is not supported yet`, 'spell the destination directories out: one COPY per source directory, e.g. COPY a/b/ /dest/a/b/');
+  if (ins.parents) throw new CopyError(`${ins.kind} --from --parents is not supported yet`, 'spell the destination directories out: one COPY per source directory, e.g. COPY --from=build a/b/ /dest/a/b/');
+}
+
+/**
+ * A `COPY --parents` source: the pattern to match, and the leading directories its matches
+ * do not keep. BuildKit's pivot: a `.` segment after the first (`./x/./y/*.txt`) marks where
+ * the kept path starts (`y/…`); without one the whole context path is kept.
+ */
+function parentsSource(source: string): { pattern: string; strip: string } {
+  const segs = source.replace(/\\/g, '/').split('/');
+  let pivot = -1;
+  for (let i = segs.length - 1; i > 0; i--) {
+    if (segs[i] === '.') {
+      pivot = i;
+      break;
+    }
+  }
+  if (pivot < 0) return { pattern: source, strip: '' };
+  const strip = posix.normalize('/' + segs.slice(0, pivot).join('/')).replace(/^\/+/, '').replace(/\/+$/, '');
+  return { pattern: [...segs.slice(0, pivot), ...segs.slice(pivot + 1)].join('/'), strip };
 }
 
 /** Parse `--chmod` (octal only, as BuildKit without labs). */
@@ -87,7 +106,6 @@ function heredocBody(h: Heredoc): string {
 
 /** The layer of a COPY/ADD from the build context (and heredocs). */
 export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextReader, below: ViewLike, remote?: ReadonlyMap<string, RemoteFile>): CopyResult {
-  refuseParents(ins);
   const chmod = parseChmod(ins.chmod);
   const { sources: all, docs } = heredocSources(ins);
   const urls: RemoteFile[] = [];
@@ -103,24 +121,43 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
     urls.push(r);
     return false;
   });
-  const tops = sources.flatMap((s) => ctx.matches(s));
+  // --parents: each match keeps its path below its source's pivot (the context root without one).
+  const tops = sources.flatMap((s) => {
+    if (!ins.parents) return ctx.matches(s).map((m) => ({ ...m, strip: '' }));
+    const { pattern, strip } = parentsSource(s);
+    return ctx.matches(pattern).map((m) => ({ ...m, strip }));
+  });
   const exclude = ins.exclude.length ? createMatcher(ins.exclude, '--exclude') : undefined;
-  const dest = destination(ins, workdir, tops.length + docs.length + urls.length, below);
+  const dest = destination(ins, workdir, ins.parents ? Infinity : tops.length + docs.length + urls.length, below);
   // One directory (`COPY src/ ./src/`, `COPY . .`): its rows come sorted from the walk and are
   // hashed as they come, with no entry kept per file.
-  const only = tops.length === 1 && docs.length === 0 && urls.length === 0 && tops[0]!.top.type === 'dir' ? tops[0]! : undefined;
+  const only = !ins.parents && tops.length === 1 && docs.length === 0 && urls.length === 0 && tops[0]!.top.type === 'dir' ? tops[0]! : undefined;
   if (only) return copyTree(only, ctx, exclude, chmod, dest, below);
-  const matches: SourceMatch[] = tops.map((m) => ({ ...m, children: m.top.type === 'dir' ? ctx.walk(m.base) : [] }));
+  const matches: (SourceMatch & { strip: string })[] = tops.map((m) => ({ ...m, children: m.top.type === 'dir' ? ctx.walk(m.base) : [] }));
+  /** A context path as --parents keeps it: below the pivot. */
+  const kept = (rel: string, strip: string) => (strip === '' ? rel : rel === strip ? '' : rel.slice(strip.length + 1));
   /** Every (source, target) of the copy, in order; `dirTarget` for a directory source's destination. */
   const each = (visit: (src: CtxEntry, target: () => string) => void, dirTarget: (m: SourceMatch) => void) => {
     for (const m of matches) {
+      // --parents: the directories between the pivot and the match, with their own modes.
+      const at = ins.parents ? kept(m.top.rel, m.strip) : '';
+      if (at !== '') {
+        for (let i = at.indexOf('/'); i >= 0; i = at.indexOf('/', i + 1)) {
+          const rel = m.strip === '' ? at.slice(0, i) : `${m.strip}/${at.slice(0, i)}`;
+          const dir = ctx.entry(rel);
+          if (dir?.type === 'dir') visit(dir, () => join(dest.rel, at.slice(0, i)));
+        }
+      }
       if (m.top.type === 'dir') {
-        dirTarget(m);
+        if (at !== '') visit(m.top, () => join(dest.rel, at));
+        else dirTarget(m);
         for (const c of m.children) {
           const inner = m.base === '' ? c.rel : c.rel.slice(m.base.length + 1);
           if (exclude?.ignores(inner)) continue;
-          visit(c, () => join(dest.rel, inner));
+          visit(c, () => join(dest.rel, join(at, inner)));
         }
+      } else if (ins.parents) {
+        visit(m.top, () => join(dest.rel, at));
       } else {
         visit(m.top, () => (dest.isDir ? join(dest.rel, posix.basename(m.top.rel)) : dest.rel));
       }

@@ -120,12 +120,32 @@ t.test('--no-cache rebuilds every step and says why', async () => {
   for (const e of done) assert.ok(e.type === 'step-done' && !e.cached && e.reason === 'cache disabled (--no-cache)');
 });
 
-t.test('COPY --parents is refused rather than copied flat', async () => {
-  rig.write({ 'ctx/a/b/c.txt': 'c' });
-  const r = await build('FROM scratch\nCOPY --parents a/b/c.txt /dest/\n');
-  assert.is(r.code, 2);
-  assert.match(r.stderr, 'COPY --parents is not supported yet');
-  assert.match(r.stderr, 'hint:');
+t.test('COPY --parents keeps each match\'s parent directories (BuildKit\'s ./ pivot too); --from --parents is refused rather than copied flat', async () => {
+  const { chmodSync, readdirSync } = await import('node:fs');
+  rig.write({ 'ctx/packages/foo/package.json': 'foo', 'ctx/packages/foo/src/i.js': 'i', 'ctx/packages/bar/package.json': 'bar', 'ctx/apps/baz/package.json': 'baz', 'ctx/x/y/a.txt': 'a', 'ctx/x/y/b.md': 'b' });
+  chmodSync(rig.path('ctx/packages/bar'), 0o700);
+  const file = 'FROM scratch\nCOPY --parents packages/*/package.json apps/*/package.json /app/\nCOPY --parents ./x/./y/*.txt /piv/\nCOPY --parents packages/foo/src /dirs/\n';
+  const r = await build(file);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(rig.read('out/app/packages/foo/package.json'), 'foo');
+  assert.is(rig.read('out/app/packages/bar/package.json'), 'bar');
+  assert.is(rig.read('out/app/apps/baz/package.json'), 'baz');
+  assert.equal(readdirSync(rig.path('out/app/packages/foo')), ['package.json'], 'only the matches');
+  assert.is(statSync(rig.path('out/app/packages/bar')).mode & 0o777, 0o700, 'a parent keeps its mode');
+  assert.equal(readdirSync(rig.path('out/piv')), ['y'], 'kept from the pivot on');
+  assert.is(rig.read('out/piv/y/a.txt'), 'a');
+  assert.not.ok(rig.exists('out/piv/y/b.md'));
+  assert.is(rig.read('out/dirs/packages/foo/src/i.js'), 'i', 'a directory source keeps its own path');
+  // A package's manifest change misses that step, named; the steps after it follow their parent.
+  rig.write({ 'ctx/packages/bar/package.json': 'bar2' });
+  const again = await build(file);
+  const missed = again.events.flatMap((e) => (e.type === 'step-done' && e.layer !== null && !e.cached ? [`${e.instruction}: ${e.reason}`] : []));
+  assert.equal(missed, ['COPY --parents packages/*/package.json apps/*/package.json /app/: packages/bar/package.json changed', 'COPY --parents ./x/./y/*.txt /piv/: parent layer changed', 'COPY --parents packages/foo/src /dirs/: parent layer changed']);
+  assert.is(rig.read('out/app/packages/bar/package.json'), 'bar2');
+  const from = await build('FROM scratch AS a\nCOPY x/ /x/\nFROM scratch\nCOPY --from=a --parents /x/y/a.txt /dest/\n');
+  assert.is(from.code, 2);
+  assert.match(from.stderr, 'COPY --from --parents is not supported yet');
+  assert.match(from.stderr, 'hint:');
 });
 
 t.test('ADD unpacks a local tar, tar.gz or tar.zst into the destination, as Docker does; a gzip that is not a tar is copied', async () => {

@@ -58,6 +58,7 @@ export const copyStep: FsHandler<CopyInputs> = {
     if (ins.chmod) record.flags.chmod = ins.chmod;
     if (ins.chown) record.flags.chown = ins.chown;
     if (ins.link) record.flags.link = 'true';
+    if (ins.parents) record.flags.parents = 'true';
     if (ins.exclude.length) record.flags.exclude = ins.exclude.join(',');
     record.workdir = step.before.workdir;
     const below = lazyView(s.store, run, s.dryLayers);
