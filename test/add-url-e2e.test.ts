@@ -158,6 +158,28 @@ t.test('404, a refused connection and a cut-off body fail with the URL and a hin
   assert.not.ok(hasBlob(body));
 });
 
+t.test('ADD --unpack <url> unpacks a downloaded tar archive (a download that is none is copied); --unpack=false keeps a local archive whole; the flag is in the key', async () => {
+  const { execSync } = await import('node:child_process');
+  rig.write({ 'pkg/bin/tool': 'tool\n', 'pkg/doc.txt': 'doc\n' });
+  execSync('mkdir -p ctx && tar -czf pkg.tgz -C pkg . && cp pkg.tgz ctx/local.tgz', { cwd: rig.path('.') });
+  serve('/pkg.tgz', (await import('node:fs')).readFileSync(rig.path('pkg.tgz')));
+  serve('/plain.txt', 'plain\n');
+  const df = ['FROM scratch', `ADD --unpack=true ${base}/pkg.tgz /opt/`, `ADD --unpack ${base}/plain.txt /opt/`, 'ADD --unpack=false local.tgz /keep/', ''].join('\n');
+  const r = await build(df);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(rig.read('out/opt/bin/tool'), 'tool\n', 'the download is unpacked');
+  assert.is(rig.read('out/opt/doc.txt'), 'doc\n');
+  assert.not.ok(rig.exists('out/opt/pkg.tgz'));
+  assert.is(rig.read('out/opt/plain.txt'), 'plain\n', 'not an archive: copied');
+  assert.ok(rig.exists('out/keep/local.tgz'), '--unpack=false: the local archive stays whole');
+  assert.not.ok(rig.exists('out/keep/doc.txt'));
+  // Same sources, other flag: another key, another layer.
+  const other = await build(df.replace('ADD --unpack=false local.tgz', 'ADD local.tgz'));
+  assert.is(other.code, 0, other.stderr);
+  assert.is(stepsDone(other).find((s) => s.index === 4)!.cached, false);
+  assert.is(rig.read('out/keep/doc.txt'), 'doc\n');
+});
+
 t.test('git URLs and COPY of a URL are refused with a hint', async () => {
   const git = await build(['FROM scratch', 'ADD https://example.invalid/repo.git /src', ''].join('\n'));
   assert.is.not(git.code, 0);

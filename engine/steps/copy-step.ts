@@ -39,7 +39,6 @@ export const copyStep: FsHandler<CopyInputs> = {
     const files = new Map<string, RemoteFile>();
     for (const url of urls) {
       if (isGitSource(url)) throw stepError(s, step, 'ADD_URL', `ADD ${url}: adding a git repository is not supported yet`, 'clone it in a RUN (RUN git clone …), or into the build context before the build');
-      if (ins.unpack) throw stepError(s, step, 'ADD_URL', `ADD --unpack ${url}: unpacking a remote archive is not supported yet`, 'ADD the archive without --unpack and unpack it in a RUN (RUN tar -xf …)');
       try {
         const f = await fetchRemote(s.store, url, { ...(ins.checksum !== undefined ? { checksum: ins.checksum } : {}), signal });
         // Leased before the layer names it: a prune in between must not take it.
@@ -59,6 +58,7 @@ export const copyStep: FsHandler<CopyInputs> = {
     if (ins.chown) record.flags.chown = ins.chown;
     if (ins.link) record.flags.link = 'true';
     if (ins.parents) record.flags.parents = 'true';
+    if (ins.unpack !== undefined) record.flags.unpack = String(ins.unpack);
     if (ins.exclude.length) record.flags.exclude = ins.exclude.join(',');
     record.workdir = step.before.workdir;
     const below = lazyView(s.store, run, s.dryLayers);
@@ -68,12 +68,14 @@ export const copyStep: FsHandler<CopyInputs> = {
       const files = copy.files!;
       if (remote?.size) record.instruction += ` ${JSON.stringify([...remote.values()].map((r) => r.name))}`;
       record.files = { digest: files.digest, count: files.count };
-      const archives = ins.kind === 'ADD' ? localArchives(s, step, ins) : [];
+      // Local archives unpack unless --unpack=false; a downloaded one only with --unpack (BuildKit's).
+      const archives = ins.kind === 'ADD' && ins.unpack !== false ? localArchives(s, step, ins) : [];
+      if (ins.kind === 'ADD' && ins.unpack === true && remote) archives.push(...remoteArchives(s, step, remote));
       if (!archives.length) return { record, files, copy };
       // The key covers every source (the archives by their bytes); the layer is the other
       // sources' copy plus each archive unpacked into the destination directory.
       const rest = ins.sources.filter((src) => !archives.some((a) => a.source === src));
-      const others = rest.length ? copySome(s, step, ins, rest, below) : undefined;
+      const others = rest.length ? copySome(s, step, ins, rest, below, remote) : undefined;
       const destRel = posix.resolve(step.before.workdir || '/', ins.dest).replace(/^\/+/, '');
       return { record, files, copy: others ?? { entries: [], blobs: [], inline: [] }, archives, archiveDest: destRel, below };
     }
@@ -113,7 +115,7 @@ export const copyStep: FsHandler<CopyInputs> = {
             continue;
           }
           // An xz or bzip2 file that holds no tar: copied as it is, as Docker does.
-          const plain = copySome(s, step, step.instr as CopyInstr, [a.source], below ?? lazyView(s.store, run, s.dryLayers));
+          const plain = copySome(s, step, step.instr as CopyInstr, [a.source], below ?? lazyView(s.store, run, s.dryLayers), fetched.get(step));
           s.lease?.pending(plain.blobs.map((b) => b.digest));
           for (const b of plain.blobs) s.store.writeBlobFromFile(b.abs, { digest: b.digest, size: b.size });
           for (const e of plain.entries) byPath.set(e.path, e);
@@ -133,9 +135,25 @@ export const copyStep: FsHandler<CopyInputs> = {
 
 /** The copy of some of an ADD's context sources, into the destination as the whole
  *  instruction names it (a directory when it has several sources). */
-function copySome(s: Session, step: PlannedStep, ins: CopyInstr, sources: string[], below: ViewLike): CopyResult {
+function copySome(s: Session, step: PlannedStep, ins: CopyInstr, sources: string[], below: ViewLike, remote?: ReadonlyMap<string, RemoteFile>): CopyResult {
   const multi = ins.sources.length > 1 && !ins.dest.endsWith('/');
-  return copyFromContext({ ...ins, sources, dest: multi ? `${ins.dest}/` : ins.dest }, step.before.workdir, s.ctx, below);
+  return copyFromContext({ ...ins, sources, dest: multi ? `${ins.dest}/` : ins.dest }, step.before.workdir, s.ctx, below, remote);
+}
+
+/** `ADD --unpack <url>`: the downloads (in the store already) that are archives, each as an
+ *  entry naming its blob; one that is not an archive is copied as a file, as BuildKit does. */
+function remoteArchives(s: Session, step: PlannedStep, remote: ReadonlyMap<string, RemoteFile>): { source: string; entry: CtxEntry }[] {
+  const out: { source: string; entry: CtxEntry }[] = [];
+  for (const r of remote.values()) {
+    const entry: CtxEntry = { rel: r.name, abs: s.store.blobPath(r.digest), type: 'file', mode: 0o644, size: r.size, digest: r.digest };
+    try {
+      if (archiveKind(entry) !== undefined) out.push({ source: r.url, entry });
+    } catch (err) {
+      if (err instanceof CopyError) throw stepError(s, step, 'ADD_ARCHIVE', err.message, err.hint);
+      throw err;
+    }
+  }
+  return out;
 }
 
 /** The stage (or local image) a COPY --from reads. */
