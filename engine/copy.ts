@@ -37,11 +37,6 @@ export class CopyError extends Error {
   }
 }
 
-/** `COPY --from=… --parents` is not done yet; copying without the parents would silently
- *  build a different tree, so it is refused. */
-function refuseParents(ins: CopyInstr): void {
-  if (ins.parents) throw new CopyError(`${ins.kind} --from --parents is not supported yet`, 'spell the destination directories out: one COPY per source directory, e.g. COPY --from=build a/b/ /dest/a/b/');
-}
 
 /**
  * A `COPY --parents` source: the pattern to match, and the leading directories its matches
@@ -60,6 +55,17 @@ function parentsSource(source: string): { pattern: string; strip: string } {
   if (pivot < 0) return { pattern: source, strip: '' };
   const strip = posix.normalize('/' + segs.slice(0, pivot).join('/')).replace(/^\/+/, '').replace(/\/+$/, '');
   return { pattern: [...segs.slice(0, pivot), ...segs.slice(pivot + 1)].join('/'), strip };
+}
+
+/** A matched path as --parents keeps it: below the pivot ('' for the pivot itself). */
+const kept = (rel: string, strip: string) => (strip === '' ? rel : rel === strip ? '' : rel.slice(strip.length + 1));
+
+/** The directories between the pivot and a kept path `at`: (path under the pivot, path in the source). */
+function* parentDirs(at: string, strip: string): Generator<[string, string]> {
+  for (let i = at.indexOf('/'); i >= 0; i = at.indexOf('/', i + 1)) {
+    const under = at.slice(0, i);
+    yield [under, strip === '' ? under : `${strip}/${under}`];
+  }
 }
 
 /** Parse `--chmod` (octal only, as BuildKit without labs). */
@@ -134,19 +140,14 @@ export function copyFromContext(ins: CopyInstr, workdir: string, ctx: ContextRea
   const only = !ins.parents && tops.length === 1 && docs.length === 0 && urls.length === 0 && tops[0]!.top.type === 'dir' ? tops[0]! : undefined;
   if (only) return copyTree(only, ctx, exclude, chmod, dest, below);
   const matches: (SourceMatch & { strip: string })[] = tops.map((m) => ({ ...m, children: m.top.type === 'dir' ? ctx.walk(m.base) : [] }));
-  /** A context path as --parents keeps it: below the pivot. */
-  const kept = (rel: string, strip: string) => (strip === '' ? rel : rel === strip ? '' : rel.slice(strip.length + 1));
   /** Every (source, target) of the copy, in order; `dirTarget` for a directory source's destination. */
   const each = (visit: (src: CtxEntry, target: () => string) => void, dirTarget: (m: SourceMatch) => void) => {
     for (const m of matches) {
       // --parents: the directories between the pivot and the match, with their own modes.
       const at = ins.parents ? kept(m.top.rel, m.strip) : '';
-      if (at !== '') {
-        for (let i = at.indexOf('/'); i >= 0; i = at.indexOf('/', i + 1)) {
-          const rel = m.strip === '' ? at.slice(0, i) : `${m.strip}/${at.slice(0, i)}`;
-          const dir = ctx.entry(rel);
-          if (dir?.type === 'dir') visit(dir, () => join(dest.rel, at.slice(0, i)));
-        }
+      for (const [under, rel] of parentDirs(at, m.strip)) {
+        const dir = ctx.entry(rel);
+        if (dir?.type === 'dir') visit(dir, () => join(dest.rel, under));
       }
       if (m.top.type === 'dir') {
         if (at !== '') visit(m.top, () => join(dest.rel, at));
@@ -312,14 +313,14 @@ function selectInView(view: ViewLike, source: string): { top: string; entry: Vie
 
 /** The layer of a COPY --from=<stage|image>: entries reuse the source view's blobs. */
 export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, below: ViewLike): CopyResult {
-  refuseParents(ins);
   const chmod = parseChmod(ins.chmod);
   const matches = ins.sources.flatMap((s) => {
-    const m = selectInView(src, s);
+    const { pattern, strip } = ins.parents ? parentsSource(s) : { pattern: s, strip: '' };
+    const m = selectInView(src, pattern);
     if (!m.length) throw new CopyError(`COPY --from=${ins.from} source "${s}" not found in that stage`, 'check the path: it is absolute in the source stage (relative paths start at its root)');
-    return m;
+    return m.map((x) => ({ ...x, strip }));
   });
-  const dest = destination(ins, workdir, matches.length, below);
+  const dest = destination(ins, workdir, ins.parents ? Infinity : matches.length, below);
   // The key needs `fromPaths` only: the entries (a walk of the whole source view) are built on
   // first use, so a hit never merges the source stage's view (finding 8: ~60 ms of a warm
   // 10k-file build).
@@ -341,16 +342,24 @@ export function copyFromView(ins: CopyInstr, workdir: string, src: ViewLike, bel
     // sort all 13k paths of the bench's build stage to select its dist/.
     let all: string[] | undefined;
     for (const m of matches) {
+      // --parents: the path below the pivot, and the source's directories on the way.
+      const at = ins.parents ? kept(m.top, m.strip) : '';
+      for (const [under, path] of parentDirs(at, m.strip)) {
+        const e = src.get(path);
+        if (e?.type === 'dir') put(join(dest.rel, under), e);
+      }
       if (m.entry.type === 'dir') {
-        if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.set(dest.rel, { path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
+        if (at !== '') put(join(dest.rel, at), m.entry);
+        else if (dest.rel !== '' && below.get(dest.rel)?.type !== 'dir') entries.set(dest.rel, { path: dest.rel, type: 'dir', mode: chmod ?? 0o755 });
         const prefix = m.top === '' ? '' : m.top + '/';
         for (const path of (all ??= [...src.keys()])) {
           if (!path.startsWith(prefix)) continue;
           const inner = path.slice(prefix.length);
           if (exclude?.ignores(inner)) continue;
-          put(join(dest.rel, inner), src.get(path)!);
+          put(join(dest.rel, join(at, inner)), src.get(path)!);
         }
-      } else put(dest.isDir ? join(dest.rel, posix.basename(m.top)) : dest.rel, m.entry);
+      } else if (ins.parents) put(join(dest.rel, at), m.entry);
+      else put(dest.isDir ? join(dest.rel, posix.basename(m.top)) : dest.rel, m.entry);
     }
     return [...entries.values()];
   };

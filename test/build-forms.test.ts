@@ -120,7 +120,7 @@ t.test('--no-cache rebuilds every step and says why', async () => {
   for (const e of done) assert.ok(e.type === 'step-done' && !e.cached && e.reason === 'cache disabled (--no-cache)');
 });
 
-t.test('COPY --parents keeps each match\'s parent directories (BuildKit\'s ./ pivot too); --from --parents is refused rather than copied flat', async () => {
+t.test('COPY --parents keeps each match\'s parent directories (BuildKit\'s ./ pivot too); and from a stage', async () => {
   const { chmodSync, readdirSync } = await import('node:fs');
   rig.write({ 'ctx/packages/foo/package.json': 'foo', 'ctx/packages/foo/src/i.js': 'i', 'ctx/packages/bar/package.json': 'bar', 'ctx/apps/baz/package.json': 'baz', 'ctx/x/y/a.txt': 'a', 'ctx/x/y/b.md': 'b' });
   chmodSync(rig.path('ctx/packages/bar'), 0o700);
@@ -142,10 +142,14 @@ t.test('COPY --parents keeps each match\'s parent directories (BuildKit\'s ./ pi
   const missed = again.events.flatMap((e) => (e.type === 'step-done' && e.layer !== null && !e.cached ? [`${e.instruction}: ${e.reason}`] : []));
   assert.equal(missed, ['COPY --parents packages/*/package.json apps/*/package.json /app/: packages/bar/package.json changed', 'COPY --parents ./x/./y/*.txt /piv/: parent layer changed', 'COPY --parents packages/foo/src /dirs/: parent layer changed']);
   assert.is(rig.read('out/app/packages/bar/package.json'), 'bar2');
-  const from = await build('FROM scratch AS a\nCOPY x/ /x/\nFROM scratch\nCOPY --from=a --parents /x/y/a.txt /dest/\n');
-  assert.is(from.code, 2);
-  assert.match(from.stderr, 'COPY --from --parents is not supported yet');
-  assert.match(from.stderr, 'hint:');
+  // From a stage, the same: paths are the stage's, the pivot too.
+  const from = await build('FROM scratch AS a\nCOPY x/ /src/x/\nCOPY packages/ /src/packages/\nFROM scratch\nCOPY --from=a --parents /src/./x/y/a.txt /src/./packages/*/package.json /dest/\nCOPY --from=a --parents /src/x /whole/\n');
+  assert.is(from.code, 0, from.stderr);
+  assert.is(rig.read('out/dest/x/y/a.txt'), 'a');
+  assert.is(rig.read('out/dest/packages/bar/package.json'), 'bar2');
+  assert.is(statSync(rig.path('out/dest/packages/bar')).mode & 0o777, 0o700, 'a parent keeps the stage\'s mode');
+  assert.not.ok(rig.exists('out/dest/packages/foo/src'), 'only the matches');
+  assert.is(rig.read('out/whole/src/x/y/b.md'), 'b', 'no pivot: the whole path');
 });
 
 t.test('ADD unpacks a local tar, tar.gz or tar.zst into the destination, as Docker does; a gzip that is not a tar is copied', async () => {
