@@ -70,11 +70,11 @@ function isTarHeader(b: Buffer): boolean {
 
 /**
  * The entries of `archive` unpacked under `destRel` (a path relative to the root, '' for the
- * root): every file's content is written to the store as a blob on the way. Undefined for an
- * xz or bzip2 file that is no tar once decompressed (or does not decompress): ADD copies it.
+ * root), `kind` as archiveKind found it: every file's content is written to the store as a
+ * blob on the way. Undefined for an xz or bzip2 file that is no tar once decompressed (or
+ * does not decompress): ADD copies it.
  */
-export async function unpackedEntries(store: Store, archive: CtxEntry, destRel: string): Promise<LayerEntry[] | undefined> {
-  const kind = archiveKind(archive);
+export async function unpackedEntries(store: Store, archive: CtxEntry, kind: ArchiveKind, destRel: string): Promise<LayerEntry[] | undefined> {
   const late = kind === 'xz' || kind === 'bzip2' ? kind : undefined;
   if (late && !(await decompressesToTar(archive.abs, late))) return undefined;
   const { importLayer } = await import('./oci/layer-import.js');

@@ -371,7 +371,7 @@ export function lookupInChain(
       // A non-dir of its own layer with entries beneath becomes an implicit dir (the deeper
       // entry wins); named by nothing, the path keeps a lower dir as it is unless an ancestor
       // of this layer that is not a dir hides the lower ones, else it is implicit.
-      if (!own && !ancestors.some((a) => { const e = findSorted(entries, a); return e !== undefined && e.type !== 'dir'; })) {
+      if (!own && !hidesBelow(entries, ancestors)) {
         const below = lookupInChain(digests.slice(0, i), layerOf, path);
         if (below === 'unknown') return 'unknown';
         if (below?.type === 'dir') return below;
@@ -382,14 +382,20 @@ export function lookupInChain(
       if (own.type === 'hardlink') return 'unknown';
       return toViewEntry(own);
     }
-    for (const a of ancestors) {
-      const e = findSorted(entries, a);
-      // A dir ancestor lets lower layers show through; anything else hides them.
-      if (e && e.type !== 'dir') return undefined;
-    }
+    if (hidesBelow(entries, ancestors)) return undefined;
   }
   // No layer names the path, anything beneath it, or a non-dir above it: the merge never makes it.
   return undefined;
+}
+
+/** Whether a layer names one of `ancestors` as anything but a dir (a whiteout, a file, a
+ *  symlink, an opaque dir): that hides the lower layers' paths beneath it; a dir lets them show. */
+function hidesBelow(entries: readonly LayerEntry[], ancestors: readonly string[]): boolean {
+  for (const a of ancestors) {
+    const e = findSorted(entries, a);
+    if (e && e.type !== 'dir') return true;
+  }
+  return false;
 }
 
 /** Whether sorted entries have one beneath `path` other than a whiteout (bisection to the first path ≥ `path/`;

@@ -5,7 +5,7 @@ import { sha256 } from '../../cache/hash.js';
 import type { LayerEntry } from '../../cache/layer-types.js';
 import { stepError, type Session } from '../build-session.js';
 import { CopyError, copyFromContext, copyFromView, type CopyResult } from '../copy.js';
-import { archiveKind, unpackedEntries } from '../add-archive.js';
+import { archiveKind, unpackedEntries, type ArchiveKind } from '../add-archive.js';
 import { fetchRemote, isGitSource, isHttpSource, type RemoteFile } from '../add-url.js';
 import type { CtxEntry } from '../context.js';
 import type { ViewLike } from '../workspace.js';
@@ -20,11 +20,18 @@ import type { FsHandler, KeyInputs } from './cached-step.js';
 type CopyInstr = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 interface CopyInputs extends KeyInputs {
   copy: CopyResult;
-  /** ADD: local tar archives, unpacked into `archiveDest` (engine/add-archive.ts), with the
-   *  source that named each (copied as a file when it is no tar after all). */
-  archives?: { source: string; entry: CtxEntry }[];
+  /** ADD: tar archives, unpacked into `archiveDest` (engine/add-archive.ts). */
+  archives?: Archive[];
   archiveDest?: string;
   below?: ViewLike;
+}
+
+/** An archive an ADD unpacks: the source that named it (copied as a file when it is no tar
+ *  after all), its file, and its compression as found when the key was made. */
+interface Archive {
+  source: string;
+  entry: CtxEntry;
+  kind: ArchiveKind;
 }
 
 /** ADD's remote files, fetched for a step before its inputs are computed. */
@@ -70,7 +77,7 @@ export const copyStep: FsHandler<CopyInputs> = {
       record.files = { digest: files.digest, count: files.count };
       // Local archives unpack unless --unpack=false; a downloaded one only with --unpack (BuildKit's).
       const archives = ins.kind === 'ADD' && ins.unpack !== false ? localArchives(s, step, ins) : [];
-      if (ins.kind === 'ADD' && ins.unpack === true && remote) archives.push(...remoteArchives(s, step, remote));
+      if (ins.kind === 'ADD' && ins.unpack === true && remote) archives.push(...remoteArchives(s, remote));
       if (!archives.length) return { record, files, copy };
       // The key covers every source (the archives by their bytes); the layer is the other
       // sources' copy plus each archive unpacked into the destination directory.
@@ -109,7 +116,7 @@ export const copyStep: FsHandler<CopyInputs> = {
       if (dest !== '' && below?.get(dest)?.type !== 'dir' && !byPath.has(dest)) byPath.set(dest, { path: dest, type: 'dir', mode: 0o755 });
       try {
         for (const a of archives) {
-          const unpacked = await unpackedEntries(s.store, a.entry, dest);
+          const unpacked = await unpackedEntries(s.store, a.entry, a.kind, dest);
           if (unpacked) {
             for (const e of unpacked) byPath.set(e.path, e);
             continue;
@@ -142,16 +149,12 @@ function copySome(s: Session, step: PlannedStep, ins: CopyInstr, sources: string
 
 /** `ADD --unpack <url>`: the downloads (in the store already) that are archives, each as an
  *  entry naming its blob; one that is not an archive is copied as a file, as BuildKit does. */
-function remoteArchives(s: Session, step: PlannedStep, remote: ReadonlyMap<string, RemoteFile>): { source: string; entry: CtxEntry }[] {
-  const out: { source: string; entry: CtxEntry }[] = [];
+function remoteArchives(s: Session, remote: ReadonlyMap<string, RemoteFile>): Archive[] {
+  const out: Archive[] = [];
   for (const r of remote.values()) {
     const entry: CtxEntry = { rel: r.name, abs: s.store.blobPath(r.digest), type: 'file', mode: 0o644, size: r.size, digest: r.digest };
-    try {
-      if (archiveKind(entry) !== undefined) out.push({ source: r.url, entry });
-    } catch (err) {
-      if (err instanceof CopyError) throw stepError(s, step, 'ADD_ARCHIVE', err.message, err.hint);
-      throw err;
-    }
+    const kind = archiveKind(entry);
+    if (kind) out.push({ source: r.url, entry, kind });
   }
   return out;
 }
@@ -177,21 +180,18 @@ function copyEntries(c: CopyResult, ins: CopyInstr, blob: (content: string) => {
 
 /** ADD's sources that are local tar archives (a source pattern that matches one is unpacked
  *  only when it is a single file, as in Docker). */
-function localArchives(s: Session, step: PlannedStep, ins: CopyInstr): { source: string; entry: CtxEntry }[] {
-  const out: { source: string; entry: CtxEntry }[] = [];
+function localArchives(s: Session, step: PlannedStep, ins: CopyInstr): Archive[] {
+  const out: Archive[] = [];
   for (const source of ins.sources) {
     if (/^<<-?/.test(source) || /^[a-z][a-z0-9+.-]*:\/\//i.test(source)) continue;
     const matches = s.ctx.select(source);
-    let archives;
-    try {
-      archives = matches.filter((m) => archiveKind(m.top) !== undefined);
-    } catch (err) {
-      if (err instanceof CopyError) throw stepError(s, step, 'ADD_ARCHIVE', err.message, err.hint);
-      throw err;
-    }
+    const archives = matches.flatMap((m) => {
+      const kind = archiveKind(m.top);
+      return kind ? [{ source, entry: m.top, kind }] : [];
+    });
     if (!archives.length) continue;
-    if (matches.length > 1) throw stepError(s, step, 'ADD_ARCHIVE', `ADD ${source}: a pattern that matches an archive (${archives[0]!.top.rel}) and other files`, 'name the archive on its own: ADD archive.tar.gz /dest/');
-    out.push({ source, entry: archives[0]!.top });
+    if (matches.length > 1) throw stepError(s, step, 'ADD_ARCHIVE', `ADD ${source}: a pattern that matches an archive (${archives[0]!.entry.rel}) and other files`, 'name the archive on its own: ADD archive.tar.gz /dest/');
+    out.push(archives[0]!);
   }
   return out;
 }
